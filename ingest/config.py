@@ -1,0 +1,324 @@
+"""Configuration: one TOML file read once at start into frozen dataclasses.
+
+Every key is known: an unknown key, a missing section or a bad value stops start-up with one
+clear line (``ConfigError``). Secrets never live in the TOML; they are resolved from environment
+variables or secret files when the config is loaded, so a missing secret is also a start-up error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+CONFIG_ENV = "INTAKE_CONFIG"
+DEFAULT_CONFIG = "config.toml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded as the single line shown to the operator."""
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    spool_dir: Path
+    database_url: str
+    poll_interval_seconds: int = 60
+    log_format: str = "text"
+    max_message_bytes: int = 200 * 1024 * 1024
+    alert_after_failures: int = 5
+    templates_dir: Path = REPO_ROOT / "templates"
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str  # ssl | starttls | plain
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    fetch_chunk_bytes: int = 8 * 1024 * 1024
+    timeout_seconds: int = 60
+    use_idle: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str  # ssl | starttls | plain
+    username: str
+    password: str = field(repr=False)
+    sender: str = ""
+    sender_name: str = ""
+    mode: str = "send"  # send | dry-run
+    outbox_dir: Path = Path("var/outbox")
+    timeout_seconds: int = 30
+    max_replies_per_sender_per_hour: int = 10
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """The call for submissions. ``raw`` keeps the validated TOML table for the pure layers
+    (``checks`` builds its own dataclasses from it, so it never imports this module)."""
+
+    id: str
+    name: str
+    mailbox: str
+    case_number_prefix: str
+    opens: date
+    deadline: date
+    timezone: str
+    organizer_email: str
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def deadline_end(self) -> datetime:
+        """The last instant submissions are on time: end of the deadline day, local time."""
+        return datetime.combine(self.deadline, time(23, 59, 59, 999999), tzinfo=self.tz)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    path: Path
+    intake: IntakeSettings
+    imap: ImapSettings | None
+    smtp: SmtpSettings | None
+    campaign: CampaignConfig
+
+
+_INTAKE_KEYS = {
+    "spool_dir", "database_url", "poll_interval_seconds", "log_format", "max_message_bytes",
+    "alert_after_failures", "templates_dir",
+}
+_IMAP_KEYS = {
+    "host", "port", "security", "username", "password_env", "password_file", "folder",
+    "processed_folder", "fetch_chunk_bytes", "timeout_seconds", "use_idle",
+}
+_SMTP_KEYS = {
+    "host", "port", "security", "username", "password_env", "password_file", "sender",
+    "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
+}
+_CAMPAIGN_KEYS = {
+    "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
+    "organizer_email", "subject", "categories", "rules", "quotas", "documents",
+}
+_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file"}
+_SECURITY = {"ssl", "starttls", "plain"}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _require(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}: missing required key {key!r}")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise ConfigError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _optional(table: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, str]) -> str:
+    """Password from the named environment variable, else from the named file's first line."""
+    var = table.get("password_env")
+    if var is not None and not isinstance(var, str):
+        raise ConfigError(f"{where}.password_env: expected the name of an environment variable")
+    if var and env.get(var):
+        return env[var]
+    file_ = table.get("password_file")
+    if file_:
+        path = _resolve(base, str(file_))
+        try:
+            return path.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"{where}.password_file: cannot read a password from {path}: {exc}") from exc
+    if "password" in table:
+        raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
+    if var:
+        raise ConfigError(f"{where}: environment variable {var} (the password / 授权码) is not set")
+    return ""
+
+
+def _database_url(value: str, base: Path) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ConfigError(f"intake.database_url: not a database URL: {value!r}") from exc
+    backend = url.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise ConfigError(f"intake.database_url: unsupported database {backend!r} (use sqlite or postgresql)")
+    if backend == "sqlite" and url.database and url.database != ":memory:":
+        db = _resolve(base, url.database)
+        return str(url.set(database=str(db)))
+    return value
+
+
+def _date(table: Mapping[str, Any], key: str, where: str) -> date:
+    value = table.get(key)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}.{key}: expected a date like 2025-12-10, got {value!r}")
+
+
+def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
+    _check_keys(t, _INTAKE_KEYS, "intake")
+    log_format = _optional(t, "log_format", "intake", str, "text")
+    if log_format not in {"text", "json"}:
+        raise ConfigError("intake.log_format: must be 'text' or 'json'")
+    interval = _optional(t, "poll_interval_seconds", "intake", int, 60)
+    if interval < 1:
+        raise ConfigError("intake.poll_interval_seconds: must be at least 1")
+    return IntakeSettings(
+        spool_dir=_resolve(base, _optional(t, "spool_dir", "intake", str, "var/spool")),
+        database_url=_database_url(_optional(t, "database_url", "intake", str, "sqlite:///var/intake.db"), base),
+        poll_interval_seconds=interval,
+        log_format=log_format,
+        max_message_bytes=_optional(t, "max_message_bytes", "intake", int, 200 * 1024 * 1024),
+        alert_after_failures=_optional(t, "alert_after_failures", "intake", int, 5),
+        templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else REPO_ROOT / "templates",
+    )
+
+
+def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> ImapSettings:
+    _check_keys(t, _IMAP_KEYS, "imap")
+    security = _optional(t, "security", "imap", str, "ssl")
+    if security not in _SECURITY:
+        raise ConfigError(f"imap.security: must be one of ssl, starttls, plain (got {security!r})")
+    return ImapSettings(
+        host=_require(t, "host", "imap", str),
+        port=_optional(t, "port", "imap", int, 993 if security == "ssl" else 143),
+        security=security,
+        username=_require(t, "username", "imap", str),
+        password=_secret(t, "imap", base, env),
+        folder=_optional(t, "folder", "imap", str, "INBOX"),
+        processed_folder=_optional(t, "processed_folder", "imap", str, ""),
+        fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", "imap", int, 8 * 1024 * 1024),
+        timeout_seconds=_optional(t, "timeout_seconds", "imap", int, 60),
+        use_idle=_optional(t, "use_idle", "imap", bool, True),
+    )
+
+
+def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> SmtpSettings:
+    _check_keys(t, _SMTP_KEYS, "smtp")
+    security = _optional(t, "security", "smtp", str, "ssl")
+    if security not in _SECURITY:
+        raise ConfigError(f"smtp.security: must be one of ssl, starttls, plain (got {security!r})")
+    mode = _optional(t, "mode", "smtp", str, "send")
+    if mode not in {"send", "dry-run"}:
+        raise ConfigError("smtp.mode: must be 'send' or 'dry-run'")
+    username = _optional(t, "username", "smtp", str, "")
+    return SmtpSettings(
+        host=_require(t, "host", "smtp", str),
+        port=_optional(t, "port", "smtp", int, 465 if security == "ssl" else 25),
+        security=security,
+        username=username,
+        password=_secret(t, "smtp", base, env) if mode == "send" else "",
+        sender=_optional(t, "sender", "smtp", str, username),
+        sender_name=_optional(t, "sender_name", "smtp", str, ""),
+        mode=mode,
+        outbox_dir=_resolve(base, _optional(t, "outbox_dir", "smtp", str, "var/outbox")),
+        timeout_seconds=_optional(t, "timeout_seconds", "smtp", int, 30),
+        max_replies_per_sender_per_hour=_optional(t, "max_replies_per_sender_per_hour", "smtp", int, 10),
+    )
+
+
+def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
+    _check_keys(t, _CAMPAIGN_KEYS, "campaign")
+    tz = _optional(t, "timezone", "campaign", str, "Asia/Shanghai")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"campaign.timezone: unknown time zone {tz!r}") from exc
+    mailbox = _require(t, "mailbox", "campaign", str)
+    if "@" not in mailbox:
+        raise ConfigError(f"campaign.mailbox: not a mail address: {mailbox!r}")
+    cfg = CampaignConfig(
+        id=_require(t, "id", "campaign", str),
+        name=_require(t, "name", "campaign", str),
+        mailbox=mailbox,
+        case_number_prefix=_optional(t, "case_number_prefix", "campaign", str, "CASE"),
+        opens=_date(t, "opens", "campaign") if "opens" in t else date(1970, 1, 1),
+        deadline=_date(t, "deadline", "campaign"),
+        timezone=tz,
+        organizer_email=_optional(t, "organizer_email", "campaign", str, mailbox),
+        raw=dict(t),
+    )
+    if cfg.opens > cfg.deadline:
+        raise ConfigError("campaign.opens: later than campaign.deadline")
+    return cfg
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path} (set --config or {CONFIG_ENV})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate the whole configuration; raises ``ConfigError`` with one line."""
+    env = os.environ if env is None else env
+    cfg_path = Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser().resolve()
+    data = load_toml(cfg_path)
+    base = cfg_path.parent
+    _check_keys(data, _TOP_KEYS, "config")
+    if "campaign" in data and "campaign_file" in data:
+        raise ConfigError("config: give either [campaign] or campaign_file, not both")
+    if "campaign_file" in data:
+        camp_path = _resolve(base, str(data["campaign_file"]))
+        if not camp_path.exists() and (REPO_ROOT / str(data["campaign_file"])).exists():
+            camp_path = REPO_ROOT / str(data["campaign_file"])
+        camp_data = load_toml(camp_path)
+        if set(camp_data) != {"campaign"}:
+            raise ConfigError(f"{camp_path}: a campaign profile holds exactly one [campaign] table")
+        campaign_table = camp_data["campaign"]
+    elif "campaign" in data:
+        campaign_table = data["campaign"]
+    else:
+        raise ConfigError("config: missing [campaign] (or campaign_file)")
+    intake = _parse_intake(data.get("intake", {}), base)
+    imap = _parse_imap(data["imap"], base, env) if "imap" in data else None
+    smtp = _parse_smtp(data["smtp"], base, env) if "smtp" in data else None
+    return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table))

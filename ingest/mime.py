@@ -1,0 +1,284 @@
+"""Pure MIME parsing: raw message bytes in, a ``ParsedMail`` dataclass out.
+
+Chinese mail as it arrives (shared KNOWLEDGE.md, checked in tests against mails built as 163, QQ Mail
+and Foxmail build them):
+- labels ``gb2312``/``gbk`` often carry GBK/GB18030-only characters (镕, 堃): every GB label is decoded as
+  gb18030, its superset;
+- QQ Mail puts RFC 2047 encoded words *inside quoted* filenames; 163 uses RFC 2231 ``filename*=``;
+  some clients send raw 8-bit GBK bytes in headers.
+The stdlib parser with ``compat32`` keeps raw header text (8-bit bytes as surrogate escapes), so every
+header is decoded here once, by ``decode_header_text``. Problems are recorded as defects, never raised.
+mail-parser is used for what it does well on the header block only: parsing ``Date`` and ``Received``
+(it keeps whole messages and base64 attachments in memory, so it never sees the bodies).
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.message
+import email.parser
+import email.policy
+import email.utils
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import mailparser
+
+log = logging.getLogger(__name__)
+
+MAX_PARTS = 2000
+GB_LABELS = {"gb2312", "gbk", "x-gbk", "cp936", "euc-cn", "csgb2312", "gb_2312-80", "x-euc-cn", "936", "ms936"}
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Headers the pipeline looks at for mail hygiene (auto replies, bounces, lists, authentication).
+KEPT_HEADERS = (
+    "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress", "precedence", "list-id",
+    "list-unsubscribe", "return-path", "authentication-results", "x-mailer", "content-type", "sender",
+    "x-failed-recipients", "delivered-to",
+)
+
+
+class NotAMimeMessage(ValueError):
+    """The bytes are not an Internet message at all (e.g. an Outlook .msg file)."""
+
+
+@dataclass(frozen=True)
+class AttachmentPart:
+    name: str
+    content_type: str
+    payload: bytes = field(repr=False)
+    size: int = 0
+    sha256: str = ""
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    subject: str
+    from_addr: str | None
+    from_name: str
+    reply_to: str | None
+    to: tuple[str, ...]
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    date: datetime | None
+    text: str
+    html: str
+    attachments: tuple[AttachmentPart, ...]
+    headers: dict[str, str]
+    defects: tuple[str, ...]
+    received_hops: int = 0
+    content_type: str = "text/plain"
+
+
+def codec_for(label: str | None) -> str:
+    """The codec to decode a declared charset with (GB labels widened to gb18030)."""
+    if not label:
+        return "utf-8"
+    lab = label.strip().strip('"').lower()
+    if lab in GB_LABELS or lab.startswith("gb2312"):
+        return "gb18030"
+    return lab
+
+
+def decode_bytes(data: bytes, label: str | None, defects: list[str], what: str) -> str:
+    """Decode text bytes by their label; on a wrong or unknown label fall back sensibly and say so."""
+    codec = codec_for(label)
+    try:
+        return data.decode(codec)
+    except LookupError:
+        defects.append(f"{what}: 未知字符集 {label!r}")
+    except UnicodeDecodeError:
+        defects.append(f"{what}: 内容与声明的字符集 {label!r} 不符")
+    for fallback in ("utf-8", "gb18030"):
+        try:
+            return data.decode(fallback)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("gb18030", errors="replace")
+
+
+def _raw_to_bytes(value: str) -> bytes:
+    return value.encode("ascii", "surrogateescape") if _has_surrogates(value) else value.encode("utf-8")
+
+
+def _has_surrogates(s: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in s)
+
+
+def _decode_8bit(value: str, defects: list[str], what: str) -> str:
+    """A raw header value that may hold undeclared 8-bit bytes (surrogate-escaped by compat32)."""
+    if not _has_surrogates(value):
+        return value
+    raw = value.encode("ascii", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gb18030")
+        defects.append(f"{what}: 未声明字符集的 8 位字节，按 GB18030 解码")
+        return text
+    except UnicodeDecodeError:
+        defects.append(f"{what}: 无法解码的 8 位字节")
+        return raw.decode("gb18030", errors="replace")
+
+
+_EW = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def decode_header_text(value: Any, defects: list[str] | None = None, what: str = "header") -> str:
+    """Decode a header value: RFC 2047 words (GB labels as gb18030), raw 8-bit bytes, folding."""
+    defects = [] if defects is None else defects
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        value = str(value)
+    text = _decode_8bit(str(value), defects, what)
+    if not _EW.search(text):
+        return " ".join(text.split()) if "\n" in text else text.strip()
+    try:
+        pieces = email.header.decode_header(text)
+    except (ValueError, email.errors.HeaderParseError):
+        defects.append(f"{what}: 编码字（RFC 2047）格式错误")
+        return text.strip()
+    out: list[str] = []
+    for chunk, charset in pieces:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        else:
+            out.append(decode_bytes(chunk, charset or "utf-8", defects, what))
+    return "".join(out).strip()
+
+
+def _param(part: email.message.Message, name: str, header: str) -> str | None:
+    """A filename-like parameter: RFC 2231 (any charset, GB widened) or quoted text with encoded words."""
+    defects: list[str] = []
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if raw is not None and _has_surrogates(raw):
+        # compat32 turns raw 8-bit header bytes into U+FFFD when asked for parameters: decode the
+        # raw bytes ourselves (UTF-8, else GB18030) and read the parameters from the decoded text.
+        holder = email.message.Message()
+        holder[header] = _decode_8bit(raw, defects, name)
+        part = holder
+    value = part.get_param(name, header=header)
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded latin-1 text)
+        charset, _lang, text = value
+        raw = text.encode("latin-1", "surrogateescape") if isinstance(text, str) else bytes(text)
+        return decode_bytes(raw, charset or "utf-8", defects, name)
+    return decode_header_text(email.utils.unquote(value), defects, name)
+
+
+def attachment_name(part: email.message.Message) -> str | None:
+    return _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
+
+
+def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
+    decoded = [decode_header_text(v, defects, "address") for v in values]
+    return [(n, a) for n, a in email.utils.getaddresses(decoded) if a or n]
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    return tuple(re.findall(r"<[^<>\s]+>", value or ""))
+
+
+def _header_meta(raw_headers: bytes, defects: list[str]) -> tuple[datetime | None, int]:
+    """Date and Received hops via mail-parser, on the header block only."""
+    try:
+        mp = mailparser.parse_from_bytes(raw_headers + b"\r\n\r\n")
+    except Exception as exc:  # noqa: BLE001 - third-party parser on hostile input: isolate, record
+        defects.append(f"mail-parser 无法解析信头：{type(exc).__name__}")
+        return None, 0
+    date = mp.date
+    if isinstance(date, datetime):
+        date = date.replace(tzinfo=timezone.utc) if date.tzinfo is None else date
+    else:
+        date = None
+    return date, len(mp.received or [])
+
+
+def _header_block(raw: bytes) -> bytes:
+    m = re.search(rb"\r?\n\r?\n", raw)
+    return raw[: m.start()] if m else raw
+
+
+def parse_message(raw: bytes) -> ParsedMail:
+    """Parse one raw message. Raises ``NotAMimeMessage`` only for non-mail input (e.g. Outlook .msg)."""
+    if raw.startswith(OLE2_MAGIC):
+        raise NotAMimeMessage("这是 Outlook .msg 文件（OLE2 格式），不是标准邮件（.eml），请在邮件客户端中另存为 .eml 后再导入")
+    defects: list[str] = []
+    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    for d in msg.defects:
+        defects.append(f"邮件结构缺陷：{type(d).__name__}")
+
+    subject = decode_header_text(msg.get("Subject"), defects, "Subject")
+    froms = _addresses(msg.get_all("From", []), defects)
+    from_name, from_addr = froms[0] if froms else ("", "")
+    reply_to = _addresses(msg.get_all("Reply-To", []), defects)
+    to = tuple(a for _, a in _addresses(msg.get_all("To", []) + msg.get_all("Cc", []), defects) if a)
+    date, hops = _header_meta(_header_block(raw), defects)
+    headers = {h: decode_header_text(msg.get(h), defects, h) for h in KEPT_HEADERS if msg.get(h) is not None}
+
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    attachments: list[AttachmentPart] = []
+    for count, part in enumerate(msg.walk()):
+        if count >= MAX_PARTS:
+            defects.append(f"邮件分段超过 {MAX_PARTS} 个，其余分段未处理")
+            break
+        for d in part.defects:
+            if part is not msg:
+                defects.append(f"分段结构缺陷：{type(d).__name__}")
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            continue
+        ctype = part.get_content_type()
+        if part.get_content_maintype() == "multipart":
+            # A broken multipart (boundary missing) arrives as one text blob: read it as the body.
+            ctype = "text/plain"
+        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        name = attachment_name(part)
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        is_body = name is None and disposition != "attachment" and ctype in ("text/plain", "text/html")
+        if is_body:
+            body = decode_bytes(payload, part.get_content_charset(), defects, f"正文({ctype})")
+            (text_parts if ctype == "text/plain" else html_parts).append(body)
+            continue
+        if name is None:
+            if disposition != "attachment" and ctype.startswith("image/"):
+                name = f"inline-{count}.{ctype.split('/')[1]}"
+            else:
+                name = f"attachment-{count}"
+                defects.append(f"附件（{ctype}）没有文件名")
+        if "\ufffd" in name:
+            defects.append(f"附件名无法完整解码：{name}")
+        attachments.append(AttachmentPart(
+            name=name, content_type=ctype, payload=payload, size=len(payload),
+            sha256=hashlib.sha256(payload).hexdigest(), inline=disposition == "inline",
+        ))
+
+    return ParsedMail(
+        subject=subject,
+        from_addr=from_addr.lower() or None,
+        from_name=from_name,
+        reply_to=reply_to[0][1].lower() if reply_to else None,
+        to=to,
+        message_id=" ".join(str(msg.get("Message-ID", "")).split()) or None,
+        in_reply_to=(_ids(msg.get("In-Reply-To")) or (None,))[0],
+        references=_ids(msg.get("References")),
+        date=date,
+        text="\n".join(text_parts),
+        html="\n".join(html_parts),
+        attachments=tuple(attachments),
+        headers=headers,
+        defects=tuple(dict.fromkeys(defects)),
+        received_hops=hops,
+        content_type=msg.get_content_type(),
+    )

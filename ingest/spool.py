@@ -1,0 +1,135 @@
+"""The spool: raw messages on disk, written atomically and durably before anything else happens.
+
+Layout under ``spool_dir``::
+
+    raw/<account-slug>/<uidvalidity>/<uid>.eml    the bytes exactly as the server sent them
+    tmp/                                          partial downloads (same filesystem, for rename)
+    work/<message-row-id>/                        unpacked files of one message (re-creatable)
+
+A message counts as received only once its file is fsynced and renamed into place and its
+directory entry is fsynced too: the same durability as a Maildir delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "account"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class SpooledFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+class SpoolWriter:
+    """One raw message being written: feed chunks, then ``commit()`` (or ``abort()``)."""
+
+    def __init__(self, final_path: Path, tmp_dir: Path) -> None:
+        self.final_path = final_path
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        self._tmp = Path(tmp)
+        self._fh: BinaryIO = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> SpooledFile:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self.final_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self.final_path)
+        _fsync_dir(self.final_path.parent)
+        return SpooledFile(self.final_path, self.size, self._hash.hexdigest())
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        (root / "raw").mkdir(exist_ok=True)
+        (root / "work").mkdir(exist_ok=True)
+
+    def raw_path(self, account: str, uidvalidity: int, uid: int) -> Path:
+        return self.root / "raw" / _slug(account) / str(uidvalidity) / f"{uid}.eml"
+
+    def writer(self, account: str, uidvalidity: int, uid: int) -> SpoolWriter:
+        return SpoolWriter(self.raw_path(account, uidvalidity, uid), self.tmp_dir)
+
+    def write_bytes(self, account: str, uidvalidity: int, uid: int, data: bytes) -> SpooledFile:
+        w = self.writer(account, uidvalidity, uid)
+        try:
+            w.write(data)
+            return w.commit()
+        except BaseException:
+            w.abort()
+            raise
+
+    def fresh_work_dir(self, message_row_id: int) -> Path:
+        """An empty working directory for one message: leftovers of a killed run are removed first."""
+        d = self.root / "work" / str(message_row_id)
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+
+    def work_dir(self, message_row_id: int) -> Path:
+        return self.root / "work" / str(message_row_id)
+
+    def clean_tmp(self) -> int:
+        """Remove partial downloads left by a killed process; returns how many were removed."""
+        removed = 0
+        for p in self.tmp_dir.glob("*.part"):
+            p.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def contains(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.root.resolve())
+            return True
+        except ValueError:
+            return False
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def iter_file(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        yield from iter(lambda: fh.read(chunk), b"")

@@ -1,0 +1,245 @@
+"""SQLAlchemy 2.0 models: the durable record of every mail, case, file, finding and reply.
+
+Table roles:
+- ``mailbox_state``: per (account, folder, UIDVALIDITY) epoch, the highest UID fully recorded.
+- ``messages``: one row per raw mail spooled, with its processing status.
+- ``cases``: one row per case (受理编号), the parsed fields of its current version and its verdict.
+- ``submissions``: one row per version of a case (each mail that carried files for it).
+- ``attachments``, ``findings``: what a version carried and what the checks said about it.
+- ``outbox``: every reply we send, keyed by a deterministic Message-ID so it is sent at most once.
+- ``events``: the audit log (who did what, when), for staff.
+- ``leases``: a database lease so two daemons never work the same mailbox at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on both SQLite (which drops the offset) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class MailboxState(Base):
+    __tablename__ = "mailbox_state"
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_poll_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_message_uid"),
+        Index("ix_messages_status", "status"),
+        Index("ix_messages_message_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    spool_path: Mapped[str] = mapped_column(String(1024))
+    internaldate: Mapped[datetime | None]
+    from_addr: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    # spooled → parsed → stored → notified; or skipped (auto-reply, bounce, …) / failed
+    status: Mapped[str] = mapped_column(String(20), default="spooled")
+    kind: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_campaign_status", "campaign_id", "status"),
+        Index("ix_cases_category", "category_no"),
+        Index("ix_cases_province", "province"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    submitter_kind: Mapped[str | None] = mapped_column(String(20))
+    province: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(128))
+    organization: Mapped[str | None] = mapped_column(String(255))
+    case_name: Mapped[str | None] = mapped_column(Text)
+    category_no: Mapped[int | None]
+    category: Mapped[str | None] = mapped_column(String(128))
+    part: Mapped[str | None] = mapped_column(String(20))
+    subject_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    subject_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # accepted | accepted_with_warnings | rejected | needs_review
+    status: Mapped[str] = mapped_column(String(32))
+    override_status: Mapped[str | None] = mapped_column(String(32))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    first_received_at: Mapped[datetime]
+    last_received_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    submissions: Mapped[list[Submission]] = relationship(back_populates="case", order_by="Submission.version")
+
+    @property
+    def effective_status(self) -> str:
+        return self.override_status or self.status
+
+
+class Submission(Base):
+    """One version of a case: the files and findings of one mail."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    received_at: Mapped[datetime]
+    raw_subject: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="submissions")
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="submission", order_by="Attachment.id")
+    findings: Mapped[list[Finding]] = relationship(back_populates="submission", order_by="Finding.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_sha256", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    name: Mapped[str] = mapped_column(Text)  # decoded original name (path inside archives joined by "/")
+    role: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    stored_path: Mapped[str | None] = mapped_column(String(1024))
+    archive: Mapped[str | None] = mapped_column(Text)
+    # kind: file | link (163 超大附件 / QQ 文件中转站)
+    kind: Mapped[str] = mapped_column(String(10), default="file")
+    url: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    submission: Mapped[Submission] = relationship(back_populates="attachments")
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    rule: Mapped[str] = mapped_column(String(80))
+    clause: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    message: Mapped[str] = mapped_column(Text)
+    fix: Mapped[str] = mapped_column(Text, default="")
+    file: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    submission: Mapped[Submission] = relationship(back_populates="findings")
+
+
+class OutboxMail(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Deterministic per (case, version, kind): the unique key that makes a reply at-most-once.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # receipt | rejection | needs_review | alert | …
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending → sending → sent; or failed (gave up) / suppressed (no reply wanted)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(120), default="daemon")
+    action: Mapped[str] = mapped_column(String(60))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,119 @@
+"""Plain records crossing the store boundary, so callers never hold ORM objects outside a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    id: int
+    account: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    sha256: str
+    size: int
+    spool_path: str
+    internaldate: datetime | None
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CaseFields:
+    """What was understood of who sent what (from the subject, completed from the files)."""
+
+    submitter_kind: str | None
+    province: str | None
+    city: str | None
+    organization: str | None
+    case_name: str | None
+    category_no: int | None
+    category: str | None
+    part: str | None
+    confidence: float
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    name: str
+    role: str
+    size: int
+    sha256: str | None
+    stored_path: str | None
+    archive: str | None = None
+    kind: str = "file"
+    url: str | None = None
+    expires_at: datetime | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    rule: str
+    clause: str
+    severity: str
+    passed: bool
+    message: str
+    fix: str = ""
+    file: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One processed mail, ready to be filed under a (new or existing) case."""
+
+    message_row_id: int
+    campaign_id: str
+    sender: str
+    received_at: datetime
+    raw_subject: str | None
+    fields: CaseFields
+    status: str
+    attachments: tuple[AttachmentRecord, ...]
+    findings: tuple[FindingRecord, ...]
+    # Case this mail continues (reply to a receipt, case number in the subject, same sender+name).
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FiledVersion:
+    case_id: int
+    case_no: str
+    version: int
+    submission_id: int
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as later checks see it (quotas, duplicates)."""
+
+    case_id: int
+    case_no: str
+    sender: str
+    submitter_kind: str | None
+    province: str | None
+    organization: str | None
+    case_name: str | None
+    category_no: int | None
+    status: str
+    first_received_at: datetime
+    file_sha256s: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    id: int
+    message_id: str
+    kind: str
+    recipient: str
+    subject: str
+    raw: bytes
+    attempts: int
+    case_id: int | None

@@ -1,0 +1,360 @@
+"""The repository: every read and write the daemon and staff tools make, one short transaction each."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.db import make_engine, migrate, session_factory
+from store.models import (
+    Attachment,
+    Case,
+    Event,
+    Finding,
+    Lease,
+    MailboxState,
+    Message,
+    OutboxMail,
+    Submission,
+    utcnow,
+)
+from store.records import (
+    CaseSummary,
+    FiledVersion,
+    OutgoingMail,
+    SpooledMessage,
+    VersionRecord,
+)
+
+
+def _spooled(m: Message) -> SpooledMessage:
+    return SpooledMessage(
+        id=m.id, account=m.account, folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid,
+        message_id=m.message_id, sha256=m.sha256, size=m.size, spool_path=m.spool_path,
+        internaldate=m.internaldate, status=m.status, attempts=m.attempts,
+    )
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions: sessionmaker[Session] = session_factory(engine)
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        store = cls(make_engine(url))
+        if upgrade:
+            migrate(store.engine)
+        return store
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- mailbox state ------------------------------------------------------------------------
+    def mailbox_last_uid(self, account: str, folder: str, uidvalidity: int) -> int:
+        """Highest UID fully recorded in this UIDVALIDITY epoch (0 for a new epoch)."""
+        with self.session() as s, s.begin():
+            row = s.scalar(select(MailboxState).filter_by(account=account, folder=folder, uidvalidity=uidvalidity))
+            if row is None:
+                s.add(MailboxState(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0))
+                return 0
+            return row.last_uid
+
+    def advance_last_uid(self, account: str, folder: str, uidvalidity: int, uid: int) -> None:
+        with self.session() as s, s.begin():
+            s.execute(
+                update(MailboxState)
+                .where(MailboxState.account == account, MailboxState.folder == folder,
+                       MailboxState.uidvalidity == uidvalidity, MailboxState.last_uid < uid)
+                .values(last_uid=uid)
+            )
+
+    def record_poll(self, account: str, folder: str, ok: bool) -> None:
+        now = utcnow()
+        with self.session() as s, s.begin():
+            values: dict[str, Any] = {"last_poll_at": now}
+            if ok:
+                values["last_success_at"] = now
+            s.execute(update(MailboxState).where(MailboxState.account == account,
+                                                 MailboxState.folder == folder).values(**values))
+
+    def last_successful_poll(self) -> datetime | None:
+        with self.session() as s:
+            return s.scalar(select(func.max(MailboxState.last_success_at)))
+
+    # ---- messages -----------------------------------------------------------------------------
+    def known_message_ids(self, message_ids: Iterable[str]) -> set[str]:
+        ids = [m for m in message_ids if m]
+        found: set[str] = set()
+        with self.session() as s:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                found.update(x for x in s.scalars(select(Message.message_id).where(Message.message_id.in_(chunk))) if x)
+        return found
+
+    def message_by_sha(self, sha256: str) -> SpooledMessage | None:
+        with self.session() as s:
+            m = s.scalar(select(Message).filter_by(sha256=sha256))
+            return _spooled(m) if m else None
+
+    def record_spooled(
+        self, *, account: str, folder: str, uidvalidity: int, uid: int, message_id: str | None, sha256: str,
+        size: int, spool_path: str, internaldate: datetime | None, from_addr: str | None = None,
+        subject: str | None = None,
+    ) -> SpooledMessage | None:
+        """Record a spooled raw mail. Returns None when the same bytes (sha256) were recorded before."""
+        with self.session() as s:
+            row = Message(
+                account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
+                sha256=sha256, size=size, spool_path=spool_path, internaldate=internaldate,
+                from_addr=from_addr, subject=subject, status="spooled", defects=[],
+            )
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            s.add(Event(action="message.spooled", message_row_id=row.id,
+                        detail={"uid": uid, "uidvalidity": uidvalidity, "size": size, "message_id": message_id}))
+            s.commit()
+            return _spooled(row)
+
+    def messages_with_status(self, statuses: Sequence[str], *, max_attempts: int = 5) -> list[SpooledMessage]:
+        with self.session() as s:
+            rows = s.scalars(select(Message).where(Message.status.in_(statuses), Message.attempts < max_attempts)
+                             .order_by(Message.id))
+            return [_spooled(m) for m in rows]
+
+    def begin_attempt(self, message_row_id: int) -> None:
+        with self.session() as s, s.begin():
+            s.execute(update(Message).where(Message.id == message_row_id).values(attempts=Message.attempts + 1))
+
+    def set_message_status(
+        self, message_row_id: int, status: str, *, error: str | None = None, kind: str | None = None,
+        defects: Sequence[str] | None = None, from_addr: str | None = None, subject: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if kind is not None:
+            values["kind"] = kind
+        if defects is not None:
+            values["defects"] = list(defects)
+        if from_addr is not None:
+            values["from_addr"] = from_addr
+        if subject is not None:
+            values["subject"] = subject
+        with self.session() as s, s.begin():
+            s.execute(update(Message).where(Message.id == message_row_id).values(**values))
+            s.add(Event(action=f"message.{status}", message_row_id=message_row_id,
+                        detail={"error": error} if error else {"kind": kind} if kind else {}))
+
+    def message_status_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {k: v for k, v in s.execute(select(Message.status, func.count()).group_by(Message.status))}
+
+    # ---- cases --------------------------------------------------------------------------------
+    def find_case(self, campaign_id: str, sender: str, case_name: str | None) -> int | None:
+        """The case a later mail continues: same campaign, same sender, same case name."""
+        if not case_name:
+            return None
+        with self.session() as s:
+            return s.scalar(select(Case.id).where(Case.campaign_id == campaign_id, Case.sender == sender,
+                                                  Case.case_name == case_name).order_by(Case.id).limit(1))
+
+    def case_id_by_no(self, case_no: str) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(Case.id).where(Case.case_no == case_no))
+
+    def case_id_by_reply(self, referenced_ids: Iterable[str]) -> int | None:
+        ids = [i for i in referenced_ids if i]
+        if not ids:
+            return None
+        with self.session() as s:
+            return s.scalar(select(OutboxMail.case_id).where(OutboxMail.message_id.in_(ids),
+                                                            OutboxMail.case_id.is_not(None)).limit(1))
+
+    def file_version(self, record: VersionRecord, case_number_prefix: str) -> FiledVersion:
+        """File one processed mail as a new case or the next version of an existing one, atomically
+        with its attachments, findings and the message's status 'stored'."""
+        f = record.fields
+        with self.session() as s, s.begin():
+            existing = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id))
+            if existing is not None:  # a restart after the commit: the filing already happened
+                case = s.get_one(Case, existing.case_id)
+                return FiledVersion(case.id, case.case_no or "", existing.version, existing.id)
+            case = s.get(Case, record.case_id) if record.case_id else None
+            if case is None:
+                case = Case(campaign_id=record.campaign_id, sender=record.sender, status=record.status,
+                            first_received_at=record.received_at, last_received_at=record.received_at,
+                            current_version=0, subject_reasons=[])
+                s.add(case)
+                s.flush()
+                case.case_no = f"{case_number_prefix}-{case.id:06d}"
+            version = case.current_version + 1
+            case.current_version = version
+            case.last_received_at = record.received_at
+            for key in ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
+                        "category", "part"):
+                setattr(case, key, getattr(f, key))
+            case.subject_confidence = f.confidence
+            case.subject_reasons = list(f.reasons)
+            case.status = record.status
+            sub = Submission(case_id=case.id, version=version, message_row_id=record.message_row_id,
+                             received_at=record.received_at, raw_subject=record.raw_subject, status=record.status)
+            s.add(sub)
+            s.flush()
+            for a in record.attachments:
+                s.add(Attachment(submission_id=sub.id, name=a.name, role=a.role, size=a.size, sha256=a.sha256,
+                                 stored_path=a.stored_path, archive=a.archive, kind=a.kind, url=a.url,
+                                 expires_at=a.expires_at, facts=dict(a.facts)))
+            for fd in record.findings:
+                s.add(Finding(submission_id=sub.id, rule=fd.rule, clause=fd.clause, severity=fd.severity,
+                              passed=fd.passed, message=fd.message, fix=fd.fix, file=fd.file,
+                              evidence=dict(fd.evidence)))
+            s.execute(update(Message).where(Message.id == record.message_row_id)
+                      .values(status="stored", error=None, updated_at=utcnow()))
+            s.add(Event(action="case.version_filed", case_id=case.id, message_row_id=record.message_row_id,
+                        detail={"version": version, "status": record.status}))
+            return FiledVersion(case.id, case.case_no or "", version, sub.id)
+
+    def case_summaries(self, campaign_id: str) -> list[CaseSummary]:
+        """Every case of the campaign with its current version's file hashes (for quotas and duplicates)."""
+        with self.session() as s:
+            cases = list(s.scalars(select(Case).where(Case.campaign_id == campaign_id).order_by(Case.id)))
+            hashes: dict[int, list[str]] = {}
+            rows = s.execute(
+                select(Submission.case_id, Attachment.sha256)
+                .join(Attachment, Attachment.submission_id == Submission.id)
+                .join(Case, Case.id == Submission.case_id)
+                .where(Case.campaign_id == campaign_id, Submission.version == Case.current_version,
+                       Attachment.sha256.is_not(None))
+            )
+            for case_id, sha in rows:
+                hashes.setdefault(case_id, []).append(sha)
+            return [
+                CaseSummary(case_id=c.id, case_no=c.case_no or "", sender=c.sender, submitter_kind=c.submitter_kind,
+                            province=c.province, organization=c.organization, case_name=c.case_name,
+                            category_no=c.category_no, status=c.effective_status,
+                            first_received_at=c.first_received_at, file_sha256s=tuple(hashes.get(c.id, ())))
+                for c in cases
+            ]
+
+    # ---- outbox -------------------------------------------------------------------------------
+    def enqueue_mail(self, *, message_id: str, kind: str, recipient: str, subject: str, raw: bytes,
+                     case_id: int | None = None, message_row_id: int | None = None,
+                     status: str = "pending") -> bool:
+        """Queue a reply; False when a mail with that Message-ID was queued before (never twice)."""
+        with self.session() as s:
+            s.add(OutboxMail(message_id=message_id, kind=kind, recipient=recipient, subject=subject, raw=raw,
+                             case_id=case_id, message_row_id=message_row_id, status=status))
+            try:
+                s.commit()
+                return True
+            except IntegrityError:
+                s.rollback()
+                return False
+
+    def outbox_exists(self, message_id: str) -> bool:
+        with self.session() as s:
+            return s.scalar(select(OutboxMail.id).where(OutboxMail.message_id == message_id)) is not None
+
+    def due_mail(self, now: datetime | None = None, limit: int = 100) -> list[OutgoingMail]:
+        now = now or utcnow()
+        with self.session() as s:
+            rows = s.scalars(select(OutboxMail).where(OutboxMail.status.in_(("pending", "sending")),
+                                                      OutboxMail.next_attempt_at <= now)
+                             .order_by(OutboxMail.id).limit(limit))
+            return [OutgoingMail(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
+                                 subject=r.subject, raw=r.raw, attempts=r.attempts, case_id=r.case_id) for r in rows]
+
+    def mark_sending(self, outbox_id: int) -> None:
+        # 'sending' is written before the SMTP transaction: after a kill -9 inside the send, the
+        # row is retried (at most one duplicate, which staff can see in the event log).
+        with self.session() as s, s.begin():
+            s.execute(update(OutboxMail).where(OutboxMail.id == outbox_id)
+                      .values(status="sending", attempts=OutboxMail.attempts + 1))
+
+    def mark_sent(self, outbox_id: int, *, how: str = "smtp") -> None:
+        with self.session() as s, s.begin():
+            row = s.get_one(OutboxMail, outbox_id)
+            row.status = "sent"
+            row.sent_at = utcnow()
+            row.last_error = None
+            s.add(Event(action="mail.sent", case_id=row.case_id, message_row_id=row.message_row_id,
+                        detail={"kind": row.kind, "to": row.recipient, "message_id": row.message_id, "via": how}))
+            if row.message_row_id is not None:
+                pending = s.scalar(select(func.count()).select_from(OutboxMail).where(
+                    OutboxMail.message_row_id == row.message_row_id, OutboxMail.status != "sent"))
+                if not pending:
+                    s.execute(update(Message).where(Message.id == row.message_row_id, Message.status == "stored")
+                              .values(status="notified"))
+
+    def mark_send_failed(self, outbox_id: int, error: str, *, give_up_after: int = 20) -> None:
+        with self.session() as s, s.begin():
+            row = s.get_one(OutboxMail, outbox_id)
+            row.last_error = error
+            # Exponential backoff: 1, 2, 4 … minutes, capped at an hour.
+            delay = min(60, 2 ** max(0, row.attempts - 1))
+            row.next_attempt_at = utcnow() + timedelta(minutes=delay)
+            row.status = "failed" if row.attempts >= give_up_after else "pending"
+            s.add(Event(action="mail.send_failed", case_id=row.case_id, detail={"error": error,
+                                                                                "attempt": row.attempts}))
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {k: v for k, v in s.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status))}
+
+    def replies_sent_since(self, recipient: str, since: datetime) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMail).where(
+                OutboxMail.recipient == recipient, OutboxMail.created_at >= since,
+                OutboxMail.status != "suppressed")) or 0
+
+    # ---- events and leases --------------------------------------------------------------------
+    def log_event(self, action: str, *, actor: str = "daemon", case_id: int | None = None,
+                  message_row_id: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        with self.session() as s, s.begin():
+            s.add(Event(action=action, actor=actor, case_id=case_id, message_row_id=message_row_id,
+                        detail=dict(detail or {})))
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
+        """Take or renew a named lease. Only one holder at a time across processes and hosts."""
+        now = datetime.now(timezone.utc)
+        expires = now + timedelta(seconds=ttl_seconds)
+        with self.session() as s:
+            try:
+                with s.begin():
+                    res = s.execute(update(Lease).where(Lease.name == name,
+                                                        or_(Lease.holder == holder, Lease.expires_at < now))
+                                    .values(holder=holder, expires_at=expires))
+                    if res.rowcount:  # type: ignore[attr-defined]
+                        return True
+                    if s.get(Lease, name) is not None:
+                        return False
+                    s.add(Lease(name=name, holder=holder, expires_at=expires))
+                return True
+            except IntegrityError:
+                return False
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.session() as s, s.begin():
+            lease = s.get(Lease, name)
+            if lease is not None and lease.holder == holder:
+                s.delete(lease)
+
+
+def record_to_json(obj: Any) -> dict[str, Any]:
+    """A dataclass record as a JSON-ready mapping (datetimes as ISO strings)."""
+    out = asdict(obj)
+    for k, v in out.items():
+        if isinstance(v, datetime):
+            out[k] = v.isoformat()
+    return out

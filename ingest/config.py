@@ -65,6 +65,7 @@ class SmtpSettings:
     outbox_dir: Path = Path("var/outbox")
     timeout_seconds: int = 30
     max_replies_per_sender_per_hour: int = 10
+    retry_base_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ _IMAP_KEYS = {
 _SMTP_KEYS = {
     "host", "port", "security", "username", "password_env", "password_file", "sender",
     "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
+    "retry_base_seconds",
 }
 _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
@@ -150,7 +152,7 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, str]) -> str:
+def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, str], required: bool) -> str:
     """Password from the named environment variable, else from the named file's first line."""
     var = table.get("password_env")
     if var is not None and not isinstance(var, str):
@@ -166,7 +168,7 @@ def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, 
             raise ConfigError(f"{where}.password_file: cannot read a password from {path}: {exc}") from exc
     if "password" in table:
         raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
-    if var:
+    if var and required:
         raise ConfigError(f"{where}: environment variable {var} (the password / 授权码) is not set")
     return ""
 
@@ -218,7 +220,7 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
     )
 
 
-def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> ImapSettings:
+def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> ImapSettings:
     _check_keys(t, _IMAP_KEYS, "imap")
     security = _optional(t, "security", "imap", str, "ssl")
     if security not in _SECURITY:
@@ -228,7 +230,7 @@ def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Ima
         port=_optional(t, "port", "imap", int, 993 if security == "ssl" else 143),
         security=security,
         username=_require(t, "username", "imap", str),
-        password=_secret(t, "imap", base, env),
+        password=_secret(t, "imap", base, env, required),
         folder=_optional(t, "folder", "imap", str, "INBOX"),
         processed_folder=_optional(t, "processed_folder", "imap", str, ""),
         fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", "imap", int, 8 * 1024 * 1024),
@@ -237,7 +239,7 @@ def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Ima
     )
 
 
-def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> SmtpSettings:
+def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> SmtpSettings:
     _check_keys(t, _SMTP_KEYS, "smtp")
     security = _optional(t, "security", "smtp", str, "ssl")
     if security not in _SECURITY:
@@ -251,13 +253,14 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Smt
         port=_optional(t, "port", "smtp", int, 465 if security == "ssl" else 25),
         security=security,
         username=username,
-        password=_secret(t, "smtp", base, env) if mode == "send" else "",
+        password=_secret(t, "smtp", base, env, required and mode == "send"),
         sender=_optional(t, "sender", "smtp", str, username),
         sender_name=_optional(t, "sender_name", "smtp", str, ""),
         mode=mode,
         outbox_dir=_resolve(base, _optional(t, "outbox_dir", "smtp", str, "var/outbox")),
         timeout_seconds=_optional(t, "timeout_seconds", "smtp", int, 30),
         max_replies_per_sender_per_hour=_optional(t, "max_replies_per_sender_per_hour", "smtp", int, 10),
+        retry_base_seconds=_optional(t, "retry_base_seconds", "smtp", int, 60),
     )
 
 
@@ -297,10 +300,18 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
-    """Read and validate the whole configuration; raises ``ConfigError`` with one line."""
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None, *,
+                offline: bool = False) -> AppConfig:
+    """Read and validate the whole configuration; raises ``ConfigError`` with one line.
+
+    ``offline`` is for commands that neither fetch nor send (subject, inspect): secrets are not
+    required, and without any config file the shipped example (the 2025 call) is used."""
     env = os.environ if env is None else env
-    cfg_path = Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser().resolve()
+    chosen = path or env.get(CONFIG_ENV)
+    if offline:
+        if not chosen and not Path(DEFAULT_CONFIG).exists():
+            chosen = REPO_ROOT / "config.example.toml"
+    cfg_path = Path(chosen or DEFAULT_CONFIG).expanduser().resolve()
     data = load_toml(cfg_path)
     base = cfg_path.parent
     _check_keys(data, _TOP_KEYS, "config")
@@ -319,6 +330,6 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     else:
         raise ConfigError("config: missing [campaign] (or campaign_file)")
     intake = _parse_intake(data.get("intake", {}), base)
-    imap = _parse_imap(data["imap"], base, env) if "imap" in data else None
-    smtp = _parse_smtp(data["smtp"], base, env) if "smtp" in data else None
+    imap = _parse_imap(data["imap"], base, env, not offline) if "imap" in data else None
+    smtp = _parse_smtp(data["smtp"], base, env, not offline) if "smtp" in data else None
     return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table))

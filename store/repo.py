@@ -91,13 +91,17 @@ class Store:
             return s.scalar(select(func.max(MailboxState.last_success_at)))
 
     # ---- messages -----------------------------------------------------------------------------
-    def known_message_ids(self, message_ids: Iterable[str]) -> set[str]:
+    def known_messages(self, message_ids: Iterable[str]) -> dict[str, set[int]]:
+        """Message-ID → sizes already recorded; a mail is only skipped unseen when both match, since
+        broken clients have been seen to reuse Message-IDs for different mails."""
         ids = [m for m in message_ids if m]
-        found: set[str] = set()
+        found: dict[str, set[int]] = {}
         with self.session() as s:
             for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                found.update(x for x in s.scalars(select(Message.message_id).where(Message.message_id.in_(chunk))) if x)
+                rows = s.execute(select(Message.message_id, Message.size)
+                                 .where(Message.message_id.in_(ids[i:i + 500])))
+                for mid, size in rows:
+                    found.setdefault(mid, set()).add(size)
         return found
 
     def message_by_sha(self, sha256: str) -> SpooledMessage | None:
@@ -297,13 +301,14 @@ class Store:
                     s.execute(update(Message).where(Message.id == row.message_row_id, Message.status == "stored")
                               .values(status="notified"))
 
-    def mark_send_failed(self, outbox_id: int, error: str, *, give_up_after: int = 20) -> None:
+    def mark_send_failed(self, outbox_id: int, error: str, *, base_seconds: float = 60,
+                         give_up_after: int = 20) -> None:
         with self.session() as s, s.begin():
             row = s.get_one(OutboxMail, outbox_id)
             row.last_error = error
-            # Exponential backoff: 1, 2, 4 … minutes, capped at an hour.
-            delay = min(60, 2 ** max(0, row.attempts - 1))
-            row.next_attempt_at = utcnow() + timedelta(minutes=delay)
+            # Exponential backoff from base_seconds (1, 2, 4 … minutes by default), capped at an hour.
+            delay = min(3600.0, base_seconds * 2 ** max(0, row.attempts - 1))
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
             row.status = "failed" if row.attempts >= give_up_after else "pending"
             s.add(Event(action="mail.send_failed", case_id=row.case_id, detail={"error": error,
                                                                                 "attempt": row.attempts}))

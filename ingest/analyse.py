@@ -1,0 +1,142 @@
+"""From a parsed mail to a verdict: save parts, unpack, classify, read facts, parse the subject, check.
+
+Used by the daemon's pipeline and by ``intake inspect`` (offline, no mailbox, no database), so a
+staff member's offline check gives exactly the answer the daemon would.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
+from checks.registry import Finding, decide_status, run_rules
+from checks.subject import ParsedSubject, example_subject, fill_from_other_sources, parse_subject
+from ingest.classify import classify, read_form_fields
+from ingest.facts import extract_facts
+from ingest.links import find_large_attachment_links
+from ingest.mime import ParsedMail
+from ingest.unpack import UnpackLimits, unpack_attachment
+from store import CaseSummary
+
+if TYPE_CHECKING:
+    from ingest.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysedFile:
+    name: str
+    role: str
+    size: int
+    sha256: str | None
+    path: Path | None
+    archive: str | None
+    kind: str = "file"  # file | link
+    url: str | None = None
+    expires_at: datetime | None = None
+    facts: FileFacts | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    subject: ParsedSubject
+    subject_example: str
+    files: tuple[AnalysedFile, ...]
+    findings: tuple[Finding, ...]
+    status: str
+    defects: tuple[str, ...]
+    received_at: datetime
+    review_reasons: tuple[str, ...]
+
+    @property
+    def links(self) -> tuple[AnalysedFile, ...]:
+        return tuple(f for f in self.files if f.kind == "link")
+
+
+def _safe_part_name(index: int, name: str) -> str:
+    suffix = re.sub(r"[^A-Za-z0-9.]", "", Path(name).suffix)[:12]
+    return f"part{index:03d}{suffix}"
+
+
+def prior_from_summaries(summaries: Sequence[CaseSummary], exclude_case_id: int | None) -> tuple[PriorSubmission, ...]:
+    return tuple(
+        PriorSubmission(case_no=s.case_no, sender=s.sender, province=s.province, submitter_kind=s.submitter_kind,
+                        organization=s.organization, case_name=s.case_name, category_no=s.category_no,
+                        received_at=s.first_received_at, file_sha256s=s.file_sha256s, status=s.status)
+        for s in summaries if s.case_id != exclude_case_id
+    )
+
+
+def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
+            prior: Sequence[PriorSubmission] = (), case_no: str = "") -> Analysis:
+    spec = runtime.campaign.subject_spec
+    subject = parse_subject(mail.subject, spec)
+    defects: list[str] = list(mail.defects)
+    files: list[AnalysedFile] = []
+    unpack_findings = []
+    limits = UnpackLimits()
+    parts_dir = work_dir / "parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+
+    for index, part in enumerate(mail.attachments):
+        saved = parts_dir / _safe_part_name(index, part.name)
+        saved.write_bytes(part.payload)
+        extracted, findings = unpack_attachment(part.name, saved, work_dir / "files" / f"{index:03d}", limits)
+        unpack_findings.extend(findings)
+        for ef in extracted:
+            cls = classify(ef)
+            path = cls.converted or ef.path
+            files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256, path=path,
+                                      archive=ef.archive, note=cls.reason))
+
+    for link in find_large_attachment_links(mail.html, mail.text):
+        files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
+                                  archive=None, kind="link", url=link.url, expires_at=link.expires_at,
+                                  note=link.size_text))
+
+    form_fields: dict[str, str] = {}
+    for f in files:
+        if f.role == "form_word" and f.path is not None and f.path.suffix.lower() == ".docx":
+            form_fields = read_form_fields(f.path)
+            if form_fields:
+                break
+    subject, mismatches = fill_from_other_sources(
+        subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
+
+    with_facts: list[AnalysedFile] = []
+    for f in files:
+        if f.kind == "file" and f.path is not None:
+            facts = extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
+            with_facts.append(replace(f, facts=facts))
+        else:
+            with_facts.append(f)
+
+    facts = SubmissionFacts(
+        case_no=case_no,
+        sender=mail.from_addr or "",
+        subject=subject,
+        received_at=received_at,
+        files=tuple(f.facts for f in with_facts if f.facts is not None),
+        links=tuple(LinkFacts(name=f.name, url=f.url or "", size_bytes=f.size or None, expires_at=f.expires_at)
+                    for f in with_facts if f.kind == "link"),
+        body_text=mail.text,
+        prior=tuple(prior),
+        problems=tuple((p.code, p.message, p.path) for p in unpack_findings),
+        mismatches=tuple(mismatches),
+    )
+    findings = tuple(run_rules(runtime.campaign.rules, facts))
+    status = decide_status(findings, subject.needs_review)
+    review = list(subject.reasons) if subject.needs_review else []
+    review += [f.message for f in findings if f.rule == "rule-error"]
+    review += list(mismatches)
+    defects += [p.message for p in unpack_findings]
+    return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(with_facts),
+                    findings=findings, status=status, defects=tuple(dict.fromkeys(defects)),
+                    received_at=received_at, review_reasons=tuple(dict.fromkeys(review)))

@@ -1,0 +1,252 @@
+"""The ``intake`` command: a thin layer over the library. Every command has --help with an example."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from ingest.config import AppConfig, ConfigError, load_config
+from ingest.logs import setup_logging
+from ingest.runtime import Runtime, StartupError
+
+CONFIG_HELP = "Configuration file (default: $INTAKE_CONFIG, else ./config.toml)."
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(2)
+
+
+def _load(config: str | None, *, offline: bool = False) -> AppConfig:
+    try:
+        return load_config(config, offline=offline)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
+    try:
+        return Runtime(cfg, open_store=open_store)
+    except StartupError as exc:
+        fail(str(exc))
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="case-intake")
+def main() -> None:
+    """case-intake：案例征集邮件自动收件、形式审查与回执。
+
+    \b
+    Example:
+      intake demo                      # whole job on sample mail, SQLite, no mail account
+      intake --help / intake COMMAND --help
+    """
+
+
+@main.command("check-config")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def check_config(config_path: str | None) -> None:
+    """Validate the configuration, rules and templates, and migrate the database.
+
+    \b
+    Example:
+      intake check-config --config /etc/case-intake/config.toml
+    """
+    cfg = _load(config_path)
+    rt = _runtime(cfg)
+    click.echo(f"配置有效：{cfg.campaign.name}（{cfg.campaign.id}），截止 {cfg.campaign.deadline}，"
+               f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")
+    rt.close()
+
+
+@main.command()
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+@click.option("--once", is_flag=True, default=True, show_default=True, help="Run exactly one cycle (the default).")
+def poll(config_path: str | None, once: bool) -> None:
+    """Run one cycle: fetch new mail, check it, file it, send replies.
+
+    \b
+    Example:
+      INTAKE_IMAP_PASSWORD=授权码 INTAKE_SMTP_PASSWORD=授权码 intake poll --once --config config.toml
+    """
+    from ingest.daemon import Daemon
+
+    cfg = _load(config_path)
+    setup_logging(cfg.intake.log_format)
+    rt = _runtime(cfg)
+    report = Daemon(rt).cycle()
+    click.echo(report.summary())
+    rt.close()
+    if report.error:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def run(config_path: str | None) -> None:
+    """Run the daemon: poll on the configured interval until SIGTERM.
+
+    \b
+    Example:
+      intake run --config /etc/case-intake/config.toml
+    """
+    from ingest.daemon import Daemon
+
+    cfg = _load(config_path)
+    setup_logging(cfg.intake.log_format)
+    rt = _runtime(cfg)
+    Daemon(rt).run_forever()
+    rt.close()
+
+
+@main.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def subject(text: str, as_json: bool, config_path: str | None) -> None:
+    """Try how a subject line is understood, without sending mail.
+
+    \b
+    Example:
+      intake subject --json "浙江省/杭州市文三街小学AI+劳动课程群建设+人工智能教育"
+    """
+    from checks.subject import parse_subject
+
+    cfg = _load(config_path, offline=True)
+    rt = _runtime(cfg, open_store=False)
+    parsed = parse_subject(text, rt.campaign.subject_spec)
+    data = parsed.to_json()
+    if as_json:
+        _print_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="主题解析", show_header=False)
+    labels = {"submitter_kind": "报送方式", "province": "省份", "city": "市/县", "organization": "单位",
+              "case_name": "案例名称", "category_no": "类别编号", "category": "类别", "part": "分封",
+              "confidence": "可信度", "needs_review": "需人工审核", "reasons": "原因"}
+    for key, label in labels.items():
+        value = data.get(key)
+        table.add_row(label, "；".join(value) if isinstance(value, list) else "—" if value is None else str(value))
+    Console().print(table)
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--received: 不是 ISO 时间：{value!r}（例如 2025-12-10T18:00+08:00）")
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@main.command()
+@click.argument("mail_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--received", help="Received time for deadline/quota rules (ISO 8601); default: the Date header.")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def inspect(mail_file: Path, as_json: bool, received: str | None, config_path: str | None) -> None:
+    """Inspect a saved mail (.eml) offline: subject, attachments, defects, findings, verdict.
+
+    \b
+    Example:
+      intake inspect 收件箱导出/某校申报.eml --json
+    """
+    from ingest.inspect import inspect_file, render_report
+
+    cfg = _load(config_path, offline=True)
+    rt = _runtime(cfg, open_store=False)
+    try:
+        report = inspect_file(rt, mail_file, _parse_when(received))
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        _print_json(report)
+    else:
+        render_report(report)
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--process/--no-process", default=True, show_default=True, help="Also check, file and reply.")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def import_(source: Path, process: bool, config_path: str | None) -> None:
+    """Backfill mail from .eml files, an mbox or a Maildir through the same pipeline (idempotent).
+
+    \b
+    Example:
+      intake import ~/导出邮件/INBOX.mbox
+    """
+    from ingest.local import import_local
+    from ingest.outbox import dispatch
+    from ingest.pipeline import process_pending
+
+    cfg = _load(config_path)
+    setup_logging(cfg.intake.log_format)
+    rt = _runtime(cfg)
+    new, known = import_local(source, rt.store, rt.spool)
+    click.echo(f"导入：新邮件 {new} 封，已存在 {known} 封")
+    if process:
+        rep = process_pending(rt)
+        click.echo(f"处理：入库 {rep.stored}，跳过 {rep.skipped}，失败 {rep.failed}")
+        if cfg.smtp is not None:
+            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=cfg.smtp.retry_base_seconds)
+            click.echo(f"回执：发送 {sent.sent}，失败 {sent.failed}")
+    rt.close()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def health(as_json: bool, config_path: str | None) -> None:
+    """Show the daemon's health: last successful poll, queues, failures.
+
+    \b
+    Example:
+      intake health --json
+    """
+    cfg = _load(config_path, offline=True)
+    rt = _runtime(cfg)
+    store = rt.store
+    last = store.last_successful_poll()
+    data = {"last_successful_poll": last.isoformat() if last else None,
+            "messages": store.message_status_counts(), "outbox": store.outbox_counts()}
+    if as_json:
+        _print_json(data)
+    else:
+        click.echo(f"最近一次成功收信：{last.astimezone(cfg.campaign.tz):%Y-%m-%d %H:%M:%S}" if last else
+                   "最近一次成功收信：从未")
+        click.echo("邮件状态：" + ("，".join(f"{k} {v}" for k, v in sorted(data["messages"].items())) or "无"))
+        click.echo("回执队列：" + ("，".join(f"{k} {v}" for k, v in sorted(data["outbox"].items())) or "无"))
+    rt.close()
+
+
+@main.command()
+@click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
+              show_default=True, help="Where the demo mailbox, database, spool and outbox are created.")
+@click.option("--count", default=6, show_default=True, help="How many sample submissions to generate.")
+def demo(demo_dir: Path, count: int) -> None:
+    """Run the whole job on generated sample submissions: SQLite, no mail account, replies to files.
+
+    \b
+    Example:
+      intake demo --dir /tmp/intake-demo
+    """
+    from ingest.demo import run_demo
+
+    run_demo(demo_dir, count, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

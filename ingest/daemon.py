@@ -1,0 +1,129 @@
+"""The daemon: one cycle = fetch → process → send, on a schedule, never overlapping itself.
+
+- A database lease makes sure only one process works a mailbox at a time (two daemons on one
+  PostgreSQL database and mailbox never process a mail twice), and APScheduler's
+  ``max_instances=1, coalesce=True`` keeps a slow cycle from overlapping the next one.
+- SIGTERM/SIGINT set a flag checked between messages: the current message is finished, then exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from ingest.fetch import FetchReport, fetch_new
+from ingest.imap import MailboxClient, MailboxError
+from ingest.outbox import DispatchReport, dispatch
+from ingest.pipeline import ProcessReport, process_pending
+from ingest.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    fetched: FetchReport = field(default_factory=FetchReport)
+    processed: ProcessReport = field(default_factory=ProcessReport)
+    sent: DispatchReport = field(default_factory=DispatchReport)
+    skipped_locked: bool = False
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.skipped_locked:
+            return "另一个进程正在处理该邮箱，本轮跳过"
+        parts = [f"新邮件 {self.fetched.new}", f"重复 {self.fetched.duplicates}",
+                 f"已入库 {self.processed.stored}", f"跳过 {self.processed.skipped}",
+                 f"失败 {self.processed.failed}", f"已发送回执 {self.sent.sent}",
+                 f"发送失败 {self.sent.failed}"]
+        return "，".join(parts) + (f"；错误：{self.error}" if self.error else "")
+
+
+class Daemon:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.stop_event = threading.Event()
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        imap = runtime.config.imap
+        self.lease_name = f"cycle:{imap.username}@{imap.host}/{imap.folder}" if imap else "cycle:local"
+        self.lease_ttl = max(300, 5 * runtime.config.intake.poll_interval_seconds)
+        self._last_renew = 0.0
+
+    def _stop_or_renew(self) -> bool:
+        """Checked between messages: honour a stop request and keep our lease alive."""
+        if self.stop_event.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_renew > self.lease_ttl / 3:
+            if not self.rt.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
+                log.error("lost the mailbox lease to another process; stopping this cycle")
+                return True
+            self._last_renew = now
+        return False
+
+    def cycle(self) -> CycleReport:
+        report = CycleReport()
+        store = self.rt.store
+        if not store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
+            report.skipped_locked = True
+            return report
+        self._last_renew = time.monotonic()
+        try:
+            self.rt.spool.clean_tmp()
+            imap = self.rt.config.imap
+            if imap is not None:
+                mailbox = MailboxClient(imap)
+                try:
+                    mailbox.connect()
+                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew)
+                    store.record_poll(mailbox.account, imap.folder, ok=True)
+                except MailboxError as exc:
+                    report.error = str(exc)
+                    log.error("%s", exc)
+                    store.log_event("poll.failed", detail={"error": str(exc)})
+                finally:
+                    mailbox.close()
+            report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+            smtp = self.rt.config.smtp
+            if smtp is not None:
+                report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
+                                       retry_base_seconds=smtp.retry_base_seconds,
+                                       stop_requested=self._stop_or_renew)
+        finally:
+            store.release_lease(self.lease_name, self.holder)
+        log.info("cycle: %s", report.summary())
+        return report
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        log.info("stop requested (signal %s): finishing the current message", signum)
+        self.stop_event.set()
+
+    def run_forever(self) -> None:
+        scheduler = BlockingScheduler(timezone="UTC")
+        interval = self.rt.config.intake.poll_interval_seconds
+        scheduler.add_job(self._scheduled_cycle, "interval", seconds=interval, id="cycle", max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(timezone.utc))
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.request_stop(signum, frame)
+            # shutdown(wait=True) from a signal handler would deadlock with the running job.
+            threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info("case-intake daemon started: polling every %ds", interval)
+        scheduler.start()
+        log.info("case-intake daemon stopped")
+
+    def _scheduled_cycle(self) -> None:
+        if self.stop_event.is_set():
+            return
+        self.cycle()

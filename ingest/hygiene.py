@@ -1,0 +1,66 @@
+"""Mail hygiene: which incoming mails must never get an automatic reply (pure functions).
+
+RFC 3834 asks responders not to answer auto-submitted mail, bounces or list traffic; answering
+them causes mail loops and backscatter to forged senders. A mail the receiving server marked as
+failing SPF/DKIM/DMARC is still recorded and checked, but the reply is held for staff.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.mime import ParsedMail
+
+AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(自动回复|自动答复|自動回覆|auto(matic)?[ -]?reply|out of (the )?office|外出|休假|不在办公室|autosvar|"
+    r"abwesenheitsnotiz|réponse automatique)",
+    re.IGNORECASE,
+)
+BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounce[s]?|noreply-dsn)@", re.IGNORECASE)
+BOUNCE_SUBJECT = re.compile(
+    r"(undeliver|delivery (status notification|failure|has failed)|mail delivery failed|returned mail|"
+    r"退信|系统退信|投递失败|无法投递|未能送达|退回的邮件)",
+    re.IGNORECASE,
+)
+AUTH_FAIL = re.compile(r"\b(spf|dkim|dmarc)=(fail|softfail|permerror)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Hygiene:
+    """``kind`` is None for an ordinary mail; ``reply`` says whether an automatic reply may be sent."""
+
+    kind: str | None
+    reply: bool
+    reason: str = ""
+
+    @property
+    def skip_processing(self) -> bool:
+        return self.kind in {"auto_reply", "bounce", "list", "own"}
+
+
+def assess(mail: ParsedMail, own_addresses: frozenset[str]) -> Hygiene:
+    h = {k.lower(): v for k, v in mail.headers.items()}
+    sender = (mail.from_addr or "").lower()
+    return_path = h.get("return-path", "").strip()
+    ctype = mail.content_type.lower()
+
+    if sender and sender in own_addresses:
+        return Hygiene("own", False, "发件人是本征集邮箱自身")
+    if ctype == "multipart/report" or "x-failed-recipients" in h or BOUNCE_SENDERS.match(sender) \
+            or return_path in {"<>", ""} and BOUNCE_SUBJECT.search(mail.subject):
+        return Hygiene("bounce", False, "退信（投递失败通知）")
+    auto = h.get("auto-submitted", "").strip().lower()
+    if (auto and auto != "no") or "x-autoreply" in h or "x-autorespond" in h \
+            or h.get("x-auto-response-suppress", "").lower() in {"all", "oof", "autoreply"} \
+            and AUTO_REPLY_SUBJECT.search(mail.subject) or AUTO_REPLY_SUBJECT.search(mail.subject):
+        return Hygiene("auto_reply", False, "自动回复 / 外出通知")
+    precedence = h.get("precedence", "").strip().lower()
+    if "list-id" in h or "list-unsubscribe" in h and precedence in {"bulk", "list", "junk"} \
+            or precedence in {"bulk", "list", "junk"}:
+        return Hygiene("list", False, "邮件列表或群发邮件")
+    if not sender:
+        return Hygiene("no_sender", False, "邮件没有可回复的发件人地址")
+    if AUTH_FAIL.search(h.get("authentication-results", "")):
+        return Hygiene("auth_fail", False, "收件服务器记录发件人认证（SPF/DKIM/DMARC）失败，回复待工作人员确认")
+    return Hygiene(None, True)

@@ -1,0 +1,124 @@
+"""One spooled message through every step, with its status recorded so a restart resumes.
+
+    spooled ─parse─► parsed ─unpack, facts, checks, file (one transaction)─► stored ─outbox─► notified
+                 └► skipped (auto-reply, bounce, list, own address)      └► failed (error, retried)
+
+Every step before 'stored' only reads the spool and writes a fresh work directory, so re-running it
+after a kill -9 gives the same result; the filing transaction is idempotent per message row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ingest.analyse import Analysis, analyse, prior_from_summaries
+from ingest.hygiene import assess
+from ingest.mime import NotAMimeMessage, ParsedMail, parse_message
+from ingest.replies import enqueue_replies, version_record
+from ingest.runtime import Runtime
+from store import SpooledMessage
+
+log = logging.getLogger(__name__)
+
+# Reply Message-IDs we generate look like <receipt.JCJY2025-000001.v1@163.com>.
+OUR_REPLY_ID = re.compile(rb"<((?:receipt|rejection|needs_review)\.[A-Za-z0-9.-]+@[A-Za-z0-9.-]+)>")
+CASE_NO_IN_SUBJECT = re.compile(r"[A-Za-z][A-Za-z0-9]*-\d{6}")
+
+
+@dataclass
+class ProcessReport:
+    stored: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class ProcessingError(RuntimeError):
+    """A message could not be processed now; it stays in the queue and is retried."""
+
+
+def received_time(msg: SpooledMessage, mail: ParsedMail) -> datetime:
+    """The server's INTERNALDATE is authoritative for deadlines; the sender's Date header is not."""
+    return msg.internaldate or mail.date or datetime.now(timezone.utc)
+
+
+def process_message(rt: Runtime, msg: SpooledMessage) -> str:
+    """Process one message; returns its new status."""
+    store = rt.store
+    store.begin_attempt(msg.id)
+    raw = Path(msg.spool_path).read_bytes()
+    try:
+        mail = parse_message(raw)
+    except NotAMimeMessage as exc:
+        store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
+        return "skipped"
+    hygiene = assess(mail, rt.own_addresses)
+    store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
+                             from_addr=mail.from_addr, subject=mail.subject)
+    if hygiene.skip_processing:
+        if hygiene.kind == "bounce":
+            _match_bounce(rt, msg, raw)
+        store.set_message_status(msg.id, "skipped", kind=hygiene.kind, error=hygiene.reason)
+        return "skipped"
+
+    campaign = rt.config.campaign
+    received_at = received_time(msg, mail)
+    case_id = _continued_case(rt, mail)
+    work_dir = rt.spool.fresh_work_dir(msg.id)
+    prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
+    analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_at, prior=prior)
+    if case_id is None:
+        case_id = store.find_case(campaign.id, mail.from_addr or "", analysis.subject.case_name)
+    filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
+                               campaign.case_number_prefix)
+    enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply, hygiene_reason=hygiene.reason)
+    log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
+             analysis.status)
+    return "stored"
+
+
+def _continued_case(rt: Runtime, mail: ParsedMail) -> int | None:
+    """A reply to one of our receipts (In-Reply-To/References) or a case number in the subject."""
+    case_id = rt.store.case_id_by_reply([mail.in_reply_to or "", *mail.references])
+    if case_id is not None:
+        return case_id
+    prefix = rt.config.campaign.case_number_prefix
+    for match in CASE_NO_IN_SUBJECT.finditer(mail.subject):
+        if match.group(0).startswith(prefix + "-"):
+            found = rt.store.case_id_by_no(match.group(0))
+            if found is not None:
+                return found
+    return None
+
+
+def _match_bounce(rt: Runtime, msg: SpooledMessage, raw: bytes) -> None:
+    """A bounce of one of our own replies: record it on the case so staff see the receipt was lost."""
+    ids = [f"<{m.decode()}>" for m in OUR_REPLY_ID.findall(raw)]
+    case_id = rt.store.case_id_by_reply(ids)
+    if case_id is not None:
+        rt.store.log_event("mail.bounced", case_id=case_id, message_row_id=msg.id,
+                           detail={"bounced_message_ids": ids})
+
+
+def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda: False) -> ProcessReport:
+    report = ProcessReport()
+    for msg in rt.store.messages_with_status(("spooled", "parsed", "failed")):
+        if stop_requested():
+            break
+        try:
+            status = process_message(rt, msg)
+        except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
+            # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
+            log.exception("message %d failed", msg.id)
+            rt.store.set_message_status(msg.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            report.failed += 1
+            continue
+        if status == "stored":
+            report.stored += 1
+        else:
+            report.skipped += 1
+    return report

@@ -1,0 +1,173 @@
+"""Turning an analysis into stored records and queued replies (receipt, rejection, needs-review)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ingest.config import AppConfig
+from ingest.mime import ParsedMail
+from notify.mailer import build_message, domain_of, make_message_id
+from store import AttachmentRecord, CaseFields, FiledVersion, FindingRecord, SpooledMessage, VersionRecord
+
+if TYPE_CHECKING:
+    from ingest.analyse import Analysis
+    from ingest.runtime import Runtime
+
+KIND_BY_STATUS = {
+    "accepted": "receipt",
+    "accepted_with_warnings": "receipt",
+    "rejected": "rejection",
+    "needs_review": "needs_review",
+}
+
+
+def _facts_json(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    data = asdict(obj)
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if k != "text"}  # full texts stay in the files
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v][:200]
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            return v
+        return str(v)
+
+    return clean(data)
+
+
+def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, campaign_id: str,
+                   case_id: int | None) -> VersionRecord:
+    s = analysis.subject
+    return VersionRecord(
+        message_row_id=msg.id,
+        campaign_id=campaign_id,
+        sender=mail.from_addr or "",
+        received_at=analysis.received_at,
+        raw_subject=mail.subject,
+        fields=CaseFields(submitter_kind=s.submitter_kind, province=s.province, city=s.city,
+                          organization=s.organization, case_name=s.case_name, category_no=s.category_no,
+                          category=s.category, part=s.part, confidence=s.confidence, reasons=tuple(s.reasons)),
+        status=analysis.status,
+        attachments=tuple(
+            AttachmentRecord(name=f.name, role=f.role, size=f.size, sha256=f.sha256,
+                             stored_path=str(f.path) if f.path else None, archive=f.archive, kind=f.kind,
+                             url=f.url, expires_at=f.expires_at, facts=_facts_json(f.facts))
+            for f in analysis.files
+        ),
+        findings=tuple(
+            FindingRecord(rule=f.rule, clause=f.clause, severity=f.severity, passed=f.passed, message=f.message,
+                          fix=f.fix, file=f.file, evidence=_facts_json_mapping(f.evidence))
+            for f in analysis.findings
+        ),
+        case_id=case_id,
+    )
+
+
+def _facts_json_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in m.items():
+        out[k] = v.isoformat() if isinstance(v, datetime) else v if isinstance(v, (str, int, float, bool,
+                                                                                    type(None))) else str(v)
+    return out
+
+
+def _local(dt: datetime | None, config: AppConfig) -> str:
+    if dt is None:
+        return ""
+    return dt.astimezone(config.campaign.tz).strftime("%Y年%m月%d日 %H:%M")
+
+
+def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail) -> dict[str, Any]:
+    c = config.campaign
+    s = analysis.subject
+    def finding(f: Any) -> dict[str, Any]:
+        return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "message": f.message,
+                "fix": f.fix, "file": f.file}
+    greeting = s.organization or (mail.from_name or "").strip() or "老师"
+    return {
+        "greeting": greeting if greeting.endswith(("老师", "同志")) or s.organization else f"{greeting}老师",
+        "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
+                     "subject_template": c.raw.get("subject", {}).get("template", ""),
+                     "organizer_email": c.organizer_email},
+        "case": {"case_no": filed.case_no, "version": filed.version, "status": analysis.status,
+                 "received_at": _local(analysis.received_at, config), "sender": mail.from_addr or ""},
+        "fields": {"submitter_kind": s.submitter_kind, "province": s.province, "city": s.city,
+                   "organization": s.organization, "case_name": s.case_name, "category_no": s.category_no,
+                   "category": s.category, "part": s.part},
+        "subject_info": {"raw": mail.subject, "confidence": s.confidence, "reasons": list(s.reasons),
+                         "example": analysis.subject_example},
+        "attachments": [{"name": f.name, "role": f.role, "size": f.size, "archive": f.archive, "kind": f.kind,
+                         "url": f.url, "expires_at": _local(f.expires_at, config)} for f in analysis.files],
+        "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config)}
+                  for f in analysis.links],
+        "passed": [finding(f) for f in analysis.findings if f.passed],
+        "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == "reject"],
+        "warnings": [finding(f) for f in analysis.findings if not f.passed and f.severity == "warn"],
+        "review_reasons": list(analysis.review_reasons) or ["需要工作人员核对"],
+        "alert": {"title": "", "detail": "", "at": ""},
+    }
+
+
+def sample_context(config: AppConfig) -> dict[str, Any]:
+    """A full context for start-up template validation (every key a real one has)."""
+    c = config.campaign
+    finding = {"rule": "photo.min_size", "clause": "四.4(4)", "severity": "reject",
+               "message": "照片“活动1.jpg”大小为 1.2 MB，低于 2 MB", "fix": "请提供原图", "file": "活动1.jpg"}
+    return {
+        "greeting": "示例学校",
+        "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
+                     "subject_template": c.raw.get("subject", {}).get("template", ""),
+                     "organizer_email": c.organizer_email},
+        "case": {"case_no": f"{c.case_number_prefix}-000001", "version": 1, "status": "rejected",
+                 "received_at": "2025年11月01日 10:00", "sender": "school@example.com"},
+        "fields": {"submitter_kind": "unit", "province": "浙江省", "city": "杭州市", "organization": "示例小学",
+                   "case_name": "示例案例", "category_no": 6, "category": "人工智能教育", "part": None},
+        "subject_info": {"raw": "示例", "confidence": 0.5, "reasons": ["示例原因"], "example": "浙江省/示例小学示例案例+人工智能教育"},
+        "attachments": [{"name": "申报表.docx", "role": "form_word", "size": 12345, "archive": None, "kind": "file",
+                         "url": None, "expires_at": ""},
+                        {"name": "视频.mp4", "role": "link", "size": 0, "archive": None, "kind": "link",
+                         "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
+        "links": [{"name": "视频.mp4", "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
+        "passed": [finding], "problems": [finding], "warnings": [finding],
+        "review_reasons": ["示例原因"],
+        "alert": {"title": "示例告警", "detail": "示例", "at": "2025-11-01 10:00"},
+    }
+
+
+def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion,
+                    *, reply_allowed: bool, hygiene_reason: str = "") -> bool:
+    """Queue the reply for this version. Held back (status 'suppressed', visible to staff) when the
+    sender must not get automatic mail or has hit the per-sender rate limit."""
+    config = rt.config
+    kind = KIND_BY_STATUS.get(analysis.status, "needs_review")
+    rendered = rt.renderer.render(kind, build_context(config, analysis, filed, mail))
+    recipient = mail.reply_to or mail.from_addr or ""
+    reply_from = rt.reply_from
+    message_id = make_message_id(kind, f"{filed.case_no}.v{filed.version}", domain_of(reply_from))
+    if rt.store.outbox_exists(message_id):
+        return False
+    raw = build_message(
+        sender=reply_from, sender_name=config.smtp.sender_name if config.smtp else "", recipient=recipient,
+        subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
+        in_reply_to=mail.message_id, references=[*mail.references],
+    )
+    status = "pending"
+    reason = ""
+    limit = config.smtp.max_replies_per_sender_per_hour if config.smtp else 10
+    if not reply_allowed or not recipient:
+        status, reason = "suppressed", hygiene_reason or "没有可回复的地址"
+    elif rt.store.replies_sent_since(recipient, datetime.now(timezone.utc) - timedelta(hours=1)) >= limit:
+        status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {limit} 封上限"
+    queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
+                                   raw=raw, case_id=filed.case_id, message_row_id=msg.id, status=status)
+    if queued and status == "suppressed":
+        rt.store.log_event("mail.suppressed", case_id=filed.case_id, message_row_id=msg.id,
+                           detail={"kind": kind, "to": recipient, "reason": reason})
+    return queued

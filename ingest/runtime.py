@@ -1,0 +1,97 @@
+"""Everything a command needs, built once from the validated configuration.
+
+Start-up validation happens here: the campaign's subject spec and rule table, the templates
+(rendered once with a sample), the database schema. Any problem is one line (``StartupError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from checks.registry import ConfiguredRules, configure
+from checks.subject import SubjectSpec
+from ingest.config import AppConfig, ConfigError
+from ingest.spool import Spool
+from notify.mailer import DryRunSender, Sender, SmtpSender, SmtpTarget
+from notify.render import Renderer, TemplateProblem
+from store import Store
+
+
+class StartupError(RuntimeError):
+    """Why the daemon cannot start, in one line."""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """The campaign's validated, ready-to-run pieces (pure data for checks/)."""
+
+    subject_spec: SubjectSpec
+    rules: ConfiguredRules
+
+
+def build_campaign(config: AppConfig) -> Campaign:
+    raw = config.campaign.raw
+    try:
+        spec = SubjectSpec.from_campaign(raw)
+    except ValueError as exc:
+        raise StartupError(f"campaign subject/categories: {exc}") from exc
+    try:
+        rules = configure(raw.get("rules", {}), campaign=raw)
+    except ValueError as exc:
+        raise StartupError(f"campaign.rules: {exc}") from exc
+    return Campaign(subject_spec=spec, rules=rules)
+
+
+class Runtime:
+    def __init__(self, config: AppConfig, *, open_store: bool = True) -> None:
+        self.config = config
+        self.campaign = build_campaign(config)
+        self.renderer = Renderer(config.intake.templates_dir)
+        try:
+            from ingest.replies import sample_context  # local: replies imports this module's types
+
+            self.renderer.validate(sample_context(config))
+        except TemplateProblem as exc:
+            raise StartupError(str(exc)) from exc
+        self._store: Store | None = Store.open(config.intake.database_url) if open_store else None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StartupError("this command has no database")
+        return self._store
+
+    @cached_property
+    def spool(self) -> Spool:
+        return Spool(self.config.intake.spool_dir)
+
+    @cached_property
+    def sender(self) -> Sender:
+        smtp = self.config.smtp
+        if smtp is None:
+            raise StartupError("config: no [smtp] section, replies cannot be sent")
+        if smtp.mode == "dry-run":
+            return DryRunSender(smtp.outbox_dir)
+        return SmtpSender(SmtpTarget(host=smtp.host, port=smtp.port, security=smtp.security,
+                                     username=smtp.username, password=smtp.password,
+                                     timeout_seconds=smtp.timeout_seconds))
+
+    @property
+    def reply_from(self) -> str:
+        smtp = self.config.smtp
+        return (smtp.sender if smtp and smtp.sender else self.config.campaign.mailbox)
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        addrs = {self.config.campaign.mailbox.lower(), self.reply_from.lower()}
+        if self.config.imap is not None and "@" in self.config.imap.username:
+            addrs.add(self.config.imap.username.lower())
+        return frozenset(addrs)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+__all__ = ["Campaign", "ConfigError", "Runtime", "StartupError", "build_campaign"]

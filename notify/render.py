@@ -1,0 +1,93 @@
+"""Rendering replies from the Jinja2 templates under ``templates/``.
+
+Each reply kind has ``<kind>.txt.j2`` (which also sets ``subject``) and ``<kind>.html.j2``. All
+templates are loaded and rendered once with a sample context at start-up, so an organiser's
+template mistake stops the daemon with one line instead of failing when a school is waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+KINDS = ("receipt", "rejection", "needs_review", "alert")
+
+ROLE_LABELS = {
+    "form_word": "申报表（Word 版）",
+    "form_pdf": "申报表（盖章扫描 PDF 版）",
+    "text": "文字材料",
+    "photo": "图片材料",
+    "video": "视频",
+    "audio": "音频",
+    "auxiliary": "相关辅助资料",
+    "link": "超大附件链接",
+    "unknown": "未能识别的文件",
+}
+
+STATUS_LABELS = {
+    "accepted": "已受理",
+    "accepted_with_warnings": "已受理（有提醒事项）",
+    "rejected": "退回修改",
+    "needs_review": "待人工审核",
+}
+
+
+class TemplateProblem(ValueError):
+    """A template that does not load or render; worded for the organiser."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def _filesize(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        loader = jinja2.FileSystemLoader(str(templates_dir))
+        common: dict[str, Any] = {"undefined": jinja2.StrictUndefined, "keep_trailing_newline": True,
+                                  "trim_blocks": True, "lstrip_blocks": True}
+        self._text_env = jinja2.Environment(loader=loader, autoescape=False, **common)
+        self._html_env = jinja2.Environment(loader=loader, autoescape=True, **common)
+        for env in (self._text_env, self._html_env):
+            env.filters["filesize"] = _filesize
+            env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
+            env.globals["status_label"] = lambda s: STATUS_LABELS.get(s, s)
+
+    def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
+        if kind not in KINDS:
+            raise TemplateProblem(f"no template kind {kind!r}")
+        try:
+            text_tpl = self._text_env.get_template(f"{kind}.txt.j2")
+            module = text_tpl.make_module(dict(context))
+            text = str(module)
+            subject = " ".join(str(getattr(module, "subject", "")).split())
+            html = self._html_env.get_template(f"{kind}.html.j2").render(dict(context))
+        except jinja2.TemplateError as exc:
+            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or kind
+            line = getattr(exc, "lineno", None)
+            raise TemplateProblem(f"template {where}{f':{line}' if line else ''}: {exc}") from exc
+        if not subject:
+            raise TemplateProblem(f"template {kind}.txt.j2 does not set a subject ({{% set subject = … %}})")
+        return RenderedMail(subject=subject, text=text, html=html)
+
+    def validate(self, sample_context: Mapping[str, Any]) -> None:
+        """Load and render every template once; raises ``TemplateProblem`` on the first error."""
+        for kind in KINDS:
+            self.render(kind, sample_context)

@@ -166,8 +166,6 @@ def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, 
             return path.read_text(encoding="utf-8").splitlines()[0].strip()
         except (OSError, IndexError) as exc:
             raise ConfigError(f"{where}.password_file: cannot read a password from {path}: {exc}") from exc
-    if "password" in table:
-        raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
     if var and required:
         raise ConfigError(f"{where}: environment variable {var} (the password / 授权码) is not set")
     return ""
@@ -220,7 +218,13 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
     )
 
 
+def _no_plain_password(t: Mapping[str, Any], where: str) -> None:
+    if "password" in t:
+        raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
+
+
 def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> ImapSettings:
+    _no_plain_password(t, "imap")
     _check_keys(t, _IMAP_KEYS, "imap")
     security = _optional(t, "security", "imap", str, "ssl")
     if security not in _SECURITY:
@@ -240,6 +244,7 @@ def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
 
 
 def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> SmtpSettings:
+    _no_plain_password(t, "smtp")
     _check_keys(t, _SMTP_KEYS, "smtp")
     security = _optional(t, "security", "smtp", str, "ssl")
     if security not in _SECURITY:

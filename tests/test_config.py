@@ -1,0 +1,86 @@
+"""Configuration is read once, validated, and every mistake is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.config import REPO_ROOT, ConfigError, load_config
+
+EXAMPLE = REPO_ROOT / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def example_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    return write(tmp_path, text.replace(old, new, 1))
+
+
+ENV = {"INTAKE_IMAP_PASSWORD": "imap-secret", "INTAKE_SMTP_PASSWORD": "smtp-secret"}
+
+
+def test_example_config_loads_with_secrets_from_environment() -> None:
+    cfg = load_config(EXAMPLE, env=ENV)
+    assert cfg.imap is not None and cfg.imap.password == "imap-secret"
+    assert cfg.smtp is not None and cfg.smtp.password == "smtp-secret"
+    assert "secret" not in repr(cfg.imap)
+    assert cfg.campaign.id == "jcjy2025"
+    assert str(cfg.campaign.deadline_end) == "2025-12-10 23:59:59.999999+08:00"
+
+
+def test_missing_secret_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="INTAKE_IMAP_PASSWORD"):
+        load_config(EXAMPLE, env={})
+
+
+def test_password_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "imap.secret").write_text("from-file\n", encoding="utf-8")
+    p = example_with(tmp_path, 'password_env = "INTAKE_IMAP_PASSWORD"', 'password_file = "imap.secret"')
+    assert load_config(p, env=ENV).imap.password == "from-file"  # type: ignore[union-attr]
+
+
+def test_password_in_toml_is_refused(tmp_path: Path) -> None:
+    p = example_with(tmp_path, 'password_env = "INTAKE_IMAP_PASSWORD"', 'password = "oops"')
+    with pytest.raises(ConfigError, match="never go in the TOML"):
+        load_config(p, env=ENV)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("poll_interval_seconds = 60", "poll_intervall = 60", "unknown key 'poll_intervall'"),
+    ('database_url = "sqlite:///var/intake.db"', 'database_url = "mysql://x/y"', "unsupported database"),
+    ('database_url = "sqlite:///var/intake.db"', 'database_url = "::not a url"', "not a database URL"),
+    ('mailbox = "jcjyzj2025@163.com"', 'mailbox = "nobody"', "not a mail address"),
+    ('\nsecurity = "ssl"', '\nsecurity = "tls"', "must be one of"),
+    ('deadline = "2025-12-10"', 'deadline = "10/12/2025"', "expected a date"),
+    ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "unknown time zone"),
+])
+def test_bad_values_give_one_line(tmp_path: Path, old: str, new: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(example_with(tmp_path, old, new), env=ENV)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_and_missing_campaign(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env=ENV)
+    with pytest.raises(ConfigError, match="missing \\[campaign\\]"):
+        load_config(write(tmp_path, "[intake]\n"), env=ENV)
+
+
+def test_offline_commands_need_no_secrets() -> None:
+    cfg = load_config(EXAMPLE, env={}, offline=True)
+    assert cfg.imap is not None and cfg.imap.password == ""
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config(EXAMPLE, env=ENV)
+    with pytest.raises(AttributeError):
+        cfg.intake.poll_interval_seconds = 1  # type: ignore[misc]

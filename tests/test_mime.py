@@ -1,0 +1,70 @@
+"""MIME parsing of mail as 163, QQ Mail, Foxmail and old clients really encode it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.mailfactory import STYLES, Attachment, build_mail
+from ingest.mime import NotAMimeMessage, codec_for, decode_header_text, parse_message
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mail-parser"
+
+NAMES = ["朱镕基中学申报表.docx", "堃园幼儿园案例文字材料.pdf", "照片1：学生在实验室.jpg", "视频（3分钟）.mp4"]
+SUBJECT = "浙江省/杭州市朱镕基实验学校“AI+劳动”课程群建设+人工智能教育"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_subject_and_names_decode_in_every_client_style(style: str) -> None:
+    raw = build_mail(style=style, sender="school@163.com", to="jcjyzj2025@163.com", subject=SUBJECT,
+                     body="老师您好，附件是我校申报材料。镕", sender_name="朱镕基实验学校",
+                     attachments=[Attachment(n, n.encode("utf-8") * 3) for n in NAMES])
+    mail = parse_message(raw)
+    assert mail.subject == SUBJECT
+    assert [a.name for a in mail.attachments] == NAMES
+    assert all("\ufffd" not in a.name for a in mail.attachments)
+    assert mail.attachments[0].payload == NAMES[0].encode("utf-8") * 3
+    assert "镕" in mail.text
+    assert mail.from_addr == "school@163.com"
+    assert mail.from_name == "朱镕基实验学校"
+
+
+def test_gb2312_label_with_gbk_only_character_is_read_as_gb18030() -> None:
+    assert codec_for("GB2312") == "gb18030"
+    assert codec_for("gbk") == "gb18030"
+    word = "=?gb2312?B?" + __import__("base64").b64encode("朱镕基".encode("gbk")).decode() + "?="
+    defects: list[str] = []
+    assert decode_header_text(word, defects) == "朱镕基"
+    assert defects == []
+
+
+def test_unknown_charset_falls_back_and_records_a_defect() -> None:
+    defects: list[str] = []
+    word = "=?x-unknown?B?" + __import__("base64").b64encode("案例".encode("utf-8")).decode() + "?="
+    assert decode_header_text(word, defects) == "案例"
+    assert defects and "未知字符集" in defects[0]
+
+
+def test_outlook_msg_is_refused_with_one_clear_line() -> None:
+    msg = CORPUS / "mail_outlook_1.msg"
+    if not msg.exists():
+        pytest.skip("shared corpus not present")
+    with pytest.raises(NotAMimeMessage) as err:
+        parse_message(msg.read_bytes())
+    assert "\n" not in str(err.value) and ".eml" in str(err.value)
+
+
+def test_corpus_mails_parse_without_crash() -> None:
+    files = sorted(CORPUS.glob("*.eml"))
+    if not files:
+        pytest.skip("shared corpus not present")
+    for f in files:
+        mail = parse_message(f.read_bytes())
+        assert all("\ufffd" not in a.name for a in mail.attachments), f
+    # a known malformed one records its defect
+    bad = parse_message((CORPUS / "mail_malformed_1.eml").read_bytes())
+    assert any("StartBoundaryNotFound" in d for d in bad.defects)
+    # raw 8-bit UTF-8 attachment name (mail_test_1) is recovered, not U+FFFD
+    m1 = parse_message((CORPUS / "mail_test_1.eml").read_bytes())
+    assert m1.attachments[0].name == "ФНС_РФ558.zip"

@@ -73,15 +73,16 @@ class Renderer:
     def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
         if kind not in KINDS:
             raise TemplateProblem(f"no template kind {kind!r}")
+        name = f"{kind}.txt.j2"
         try:
-            text_tpl = self._text_env.get_template(f"{kind}.txt.j2")
-            module = text_tpl.make_module(dict(context))
+            module = self._text_env.get_template(name).make_module(dict(context))
             text = str(module)
             subject = " ".join(str(getattr(module, "subject", "")).split())
-            html = self._html_env.get_template(f"{kind}.html.j2").render(dict(context))
+            name = f"{kind}.html.j2"
+            html = self._html_env.get_template(name).render(dict(context))
         except jinja2.TemplateError as exc:
-            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or kind
             line = getattr(exc, "lineno", None)
+            where = getattr(exc, "name", None) or name
             raise TemplateProblem(f"template {where}{f':{line}' if line else ''}: {exc}") from exc
         if not subject:
             raise TemplateProblem(f"template {kind}.txt.j2 does not set a subject ({{% set subject = … %}})")

@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import FrameType
+from typing import Callable
+
+from imapclient.exceptions import IMAPClientError
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -111,6 +114,11 @@ class Daemon:
         interval = self.rt.config.intake.poll_interval_seconds
         scheduler.add_job(self._scheduled_cycle, "interval", seconds=interval, id="cycle", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(timezone.utc))
+        imap = self.rt.config.imap
+        if imap is not None and imap.use_idle:
+            def wake() -> None:
+                scheduler.modify_job("cycle", next_run_time=datetime.now(timezone.utc))
+            IdleWatcher(MailboxClient(imap), wake, self.stop_event).start()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             self.request_stop(signum, frame)
@@ -127,3 +135,41 @@ class Daemon:
         if self.stop_event.is_set():
             return
         self.cycle()
+
+
+class IdleWatcher(threading.Thread):
+    """Holds a second IMAP connection in IDLE and wakes the cycle as soon as new mail arrives.
+
+    IDLE is re-issued every minute (servers drop IDLE after 30 minutes; imapclient connections have
+    been seen to hang after hours), socket timeouts are set by MailboxClient, and any error reconnects
+    with backoff. The interval poll keeps running regardless, so a dead watcher only costs latency.
+    """
+
+    # IDLE is re-issued this often; also bounds how long a stop request waits for this thread.
+    IDLE_SLICE_SECONDS = 60.0
+
+    def __init__(self, mailbox: MailboxClient, wake: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name="imap-idle", daemon=True)
+        self.mailbox = mailbox
+        self.wake = wake
+        self.stop = stop
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                self.mailbox.connect()
+                if not self.mailbox.supports_idle():
+                    log.info("server offers no IDLE: interval polling only")
+                    return
+                backoff = 1.0
+                while not self.stop.is_set():
+                    if self.mailbox.idle_wait(self.IDLE_SLICE_SECONDS):
+                        log.info("IDLE: new mail announced")
+                        self.wake()
+            except (MailboxError, IMAPClientError, OSError) as exc:
+                log.warning("IDLE connection lost (%s); reconnecting in %.0fs", exc, backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 300)
+            finally:
+                self.mailbox.close()

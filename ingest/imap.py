@@ -189,14 +189,17 @@ class MailboxClient:
         if uids and folder:
             self.client.copy(uids, folder)
 
+    def supports_idle(self) -> bool:
+        return b"IDLE" in self.client.capabilities()
+
     def idle_wait(self, timeout: float) -> bool:
         """Wait in IDLE up to ``timeout`` seconds; True when the server announced new mail."""
         c = self.client
-        if b"IDLE" not in c.capabilities():
-            return False
         c.idle()
         try:
-            responses = c.idle_check(timeout=timeout)
+            responses = list(c.idle_check(timeout=timeout))
         finally:
-            c.idle_done()
+            # Responses that arrive while DONE is in flight count too (no lost wake-up).
+            _text, late = c.idle_done()
+            responses += list(late)
         return any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)

@@ -207,6 +207,31 @@ def import_(source: Path, process: bool, config_path: str | None) -> None:
 
 
 @main.command()
+@click.argument("case_nos", nargs=-1)
+@click.option("--actor", envvar="USER", default="staff", show_default=True, help="Who asks (event log).")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def recheck(case_nos: tuple[str, ...], actor: str, config_path: str | None) -> None:
+    """Re-run the checks on stored cases (all, or the given case numbers) after a rule change. Sends nothing.
+
+    \b
+    Example:
+      intake recheck JCJY2025-000012 JCJY2025-000031
+    """
+    from ingest.pipeline import recheck_message
+
+    cfg = _load(config_path, offline=True)
+    rt = _runtime(cfg)
+    targets = rt.store.current_versions(cfg.campaign.id, case_nos)
+    missing = set(case_nos) - {no for no, _ in targets}
+    if missing:
+        fail(f"没有这些受理编号：{'、'.join(sorted(missing))}")
+    for case_no, message_row_id in targets:
+        status = recheck_message(rt, message_row_id, actor=actor)
+        click.echo(f"{case_no}：{status}")
+    rt.close()
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
 def health(as_json: bool, config_path: str | None) -> None:

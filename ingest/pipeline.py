@@ -122,3 +122,23 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
         else:
             report.skipped += 1
     return report
+
+
+def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") -> str:
+    """Re-run the whole analysis of a filed message from its spooled bytes (after a rule or config
+    change, or a staff request) and replace that version's findings and verdict. No mail is sent."""
+    store = rt.store
+    msg = store.message(message_row_id)
+    mail = parse_message(Path(msg.spool_path).read_bytes())
+    campaign = rt.config.campaign
+    summaries = store.case_summaries(campaign.id)
+    case_no_by_msg = dict((mid, no) for no, mid in store.current_versions(campaign.id))
+    this_case = case_no_by_msg.get(message_row_id, "")
+    prior = prior_from_summaries([s for s in summaries if s.case_no != this_case], exclude_case_id=None)
+    work_dir = rt.spool.fresh_work_dir(msg.id)
+    analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
+                       case_no=this_case)
+    filed = store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
+    store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
+                    detail={"status": analysis.status})
+    return analysis.status

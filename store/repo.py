@@ -229,6 +229,53 @@ class Store:
                         detail={"version": version, "status": record.status}))
             return FiledVersion(case.id, case.case_no or "", version, sub.id)
 
+    def refile_version(self, record: VersionRecord) -> FiledVersion:
+        """Replace the attachments, findings and verdict of an already filed version (recheck after a
+        rule or configuration change). The case's fields follow when it is the current version."""
+        f = record.fields
+        with self.session() as s, s.begin():
+            sub = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id))
+            if sub is None:
+                raise LookupError(f"message {record.message_row_id} was never filed")
+            case = s.get_one(Case, sub.case_id)
+            for old in list(sub.attachments) + list(sub.findings):
+                s.delete(old)
+            s.flush()
+            for a in record.attachments:
+                s.add(Attachment(submission_id=sub.id, name=a.name, role=a.role, size=a.size, sha256=a.sha256,
+                                 stored_path=a.stored_path, archive=a.archive, kind=a.kind, url=a.url,
+                                 expires_at=a.expires_at, facts=dict(a.facts)))
+            for fd in record.findings:
+                s.add(Finding(submission_id=sub.id, rule=fd.rule, clause=fd.clause, severity=fd.severity,
+                              passed=fd.passed, message=fd.message, fix=fd.fix, file=fd.file,
+                              evidence=dict(fd.evidence)))
+            previous = sub.status
+            sub.status = record.status
+            if sub.version == case.current_version:
+                case.status = record.status
+                for key in ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
+                            "category", "part"):
+                    setattr(case, key, getattr(f, key))
+                case.subject_confidence = f.confidence
+                case.subject_reasons = list(f.reasons)
+            s.add(Event(action="case.rechecked", case_id=case.id, message_row_id=record.message_row_id,
+                        detail={"version": sub.version, "from": previous, "to": record.status}))
+            return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
+
+    def current_versions(self, campaign_id: str, case_nos: Sequence[str] = ()) -> list[tuple[str, int]]:
+        """(case number, message row id) of each case's current version, optionally only some cases."""
+        with self.session() as s:
+            q = (select(Case.case_no, Submission.message_row_id)
+                 .join(Submission, (Submission.case_id == Case.id) & (Submission.version == Case.current_version))
+                 .where(Case.campaign_id == campaign_id).order_by(Case.id))
+            if case_nos:
+                q = q.where(Case.case_no.in_(list(case_nos)))
+            return [(no or "", mid) for no, mid in s.execute(q)]
+
+    def message(self, message_row_id: int) -> SpooledMessage:
+        with self.session() as s:
+            return _spooled(s.get_one(Message, message_row_id))
+
     def case_summaries(self, campaign_id: str) -> list[CaseSummary]:
         """Every case of the campaign with its current version's file hashes (for quotas and duplicates)."""
         with self.session() as s:

@@ -86,8 +86,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     parts_dir.mkdir(parents=True, exist_ok=True)
 
     for index, part in enumerate(mail.attachments):
-        saved = parts_dir / _safe_part_name(index, part.name)
-        saved.write_bytes(part.payload)
+        saved = part.save_to(parts_dir / _safe_part_name(index, part.name))
         extracted, findings = unpack_attachment(part.name, saved, work_dir / "files" / f"{index:03d}", limits)
         unpack_findings.extend(findings)
         for ef in extracted:

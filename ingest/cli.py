@@ -36,6 +36,17 @@ def _runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
         fail(str(exc))
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -84,7 +95,7 @@ def poll(config_path: str | None, once: bool) -> None:
     setup_logging(cfg.intake.log_format)
     rt = _runtime(cfg)
     report = Daemon(rt).cycle()
-    click.echo(report.summary())
+    click.echo(report.summary() + (f"；峰值内存 {peak_memory_mb():.0f} MB" if peak_memory_mb() else ""))
     rt.close()
     if report.error:
         sys.exit(1)

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from ingest.analyse import analyse
-from ingest.mime import NotAMimeMessage, parse_message
+from ingest.mime import NotAMimeMessage
+from ingest.mime_stream import parse_file
 from ingest.runtime import Runtime
 
 
 def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> dict[str, Any]:
     """Raises ``ValueError`` (one line) for a file that is not a mail at all."""
-    raw = path.read_bytes()
-    try:
-        mail = parse_message(raw)
-    except NotAMimeMessage as exc:
-        raise ValueError(f"{path.name}: {exc}") from exc
-    received_at = received or mail.date or datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="intake-inspect-") as tmp:
+        try:
+            mail = parse_file(path, Path(tmp) / "parts")
+        except NotAMimeMessage as exc:
+            raise ValueError(f"{path.name}: {exc}") from exc
+        received_at = received or mail.date or datetime.now(timezone.utc)
         analysis = analyse(mail, work_dir=Path(tmp), runtime=rt, received_at=received_at)
         return {
             "file": str(path),

@@ -24,11 +24,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import mailparser
 
 log = logging.getLogger(__name__)
+# mail-parser warns about every multipart it is not asked to walk (we give it headers only).
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 MAX_PARTS = 2000
 GB_LABELS = {"gb2312", "gbk", "x-gbk", "cp936", "euc-cn", "csgb2312", "gb_2312-80", "x-euc-cn", "936", "ms936"}
@@ -47,12 +50,23 @@ class NotAMimeMessage(ValueError):
 
 @dataclass(frozen=True)
 class AttachmentPart:
+    """One attachment: its bytes in ``payload`` (in-memory parser) or in the file ``path``
+    (streaming parser, for large mails)."""
+
     name: str
     content_type: str
-    payload: bytes = field(repr=False)
+    payload: bytes = field(repr=False, default=b"")
     size: int = 0
     sha256: str = ""
     inline: bool = False
+    path: Path | None = None
+
+    def save_to(self, target: Path) -> Path:
+        """The attachment as a file: the streamed file itself, or ``target`` written from memory."""
+        if self.path is not None:
+            return self.path
+        target.write_bytes(self.payload)
+        return target
 
 
 @dataclass(frozen=True)
@@ -208,62 +222,47 @@ def _header_block(raw: bytes) -> bytes:
     return raw[: m.start()] if m else raw
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse one raw message. Raises ``NotAMimeMessage`` only for non-mail input (e.g. Outlook .msg)."""
-    if raw.startswith(OLE2_MAGIC):
-        raise NotAMimeMessage("这是 Outlook .msg 文件（OLE2 格式），不是标准邮件（.eml），请在邮件客户端中另存为 .eml 后再导入")
-    defects: list[str] = []
-    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
-    for d in msg.defects:
-        defects.append(f"邮件结构缺陷：{type(d).__name__}")
+@dataclass
+class _Collector:
+    """Bodies and attachments gathered while walking a message, shared by both parsers."""
 
+    defects: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[AttachmentPart] = field(default_factory=list)
+
+
+def part_kind(part: email.message.Message, index: int, defects: list[str]) -> tuple[str, str | None, bool]:
+    """(content type, attachment name or None for a body part, inline?) of one leaf part."""
+    ctype = part.get_content_type()
+    if part.get_content_maintype() == "multipart":
+        # A broken multipart (boundary missing) arrives as one blob: read it as the body.
+        ctype = "text/plain"
+    disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    name = attachment_name(part)
+    if name is None and disposition != "attachment" and ctype in ("text/plain", "text/html"):
+        return ctype, None, False
+    if name is None:
+        if disposition != "attachment" and ctype.startswith("image/"):
+            name = f"inline-{index}.{ctype.split('/')[1]}"
+        else:
+            name = f"attachment-{index}"
+            defects.append(f"附件（{ctype}）没有文件名")
+    if "\ufffd" in name:
+        defects.append(f"附件名无法完整解码：{name}")
+    return ctype, name, disposition == "inline"
+
+
+def summarise(msg: email.message.Message, raw_headers: bytes, c: _Collector) -> ParsedMail:
+    """The ParsedMail of a message whose parts were collected into ``c``."""
+    defects = c.defects
     subject = decode_header_text(msg.get("Subject"), defects, "Subject")
     froms = _addresses(msg.get_all("From", []), defects)
     from_name, from_addr = froms[0] if froms else ("", "")
     reply_to = _addresses(msg.get_all("Reply-To", []), defects)
     to = tuple(a for _, a in _addresses(msg.get_all("To", []) + msg.get_all("Cc", []), defects) if a)
-    date, hops = _header_meta(_header_block(raw), defects)
+    date, hops = _header_meta(raw_headers, defects)
     headers = {h: decode_header_text(msg.get(h), defects, h) for h in KEPT_HEADERS if msg.get(h) is not None}
-
-    text_parts: list[str] = []
-    html_parts: list[str] = []
-    attachments: list[AttachmentPart] = []
-    for count, part in enumerate(msg.walk()):
-        if count >= MAX_PARTS:
-            defects.append(f"邮件分段超过 {MAX_PARTS} 个，其余分段未处理")
-            break
-        for d in part.defects:
-            if part is not msg:
-                defects.append(f"分段结构缺陷：{type(d).__name__}")
-        if part.is_multipart() or part.get_content_maintype() == "message":
-            continue
-        ctype = part.get_content_type()
-        if part.get_content_maintype() == "multipart":
-            # A broken multipart (boundary missing) arrives as one text blob: read it as the body.
-            ctype = "text/plain"
-        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-        name = attachment_name(part)
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        is_body = name is None and disposition != "attachment" and ctype in ("text/plain", "text/html")
-        if is_body:
-            body = decode_bytes(payload, part.get_content_charset(), defects, f"正文({ctype})")
-            (text_parts if ctype == "text/plain" else html_parts).append(body)
-            continue
-        if name is None:
-            if disposition != "attachment" and ctype.startswith("image/"):
-                name = f"inline-{count}.{ctype.split('/')[1]}"
-            else:
-                name = f"attachment-{count}"
-                defects.append(f"附件（{ctype}）没有文件名")
-        if "\ufffd" in name:
-            defects.append(f"附件名无法完整解码：{name}")
-        attachments.append(AttachmentPart(
-            name=name, content_type=ctype, payload=payload, size=len(payload),
-            sha256=hashlib.sha256(payload).hexdigest(), inline=disposition == "inline",
-        ))
-
     return ParsedMail(
         subject=subject,
         from_addr=from_addr.lower() or None,
@@ -271,14 +270,49 @@ def parse_message(raw: bytes) -> ParsedMail:
         reply_to=reply_to[0][1].lower() if reply_to else None,
         to=to,
         message_id=" ".join(str(msg.get("Message-ID", "")).split()) or None,
-        in_reply_to=(_ids(msg.get("In-Reply-To")) or (None,))[0],
-        references=_ids(msg.get("References")),
+        in_reply_to=(_ids(str(msg.get("In-Reply-To") or "")) or (None,))[0],
+        references=_ids(str(msg.get("References") or "")),
         date=date,
-        text="\n".join(text_parts),
-        html="\n".join(html_parts),
-        attachments=tuple(attachments),
+        text="\n".join(c.text),
+        html="\n".join(c.html),
+        attachments=tuple(c.attachments),
         headers=headers,
         defects=tuple(dict.fromkeys(defects)),
         received_hops=hops,
         content_type=msg.get_content_type(),
     )
+
+
+def check_not_outlook(head: bytes) -> None:
+    if head.startswith(OLE2_MAGIC):
+        raise NotAMimeMessage("这是 Outlook .msg 文件（OLE2 格式），不是标准邮件（.eml），请在邮件客户端中另存为 .eml 后再导入")
+
+
+def parse_message(raw: bytes) -> ParsedMail:
+    """Parse one raw message held in memory (the path for ordinary-sized mail).
+    Raises ``NotAMimeMessage`` only for non-mail input (e.g. Outlook .msg)."""
+    check_not_outlook(raw[:8])
+    c = _Collector()
+    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    c.defects.extend(f"邮件结构缺陷：{type(d).__name__}" for d in msg.defects)
+    leaves = 0
+    for count, part in enumerate(msg.walk()):
+        if count >= MAX_PARTS:
+            c.defects.append(f"邮件分段超过 {MAX_PARTS} 个，其余分段未处理")
+            break
+        if part is not msg:
+            c.defects.extend(f"分段结构缺陷：{type(d).__name__}" for d in part.defects)
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            continue
+        ctype, name, inline = part_kind(part, leaves, c.defects)
+        leaves += 1
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        if name is None:
+            body = decode_bytes(payload, part.get_content_charset(), c.defects, f"正文({ctype})")
+            (c.text if ctype == "text/plain" else c.html).append(body)
+            continue
+        c.attachments.append(AttachmentPart(name=name, content_type=ctype, payload=payload, size=len(payload),
+                                            sha256=hashlib.sha256(payload).hexdigest(), inline=inline))
+    return summarise(msg, _header_block(raw), c)

@@ -18,7 +18,8 @@ from typing import Callable
 
 from ingest.analyse import Analysis, analyse, prior_from_summaries
 from ingest.hygiene import assess
-from ingest.mime import NotAMimeMessage, ParsedMail, parse_message
+from ingest.mime import NotAMimeMessage, ParsedMail
+from ingest.mime_stream import parse_file
 from ingest.replies import enqueue_replies, version_record
 from ingest.runtime import Runtime
 from store import SpooledMessage
@@ -50,9 +51,9 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
     """Process one message; returns its new status."""
     store = rt.store
     store.begin_attempt(msg.id)
-    raw = Path(msg.spool_path).read_bytes()
+    work_dir = rt.spool.fresh_work_dir(msg.id)
     try:
-        mail = parse_message(raw)
+        mail = parse_file(Path(msg.spool_path), work_dir / "parts")
     except NotAMimeMessage as exc:
         store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
         return "skipped"
@@ -61,14 +62,13 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
                              from_addr=mail.from_addr, subject=mail.subject)
     if hygiene.skip_processing:
         if hygiene.kind == "bounce":
-            _match_bounce(rt, msg, raw)
+            _match_bounce(rt, msg, Path(msg.spool_path))
         store.set_message_status(msg.id, "skipped", kind=hygiene.kind, error=hygiene.reason)
         return "skipped"
 
     campaign = rt.config.campaign
     received_at = received_time(msg, mail)
     case_id = _continued_case(rt, mail)
-    work_dir = rt.spool.fresh_work_dir(msg.id)
     prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_at, prior=prior)
     if case_id is None:
@@ -95,9 +95,11 @@ def _continued_case(rt: Runtime, mail: ParsedMail) -> int | None:
     return None
 
 
-def _match_bounce(rt: Runtime, msg: SpooledMessage, raw: bytes) -> None:
+def _match_bounce(rt: Runtime, msg: SpooledMessage, spooled: Path) -> None:
     """A bounce of one of our own replies: record it on the case so staff see the receipt was lost."""
-    ids = [f"<{m.decode()}>" for m in OUR_REPLY_ID.findall(raw)]
+    with spooled.open("rb") as fh:
+        head = fh.read(1 << 20)  # DSNs quote the original's headers near the top
+    ids = [f"<{m.decode()}>" for m in OUR_REPLY_ID.findall(head)]
     case_id = rt.store.case_id_by_reply(ids)
     if case_id is not None:
         rt.store.log_event("mail.bounced", case_id=case_id, message_row_id=msg.id,
@@ -129,13 +131,13 @@ def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") 
     change, or a staff request) and replace that version's findings and verdict. No mail is sent."""
     store = rt.store
     msg = store.message(message_row_id)
-    mail = parse_message(Path(msg.spool_path).read_bytes())
+    work_dir = rt.spool.fresh_work_dir(msg.id)
+    mail = parse_file(Path(msg.spool_path), work_dir / "parts")
     campaign = rt.config.campaign
     summaries = store.case_summaries(campaign.id)
     case_no_by_msg = dict((mid, no) for no, mid in store.current_versions(campaign.id))
     this_case = case_no_by_msg.get(message_row_id, "")
     prior = prior_from_summaries([s for s in summaries if s.case_no != this_case], exclude_case_id=None)
-    work_dir = rt.spool.fresh_work_dir(msg.id)
     analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
                        case_no=this_case)
     filed = store.refile_version(version_record(msg, mail, analysis, campaign.id, None))

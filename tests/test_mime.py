@@ -68,3 +68,54 @@ def test_corpus_mails_parse_without_crash() -> None:
     # raw 8-bit UTF-8 attachment name (mail_test_1) is recovered, not U+FFFD
     m1 = parse_message((CORPUS / "mail_test_1.eml").read_bytes())
     assert m1.attachments[0].name == "ФНС_РФ558.zip"
+
+
+def _factory_mails(tmp_path: Path) -> list[Path]:
+    out = []
+    for style in STYLES:
+        p = tmp_path / f"{style}.eml"
+        p.write_bytes(build_mail(style=style, sender="a@b.cn", to="c@d.cn", subject=SUBJECT, body="正文镕\n第二行",
+                                 html="<p>镕</p>", attachments=[Attachment(n, bytes(range(256)) * 40) for n in NAMES]))
+        out.append(p)
+    return out
+
+
+def test_streaming_parser_matches_the_in_memory_parser(tmp_path: Path) -> None:
+    from ingest.mime_stream import parse_file
+
+    files = _factory_mails(tmp_path) + [f for f in sorted(CORPUS.glob("*.eml")) if "malformed" not in f.name]
+    for f in files:
+        a = parse_message(f.read_bytes())
+        b = parse_file(f, tmp_path / f"parts-{f.stem}")
+        assert [(x.name, x.sha256, x.size) for x in a.attachments] == \
+            [(x.name, x.sha256, x.size) for x in b.attachments], f.name
+        assert (a.subject, a.from_addr, a.text.strip(), a.html.strip()) == \
+            (b.subject, b.from_addr, b.text.strip(), b.html.strip()), f.name
+        for part in b.attachments:
+            assert part.path is not None and part.path.stat().st_size == part.size
+
+
+def test_streaming_parser_recovers_what_the_stdlib_loses_in_malformed_mail(tmp_path: Path) -> None:
+    from ingest.mime_stream import parse_file
+
+    f = CORPUS / "mail_malformed_1.eml"
+    if not f.exists():
+        pytest.skip("shared corpus not present")
+    b = parse_file(f, tmp_path / "parts")
+    assert [a.name for a in b.attachments] == ["20160523_916527.jpg_.zip"]
+    assert b.attachments[0].path is not None and b.attachments[0].path.read_bytes()[:2] == b"PK"
+
+
+def test_streaming_parser_on_truncated_and_boundaryless_input(tmp_path: Path) -> None:
+    from ingest.mime_stream import parse_file
+
+    raw = build_mail(style="qq", sender="a@qq.com", to="c@d.cn", subject=SUBJECT, body="正文",
+                     attachments=[Attachment("申报表.docx", b"x" * 5000)])
+    cut = tmp_path / "cut.eml"
+    cut.write_bytes(raw[: len(raw) // 2])
+    mail = parse_file(cut, tmp_path / "p1")
+    assert mail.subject == SUBJECT and any("CloseBoundaryNotFound" in d for d in mail.defects)
+    assert mail.attachments and mail.attachments[0].name == "申报表.docx"
+    nob = tmp_path / "noboundary.eml"
+    nob.write_bytes(b"Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nhello\r\n")
+    assert parse_file(nob, tmp_path / "p2").subject == "x"

@@ -28,6 +28,7 @@ import re
 import shutil
 import stat
 import struct
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -114,8 +115,12 @@ def _plausible_utf8(char: str) -> float:
     code = ord(char)
     if 0x3400 <= code <= 0x9FFF or 0x3000 <= code <= 0x30FF or 0xFF01 <= code <= 0xFF5E:
         return 1.0  # CJK ideographs, CJK punctuation, kana, full-width forms
-    if 0x00C0 <= code <= 0x00FF or 0x2000 <= code <= 0x27BF or 0xAC00 <= code <= 0xD7A3 or code >= 0x1F000:
-        return 1.0  # accented Latin, punctuation/symbols/enclosed letters, Hangul, emoji
+    if 0x2000 <= code <= 0x27BF or 0xAC00 <= code <= 0xD7A3 or code >= 0x1F000:
+        return 1.0  # punctuation/symbols/enclosed letters, Hangul, emoji
+    if 0x00C0 <= code <= 0x024F:
+        # Accented Latin is real but, in this population, far rarer than GBK hanzi whose bytes happen to form
+        # valid UTF-8 (谩谩 = C3 A1 C3 A1 = "áá"), so a GB2312 reading of the same bytes wins.
+        return 0.5
     return 0.0
 
 
@@ -148,7 +153,7 @@ def decode_legacy_name(raw: bytes) -> tuple[str, bool]:
     """Decode a file name stored without a declared encoding; returns (name, decoded_cleanly).
 
     Heuristic: decode strictly as UTF-8 (Mac and Linux packers), GB18030 (Chinese Windows: GBK is a subset) and
-    CP932 (Japanese Windows); keep the decodings that round-trip to the same bytes; score each by the share of
+    CP932 (Japanese Windows); keep the decodings that round-trip to the same bytes and hold no control/private-use characters; score each by the share of
     its non-ASCII characters that are plausible for that encoding (GB2312 membership for GBK, kana and level-1
     kanji for CP932, CJK/Latin letters for UTF-8); the highest mean wins, ties going to the earlier candidate.
     Bytes no candidate can decode become %XX escapes (never U+FFFD) and decoded_cleanly is False.
@@ -163,8 +168,8 @@ def decode_legacy_name(raw: bytes) -> tuple[str, bool]:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if text.encode(encoding) != raw:
-            continue
+        if text.encode(encoding) != raw or any(unicodedata.category(c) in ("Cc", "Co", "Cn") for c in text):
+            continue  # control, private-use and unassigned characters are never a real name
         wide = [c for c in text if ord(c) > 0x7F]
         score = sum(plausible(c) for c in wide) / max(len(wide), 1)
         if best is None or score > best[0]:
@@ -396,6 +401,7 @@ class _Unpacker:
         self.budget = budget
         self.files: list[ExtractedFile] = []
         self.findings: list[Finding] = []
+        self.too_deep_reported: set[str | None] = set()
 
     # -- entry points ---------------------------------------------------------------------------------------
 
@@ -409,9 +415,11 @@ class _Unpacker:
             self._keep(name, source, archive, depth)
             return True
         if depth + 1 > self.budget.limits.max_depth:
-            self.findings.append(Finding(
-                "archive.too_deep", f"压缩包“{display}”嵌套超过 {self.budget.limits.max_depth} 层，未再解开。"
-                "请不要把压缩包层层套装，直接打包所有材料即可。", display))
+            if archive not in self.too_deep_reported:  # one finding per parent archive, not one per copy
+                self.too_deep_reported.add(archive)
+                self.findings.append(Finding(
+                    "archive.too_deep", f"压缩包“{display}”嵌套超过 {self.budget.limits.max_depth} 层，未再解开。"
+                    "请不要把压缩包层层套装，直接打包所有材料即可。", display))
             self._keep(name, source, archive, depth)
             return True
         level = _Level(archive=display, name_prefix=f"{name}/" if depth else "", depth=depth + 1)
@@ -521,7 +529,7 @@ class _Unpacker:
                 if stat.S_ISLNK(mode):
                     self._skip_link(level, name, _zip_link_target(archive, info))
                     continue
-                if mode and not stat.S_ISREG(mode):
+                if stat.S_IFMT(mode) in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
                     self._skip_special(level, name)
                     continue
                 if info.flag_bits & 0x1:

@@ -166,7 +166,8 @@ class Submission(Base):
 
 class Attachment(Base):
     __tablename__ = "attachments"
-    __table_args__ = (Index("ix_attachments_sha256", "sha256"),)
+    # submission_id: PostgreSQL does not index foreign keys; a case's files are read by it (0002).
+    __table_args__ = (Index("ix_attachments_sha256", "sha256"), Index("ix_attachments_submission", "submission_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
@@ -187,6 +188,7 @@ class Attachment(Base):
 
 class Finding(Base):
     __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_submission", "submission_id"),)  # see Attachment (0002)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))

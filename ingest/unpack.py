@@ -30,7 +30,7 @@ import stat
 import struct
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,11 +341,11 @@ class _Written:
 
 
 def _write_stream(chunks: Iterable[bytes], target: Path, budget: _Budget, archive: str,
-                  compressed_size: Iterator[int] | int | None) -> _Written:
+                  compressed_size: Callable[[], int] | int | None) -> _Written:
     """Stream chunks into target; raises _LimitExceeded (after removing the partial file) when a limit is hit.
 
-    ``compressed_size`` is the member's compressed size when the format states it per entry (ZIP), or an iterator
-    yielding the compressed bytes consumed so far (libarchive), or None.
+    ``compressed_size`` is the member's compressed size when the format states it per entry (ZIP), or a function
+    giving the compressed bytes consumed so far for this member (libarchive), or None.
     """
     limits = budget.limits
     digest = hashlib.sha256()
@@ -360,8 +360,7 @@ def _write_stream(chunks: Iterable[bytes], target: Path, budget: _Budget, archiv
                 if budget.written > limits.max_total_bytes:
                     raise _LimitExceeded(_too_large(archive, "全部文件", limits.max_total_bytes))
                 if size > limits.ratio_grace_bytes:
-                    consumed = compressed_size if isinstance(compressed_size, int) or compressed_size is None \
-                        else next(compressed_size)
+                    consumed = compressed_size() if callable(compressed_size) else compressed_size
                     if consumed is not None and size / max(consumed, 1) > limits.max_ratio:
                         raise _LimitExceeded(_bomb(archive))
                 if budget.written > limits.ratio_grace_bytes and budget.written / budget.source_size > limits.max_ratio:
@@ -447,6 +446,10 @@ class _Unpacker:
             self.findings.append(_corrupt(level.archive, type(error).__name__))
             return True
 
+    def take_whole(self, name: str, source: Path) -> None:
+        """Keep the attachment itself, unopened (after a limit stopped its unpacking before any file came out)."""
+        self._keep(name, source, None, 0)
+
     # -- leaves -------------------------------------------------------------------------------------------
 
     def _keep(self, name: str, path: Path, archive: str | None, depth: int) -> None:
@@ -470,7 +473,7 @@ class _Unpacker:
                                          "请取消密码（另存为不加密的文件）后重新发送。", name))
 
     def _member(self, level: _Level, raw_name: str, decoded_ok: bool, chunks: Iterable[bytes],
-                compressed: Iterator[int] | int | None) -> None:
+                compressed: Callable[[], int] | int | None) -> None:
         member, unsafe = clean_member_name(raw_name)
         name = level.name_prefix + member
         if not decoded_ok:
@@ -604,10 +607,10 @@ class _Unpacker:
         return blocked or bool(encrypted)
 
 
-def _consumed_since(reader: libarchive.read.ArchiveRead) -> Iterator[int]:
+def _consumed_since(reader: libarchive.read.ArchiveRead) -> Callable[[], int]:
+    """Compressed bytes libarchive has consumed since now (solid archives state no per-entry compressed size)."""
     start = reader.bytes_read
-    while True:
-        yield reader.bytes_read - start
+    return lambda: int(reader.bytes_read - start)
 
 
 _FORMATS = {"rar": ("rar", "rar5"), "7z": ("7zip",), "tar": ("tar",),
@@ -755,4 +758,6 @@ def unpack_attachment(name: str, source: Path, dest_dir: Path,
         unpacker.take(name, source, None, 0, name)
     except _LimitExceeded as stop:
         unpacker.findings.append(stop.finding)
+        if not unpacker.files:
+            unpacker.take_whole(name, source)
     return unpacker.files, unpacker.findings

@@ -400,7 +400,7 @@ class _Unpacker:
         self.budget = budget
         self.files: list[ExtractedFile] = []
         self.findings: list[Finding] = []
-        self.too_deep_reported: set[str | None] = set()
+        self.too_deep_reported = False
 
     # -- entry points ---------------------------------------------------------------------------------------
 
@@ -414,10 +414,10 @@ class _Unpacker:
             self._keep(name, source, archive, depth)
             return True
         if depth + 1 > self.budget.limits.max_depth:
-            if archive not in self.too_deep_reported:  # one finding per parent archive, not one per copy
-                self.too_deep_reported.add(archive)
+            if not self.too_deep_reported:  # one finding per attachment, not one per copy (42.zip has thousands)
+                self.too_deep_reported = True
                 self.findings.append(Finding(
-                    "archive.too_deep", f"压缩包“{display}”嵌套超过 {self.budget.limits.max_depth} 层，未再解开。"
+                    "archive.too_deep", f"压缩包“{display}”等嵌套超过 {self.budget.limits.max_depth} 层，未再解开。"
                     "请不要把压缩包层层套装，直接打包所有材料即可。", display))
             self._keep(name, source, archive, depth)
             return True

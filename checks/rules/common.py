@@ -1,0 +1,53 @@
+"""Small helpers shared by the rule modules: how sizes, durations, names and lists are written in messages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+MB = 1024 * 1024  # "2M" as Windows shows file sizes (2.00 MB = 2,097,152 bytes), which is what senders see
+
+
+def mb(n_bytes: int, limit: int | None = None) -> str:
+    """Bytes as MB with one decimal, more when needed so the value never reads as equal to the limit."""
+    for decimals in (1, 2, 3):
+        text = f"{n_bytes / MB:.{decimals}f}"
+        if limit is None or text != f"{limit / MB:.{decimals}f}" or n_bytes == limit:
+            return f"{text} MB"
+    return f"{n_bytes:,} 字节"
+
+
+def limit_mb(n_bytes: int) -> str:
+    """A limit as the call writes it: "2 MB", "20 MB", "1.5 MB"."""
+    text = f"{n_bytes / MB:.2f}".rstrip("0").rstrip(".")
+    return f"{text} MB"
+
+
+def minutes(seconds: float) -> str:
+    """Durations as people say them: "6分钟", "5分30秒", "45秒"."""
+    total = int(round(seconds))
+    m, s = divmod(total, 60)
+    if m and s:
+        return f"{m}分{s}秒"
+    if m:
+        return f"{m}分钟"
+    return f"{s}秒"
+
+
+def quoted(name: str) -> str:
+    return f"“{name}”"
+
+
+def listing(items: Iterable[str], limit: int = 6) -> str:
+    items = list(items)
+    shown = "、".join(items[:limit])
+    return shown + (f"等{len(items)}项" if len(items) > limit else "")
+
+
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """For tolerant comparison: full-width forms folded (NFKC), case folded, spaces and punctuation removed."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text)).casefold()

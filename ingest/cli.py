@@ -269,6 +269,47 @@ def health(as_json: bool, config_path: str | None) -> None:
 
 
 @main.command()
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+@click.option("--host", help="Address to listen on (default: console.host).")
+@click.option("--port", type=int, help="Port (default: console.port).")
+def web(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Serve the staff web console (sign-in, dashboard, cases, review, export).
+
+    \b
+    Example:
+      INTAKE_CONSOLE_SECRET=... intake web --config /etc/case-intake/config.toml
+    """
+    import uvicorn
+
+    from ingest.webapp import build_console
+
+    cfg = _load(config_path)
+    if cfg.console is None:
+        fail("配置中没有 [console] 段，无法启动管理页面")
+    setup_logging(cfg.intake.log_format)
+    rt = _runtime(cfg)
+    app = build_console(rt)
+    uvicorn.run(app, host=host or cfg.console.host, port=port or cfg.console.port, log_level="info")
+
+
+@main.command()
+@click.option("--password", prompt="新密码", hide_input=True, confirmation_prompt="再输入一次",
+              help="The password to hash (asked for when not given).")
+def passwd(password: str) -> None:
+    """Print an argon2 hash for a [[console.users]] entry's password_hash.
+
+    \b
+    Example:
+      intake passwd
+    """
+    from console.auth import hash_password
+
+    if len(password) < 10:
+        fail("密码至少 10 个字符")
+    click.echo(hash_password(password))
+
+
+@main.command()
 @click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
               show_default=True, help="Where the demo mailbox, database, spool and outbox are created.")
 @click.option("--count", default=6, show_default=True, help="How many sample submissions to generate.")

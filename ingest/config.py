@@ -94,12 +94,29 @@ class CampaignConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleUser:
+    name: str
+    role: str  # viewer | reviewer
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    host: str
+    port: int
+    secret_key: str = field(repr=False)
+    https_only: bool = True
+    users: tuple[ConsoleUser, ...] = ()
+
+
+@dataclass(frozen=True)
 class AppConfig:
     path: Path
     intake: IntakeSettings
     imap: ImapSettings | None
     smtp: SmtpSettings | None
     campaign: CampaignConfig
+    console: ConsoleConfig | None = None
 
 
 _INTAKE_KEYS = {
@@ -119,7 +136,8 @@ _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
     "organizer_email", "subject", "categories", "rules", "quotas", "documents",
 }
-_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file"}
+_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console"}
+_CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
 _SECURITY = {"ssl", "starttls", "plain"}
 
 
@@ -269,6 +287,33 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
     )
 
 
+def _parse_console(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> ConsoleConfig:
+    _check_keys(t, _CONSOLE_KEYS, "console")
+    key_table = {"password_env": t.get("secret_key_env"), "password_file": t.get("secret_key_file")}
+    secret = _secret({k: v for k, v in key_table.items() if v}, "console.secret_key", base, env, required)
+    if required and len(secret) < 32:
+        raise ConfigError("console.secret_key: needs at least 32 characters (e.g. `python3 -c 'import secrets; "
+                          "print(secrets.token_urlsafe(48))'`)")
+    users = []
+    for i, u in enumerate(t.get("users", [])):
+        where = f"console.users[{i}]"
+        if not isinstance(u, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _check_keys(u, {"name", "role", "password_hash"}, where)
+        role = _require(u, "role", where, str)
+        if role not in {"viewer", "reviewer"}:
+            raise ConfigError(f"{where}.role: must be viewer or reviewer")
+        pw_hash = _require(u, "password_hash", where, str)
+        if not pw_hash.startswith("$argon2"):
+            raise ConfigError(f"{where}.password_hash: not an argon2 hash (make one with `intake passwd`)")
+        users.append(ConsoleUser(_require(u, "name", where, str), role, pw_hash))
+    if len({u.name for u in users}) != len(users):
+        raise ConfigError("console.users: duplicate user name")
+    return ConsoleConfig(host=_optional(t, "host", "console", str, "127.0.0.1"),
+                         port=_optional(t, "port", "console", int, 8080), secret_key=secret,
+                         https_only=_optional(t, "https_only", "console", bool, True), users=tuple(users))
+
+
 def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
     _check_keys(t, _CAMPAIGN_KEYS, "campaign")
     tz = _optional(t, "timezone", "campaign", str, "Asia/Shanghai")
@@ -337,4 +382,6 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     intake = _parse_intake(data.get("intake", {}), base)
     imap = _parse_imap(data["imap"], base, env, not offline) if "imap" in data else None
     smtp = _parse_smtp(data["smtp"], base, env, not offline) if "smtp" in data else None
-    return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table))
+    console = _parse_console(data["console"], base, env, not offline) if "console" in data else None
+    return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table),
+                     console=console)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine, func, or_, select, update
@@ -275,6 +276,19 @@ class Store:
     def message(self, message_row_id: int) -> SpooledMessage:
         with self.session() as s:
             return _spooled(s.get_one(Message, message_row_id))
+
+    def attachment_file(self, campaign_id: str, attachment_id: int) -> tuple[str, str] | None:
+        """(original name, stored path) of an attachment of the campaign whose file still exists."""
+        with self.session() as s:
+            row = s.execute(
+                select(Attachment.name, Attachment.stored_path)
+                .join(Submission, Submission.id == Attachment.submission_id)
+                .join(Case, Case.id == Submission.case_id)
+                .where(Attachment.id == attachment_id, Case.campaign_id == campaign_id, Attachment.kind == "file")
+            ).first()
+        if row is None or not row[1] or not Path(row[1]).is_file():
+            return None
+        return row[0].rsplit("/", 1)[-1], row[1]
 
     def case_summaries(self, campaign_id: str) -> list[CaseSummary]:
         """Every case of the campaign with its current version's file hashes (for quotas and duplicates)."""

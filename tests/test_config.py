@@ -23,7 +23,8 @@ def example_with(tmp_path: Path, old: str, new: str) -> Path:
     return write(tmp_path, text.replace(old, new, 1))
 
 
-ENV = {"INTAKE_IMAP_PASSWORD": "imap-secret", "INTAKE_SMTP_PASSWORD": "smtp-secret"}
+ENV = {"INTAKE_IMAP_PASSWORD": "imap-secret", "INTAKE_SMTP_PASSWORD": "smtp-secret",
+       "INTAKE_CONSOLE_SECRET": "x" * 40}
 
 
 def test_example_config_loads_with_secrets_from_environment() -> None:

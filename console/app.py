@@ -1,0 +1,284 @@
+"""The staff console: Starlette + Jinja2, plain HTML, everything through ``store``.
+
+Actions that need the pipeline (re-running checks, sending a reply, building the workbook) are
+handed in by the caller as ``ConsoleServices`` callables, so this package imports nothing of ours
+but ``store`` and stays a thin layer over the same library the CLI uses.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from console.auth import LoginLimiter, StaffUser, csrf_ok, new_csrf_token, verify
+from store import Store, queries
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PAGE_SIZE = 50
+STATUS_OPTIONS = [("accepted", "已受理"), ("accepted_with_warnings", "已受理（有提醒）"),
+                  ("rejected", "退回修改"), ("needs_review", "待人工审核")]
+ROLE_LABELS = {"form_word": "申报表 Word", "form_pdf": "申报表 PDF", "text": "文字材料", "photo": "图片",
+               "video": "视频", "audio": "音频", "auxiliary": "辅助资料", "link": "超大附件链接", "unknown": "未识别"}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    campaign_id: str
+    campaign_name: str
+    timezone: str
+    users: dict[str, StaffUser]
+    secret_key: str = field(repr=False)
+    https_only: bool = True
+    categories: tuple[tuple[int, str], ...] = ()
+    quota: queries.QuotaRules = queries.QuotaRules()
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    """Pipeline actions handed in by ``ingest`` (None: the action is not offered)."""
+
+    recheck: Callable[[str, str], str] | None = None  # (case_no, actor) → new status
+    send_reply: Callable[[str, str, str], str] | None = None  # (case_no, kind, actor) → message
+    export_xlsx: Callable[[queries.CaseFilter], bytes] | None = None
+    last_poll: Callable[[], dict[str, Any]] | None = None
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def case_filter(params: Any) -> queries.CaseFilter:
+    category = params.get("category") or ""
+    return queries.CaseFilter(
+        status=params.get("status") or None,
+        category_no=int(category) if category.isdigit() else None,
+        region=params.get("region") or None,
+        received_from=_parse_date(params.get("from")),
+        received_to=_parse_date(params.get("to")),
+        text=params.get("q") or None,
+    )
+
+
+def create_app(store: Store, settings: ConsoleSettings, services: ConsoleServices = ConsoleServices()) -> Starlette:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+    env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
+    env.globals["status_label"] = queries.status_label
+    env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+    env.filters["filesize"] = lambda n: f"{(n or 0) / 1048576:.1f} MB" if (n or 0) >= 1048576 else f"{(n or 0) / 1024:.0f} KB"
+    limiter = LoginLimiter()
+
+    def session_user(request: Request) -> StaffUser | None:
+        name = request.session.get("user")
+        return settings.users.get(name) if isinstance(name, str) else None
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = new_csrf_token()
+        return str(token)
+
+    def render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
+        base = {"campaign_name": settings.campaign_name, "user": session_user(request),
+                "csrf": csrf_token(request), "flash": request.session.pop("flash", None)}
+        return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        form = await request.form()
+        if not csrf_ok(request.session.get("csrf"), str(form.get("csrf") or "")):
+            raise HTTPException(403, "请求缺少有效的安全令牌（CSRF），请刷新页面后重试")
+        return {k: str(v) for k, v in form.items() if isinstance(v, str)}
+
+    Handler = Callable[[Request], Awaitable[Response]]
+
+    def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
+        def wrap(handler: Handler) -> Handler:
+            async def inner(request: Request) -> Response:
+                user = session_user(request)
+                if user is None:
+                    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+                if role == "reviewer" and not user.can_review:
+                    raise HTTPException(403, "只有审核员可以执行此操作")
+                return await handler(request)
+            return inner
+        return wrap
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return render(request, "login.html", {"error": None})
+        form = await checked_form(request)
+        name, password = form.get("username", "").strip(), form.get("password", "")
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(f"ip:{client}", f"user:{name}"):
+            return render(request, "login.html", {"error": "尝试次数过多，请一分钟后再试"}, 429)
+        user = await run_in_threadpool(verify, settings.users, name, password)
+        if user is None:
+            return render(request, "login.html", {"error": "用户名或密码错误"}, 401)
+        request.session.clear()  # a fresh session on sign-in (no fixation)
+        request.session["user"] = user.name
+        request.session["csrf"] = new_csrf_token()
+        target = request.query_params.get("next") or "/"
+        return RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/", 303)
+
+    async def logout(request: Request) -> Response:
+        await checked_form(request)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @login_required()
+    async def dashboard(request: Request) -> Response:
+        stats = await run_in_threadpool(queries.campaign_stats, store, settings.campaign_id, tz=settings.tz,
+                                        quota=settings.quota, top_reasons=10)
+        health = await run_in_threadpool(services.last_poll) if services.last_poll else {}
+        peak = max([c.count for c in stats.by_day] + [1])
+        return render(request, "dashboard.html", {"stats": stats, "health": health, "day_peak": peak,
+                                                  "cat_peak": max([c.count for c in stats.by_category] + [1])})
+
+    @login_required()
+    async def cases(request: Request) -> Response:
+        filt = case_filter(request.query_params)
+        page = max(1, int(request.query_params.get("page", "1") or 1)) if \
+            request.query_params.get("page", "1").isdigit() else 1
+        rows = await run_in_threadpool(queries.list_cases, store, settings.campaign_id, filt, tz=settings.tz,
+                                       limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        total = await run_in_threadpool(queries.count_cases, store, settings.campaign_id, filt, tz=settings.tz)
+        params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+        return render(request, "cases.html", {
+            "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
+            "params": params, "query": urlencode(params), "statuses": STATUS_OPTIONS,
+            "categories": settings.categories})
+
+    async def _detail(case_ref: str) -> queries.CaseDetail:
+        try:
+            return await run_in_threadpool(queries.case_detail, store, settings.campaign_id, case_ref)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @login_required()
+    async def case_page(request: Request) -> Response:
+        detail = await _detail(request.path_params["case_no"])
+        return render(request, "case.html", {"d": detail, "c": detail.case, "statuses": STATUS_OPTIONS,
+                                             "can_recheck": services.recheck is not None,
+                                             "can_reply": services.send_reply is not None,
+                                             "categories": settings.categories})
+
+    @login_required("reviewer")
+    async def override(request: Request) -> Response:
+        case_no = request.path_params["case_no"]
+        form = await checked_form(request)
+        user = session_user(request)
+        assert user is not None
+        try:
+            result = await run_in_threadpool(queries.override_status, store, settings.campaign_id, case_no,
+                                             form.get("status") or None, form.get("reason", ""), actor=user.name)
+            request.session["flash"] = f"已改判：{queries.status_label(result.previous)} → {queries.status_label(result.current)}"
+        except ValueError as exc:
+            request.session["flash"] = f"未改判：{exc}"
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+
+    @login_required("reviewer")
+    async def correct(request: Request) -> Response:
+        case_no = request.path_params["case_no"]
+        form = await checked_form(request)
+        user = session_user(request)
+        assert user is not None
+        changes: dict[str, Any] = {}
+        for key in ("province", "city", "organization", "case_name"):
+            if key in form:
+                changes[key] = form[key].strip() or None
+        if form.get("category_no", "").isdigit():
+            no = int(form["category_no"])
+            names = dict(settings.categories)
+            if no in names:
+                changes["category_no"], changes["category"] = no, names[no]
+        try:
+            changed = await run_in_threadpool(queries.correct_fields, store, settings.campaign_id, case_no, changes,
+                                              actor=user.name)
+            request.session["flash"] = f"已更正 {len(changed)} 项" if changed else "没有改动"
+        except ValueError as exc:
+            request.session["flash"] = f"未更正：{exc}"
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+
+    @login_required("reviewer")
+    async def recheck(request: Request) -> Response:
+        case_no = request.path_params["case_no"]
+        await checked_form(request)
+        user = session_user(request)
+        if services.recheck is None or user is None:
+            raise HTTPException(404)
+        status = await run_in_threadpool(services.recheck, case_no, user.name)
+        request.session["flash"] = f"已重新审查：{queries.status_label(status)}"
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+
+    @login_required("reviewer")
+    async def reply(request: Request) -> Response:
+        case_no = request.path_params["case_no"]
+        form = await checked_form(request)
+        user = session_user(request)
+        if services.send_reply is None or user is None:
+            raise HTTPException(404)
+        try:
+            request.session["flash"] = await run_in_threadpool(services.send_reply, case_no,
+                                                               form.get("kind", ""), user.name)
+        except (ValueError, LookupError) as exc:
+            request.session["flash"] = f"未发送：{exc}"
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+
+    @login_required()
+    async def download(request: Request) -> Response:
+        found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
+                                        int(request.path_params["attachment_id"]))
+        if found is None:
+            raise HTTPException(404, "没有这个文件")
+        name, path = found
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        disposition = "inline" if request.query_params.get("inline") and media.startswith("image/") else "attachment"
+        return FileResponse(path, media_type=media, filename=name, content_disposition_type=disposition)
+
+    @login_required()
+    async def export(request: Request) -> Response:
+        if services.export_xlsx is None:
+            raise HTTPException(404)
+        data = await run_in_threadpool(services.export_xlsx, case_filter(request.query_params))
+        name = f"{settings.campaign_name}汇总表-{datetime.now(settings.tz):%Y%m%d}.xlsx"
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+    routes = [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", dashboard),
+        Route("/cases", cases),
+        Route("/cases/{case_no}", case_page),
+        Route("/cases/{case_no}/override", override, methods=["POST"]),
+        Route("/cases/{case_no}/fields", correct, methods=["POST"]),
+        Route("/cases/{case_no}/recheck", recheck, methods=["POST"]),
+        Route("/cases/{case_no}/reply", reply, methods=["POST"]),
+        Route("/attachments/{attachment_id:int}", download),
+        Route("/export.xlsx", export),
+    ]
+    middleware = [Middleware(SessionMiddleware, secret_key=settings.secret_key, https_only=settings.https_only,
+                             same_site="strict", session_cookie="intake_session", max_age=8 * 3600)]
+    return Starlette(routes=routes, middleware=middleware)

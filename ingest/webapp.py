@@ -1,0 +1,40 @@
+"""Wiring the web console to the pipeline: the console gets a Store and the actions as callables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.app import ConsoleServices, ConsoleSettings, create_app
+from console.auth import StaffUser
+from ingest.pipeline import recheck_message
+from ingest.runtime import Runtime
+from store import queries
+from starlette.applications import Starlette
+
+
+def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
+    cfg = rt.config
+    console = cfg.console
+    if console is None:
+        raise ValueError("no [console] section in the configuration")
+    campaign = cfg.campaign
+
+    def recheck(case_no: str, actor: str) -> str:
+        _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
+        return recheck_message(rt, message_row_id, actor=actor)
+
+    def health() -> dict[str, Any]:
+        last = rt.store.last_successful_poll()
+        counts = rt.store.message_status_counts()
+        return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
+                "failed": counts.get("failed", 0)}
+
+    settings = ConsoleSettings(
+        campaign_id=campaign.id, campaign_name=campaign.name, timezone=campaign.timezone,
+        users={u.name: StaffUser(u.name, u.role, u.password_hash) for u in console.users},
+        secret_key=console.secret_key, https_only=console.https_only if https_only is None else https_only,
+        categories=tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", [])),
+        quota=queries.QuotaRules.from_campaign(campaign.raw),
+    )
+    services = ConsoleServices(recheck=recheck, last_poll=health)
+    return create_app(rt.store, settings, services)

@@ -1,0 +1,275 @@
+"""What staff hand on: the 汇总表 workbook (openpyxl) and the accepted cases' files for the expert panel.
+
+Workbook: one sheet of every case and one per category, header frozen, filters on, widths fitted
+to Chinese text, received times as real Excel datetimes in the campaign's local time (naive: Excel
+has no time zones), video length as an Excel duration. Text from mail subjects is written as text,
+never as a formula (a case name starting with "=" must not run in Excel/WPS).
+
+Files: ``类别/省份/单位-案例名称/<original name>``; every path component is sanitised and the
+result is checked to lie inside the target folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Sequence
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from store import Store
+from store.queries import (
+    SEVERITY_LABELS,
+    SUBMITTER_KIND_LABELS,
+    UNKNOWN_CATEGORY,
+    UNKNOWN_PROVINCE,
+    CaseFile,
+    CaseRow,
+    accepted_case_files,
+    failed_findings_by_case,
+    list_cases,
+)
+
+ALL_CASES_SHEET = "全部案例"
+# (header, minimum width, maximum width) in Excel character units; a CJK character takes two.
+COLUMNS: tuple[tuple[str, int, int], ...] = (
+    ("受理编号", 16, 18), ("省份", 8, 18), ("市/县", 8, 16), ("单位", 12, 36), ("案例名称", 16, 48),
+    ("类别", 10, 20), ("报送方式", 9, 10), ("状态", 9, 18), ("收件时间", 17, 17), ("照片数", 7, 8),
+    ("视频时长", 9, 10), ("审查意见", 20, 70), ("人工改判理由", 12, 40), ("版本", 5, 6), ("发件人", 16, 32),
+)
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+DURATION_FORMAT = "[m]:ss"
+MAX_CELL_CHARS = 32767  # Excel's limit for one cell
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+@dataclass(frozen=True)
+class WorkbookReport:
+    path: Path
+    cases: int
+    sheets: tuple[str, ...]
+
+
+def display_width(text: str) -> int:
+    """Width in Excel character units: East Asian wide/full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """A legal, unique sheet name: ≤31 characters, none of []:*?/\\, no leading/trailing apostrophe."""
+    base = _SHEET_FORBIDDEN.sub("", name).strip().strip("'") or "类别"
+    title = base[:31]
+    n = 2
+    while title.lower() in {t.lower() for t in taken}:
+        suffix = f"({n})"
+        title = base[:31 - len(suffix)] + suffix
+        n += 1
+    taken.add(title)
+    return title
+
+
+def _text(value: str | None) -> str:
+    if not value:
+        return ""
+    return ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_CELL_CHARS]
+
+
+def findings_text(findings: Sequence[tuple[str, str, str]]) -> str:
+    """Failed findings as lines like '【退回】四.4(4) 照片“活动1.jpg”小于 2 MB'."""
+    return "\n".join(f"【{SEVERITY_LABELS.get(sev, sev)}】{clause} {message}".strip()
+                     for sev, clause, message in findings)
+
+
+def row_values(row: CaseRow, findings: Sequence[tuple[str, str, str]], tz: tzinfo) -> list[Any]:
+    """One case as the cells of a summary row (same order as COLUMNS)."""
+    video = timedelta(seconds=round(row.video_seconds)) if row.video_seconds is not None else None
+    return [
+        row.case_no, _text(row.province), _text(row.city), _text(row.organization), _text(row.case_name),
+        _text(row.category), SUBMITTER_KIND_LABELS.get(row.submitter_kind or "", row.submitter_kind or ""),
+        row.status_label, row.first_received_at.astimezone(tz).replace(tzinfo=None), row.photos, video,
+        _text(findings_text(findings)), _text(row.override_reason), row.current_version, _text(row.sender),
+    ]
+
+
+def _fill_sheet(ws: Worksheet, rows: Sequence[list[Any]]) -> None:
+    header_font = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    ws.append([c[0] for c in COLUMNS])
+    for cell in ws[1]:
+        cell.font = header_font
+        cell.fill = header_fill
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+    widths = [display_width(c[0]) + 2 for c in COLUMNS]
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for r, values in enumerate(rows, start=2):  # (ws.max_row scans every cell: not per row)
+        ws.append(values)
+        for i, value in enumerate(values):
+            cell = ws.cell(row=r, column=i + 1)
+            if isinstance(value, str):
+                cell.data_type = "s"  # openpyxl would store "=…" as a formula
+                longest = max((display_width(line) for line in value.splitlines()), default=0)
+                widths[i] = max(widths[i], longest + 1)
+                if "\n" in value:
+                    cell.alignment = wrap
+            elif isinstance(value, datetime):
+                cell.number_format = DATETIME_FORMAT
+            elif isinstance(value, timedelta):
+                cell.number_format = DURATION_FORMAT
+    for i, (_, lo, hi) in enumerate(COLUMNS):
+        ws.column_dimensions[get_column_letter(i + 1)].width = max(lo, min(hi, widths[i]))
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"
+
+
+def build_workbook(rows: Sequence[CaseRow], findings: dict[int, list[tuple[str, str, str]]],
+                   categories: Sequence[tuple[int, str]], tz: tzinfo) -> Workbook:
+    """The 汇总表: every case, then one sheet per configured category (in the call's order), then
+    cases whose category was not recognised."""
+    wb = Workbook()
+    taken: set[str] = set()
+    all_ws = wb.active
+    assert all_ws is not None  # a new Workbook always has one sheet
+    all_ws.title = sheet_title(ALL_CASES_SHEET, taken)
+    values = {r.case_id: row_values(r, findings.get(r.case_id, ()), tz) for r in rows}
+    _fill_sheet(all_ws, [values[r.case_id] for r in rows])
+    known = {no for no, _ in categories}
+    for no, name in categories:
+        ws = wb.create_sheet(sheet_title(name, taken))
+        _fill_sheet(ws, [values[r.case_id] for r in rows if r.category_no == no])
+    unknown = [values[r.case_id] for r in rows if r.category_no not in known]
+    if unknown:
+        _fill_sheet(wb.create_sheet(sheet_title(UNKNOWN_CATEGORY, taken)), unknown)
+    return wb
+
+
+def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
+                    categories: Sequence[tuple[int, str]]) -> WorkbookReport:
+    """Write the 汇总表 to `out` atomically (a half-written file never replaces a good one)."""
+    rows = list_cases(store, campaign_id, tz=tz)
+    findings = failed_findings_by_case(store, campaign_id)
+    wb = build_workbook(rows, findings, categories, tz)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".汇总表-", suffix=".xlsx", dir=out.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return WorkbookReport(out, len(rows), tuple(wb.sheetnames))
+
+
+# ---- files for the expert panel -----------------------------------------------------------------
+
+MANIFEST_NAME = "清单.csv"
+_PATH_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # also what Windows refuses
+MAX_COMPONENT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class FilesReport:
+    out_dir: Path
+    cases: int
+    files: int
+    bytes: int
+    linked: int  # hard links instead of copies
+    problems: tuple[str, ...]  # plain Chinese, one per file that could not be placed
+
+
+def safe_component(name: str, fallback: str = "_") -> str:
+    """One path component: no separators, no characters Windows refuses, no '.'/'..', not too long
+    (keeping the file suffix)."""
+    cleaned = _PATH_FORBIDDEN.sub("_", unicodedata.normalize("NFC", name)).strip().rstrip(". ")
+    if cleaned in {"", ".", ".."}:
+        cleaned = fallback
+    if len(cleaned) > MAX_COMPONENT_CHARS:
+        stem, dot, suffix = cleaned.rpartition(".")
+        if dot and 0 < len(suffix) <= 10:
+            cleaned = stem[:MAX_COMPONENT_CHARS - len(suffix) - 1] + "." + suffix
+        else:
+            cleaned = cleaned[:MAX_COMPONENT_CHARS]
+    return cleaned
+
+
+def _unique(path: Path, used: set[Path]) -> Path:
+    candidate, n = path, 2
+    while candidate in used:
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+        n += 1
+    used.add(candidate)
+    return candidate
+
+
+def case_folder(f: CaseFile) -> tuple[str, str, str]:
+    """(类别, 省份, 单位-案例名称) folder names of a case."""
+    unit_and_name = "-".join(p for p in (f.organization, f.case_name) if p) or f.case_no
+    return (safe_component(f.category or UNKNOWN_CATEGORY), safe_component(f.province or UNKNOWN_PROVINCE),
+            safe_component(unit_and_name, f.case_no))
+
+
+def export_case_files(files: Sequence[CaseFile], out_dir: Path, *, link: bool = False) -> FilesReport:
+    """Copy (or hard-link) each file under ``类别/省份/单位-案例名称/<original name>`` in `out_dir`,
+    keeping folders inside archives as sub-folders, and write 清单.csv (case number → paths).
+    A missing stored file is reported and skipped; the rest is exported."""
+    root = out_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    used: set[Path] = set()
+    folder_owner: dict[Path, str] = {}
+    problems: list[str] = []
+    manifest: list[tuple[str, str, str, int]] = []
+    total_bytes = linked = 0
+    cases: set[str] = set()
+    for f in files:
+        category, province, unit_name = case_folder(f)
+        folder = root / category / province / unit_name
+        if folder_owner.setdefault(folder, f.case_no) != f.case_no:  # two cases with the same unit and name
+            folder = root / category / province / safe_component(f"{unit_name}（{f.case_no}）")
+            folder_owner.setdefault(folder, f.case_no)
+        parts = [safe_component(p) for p in f.name.replace("\\", "/").split("/") if p.strip()] or ["_"]
+        target = _unique(folder.joinpath(*parts), used)
+        if not target.resolve().is_relative_to(root):
+            problems.append(f"{f.case_no}：文件名“{f.name}”不安全，已跳过")
+            continue
+        source = Path(f.stored_path) if f.stored_path else None
+        if source is None or not source.is_file():
+            problems.append(f"{f.case_no}：找不到已保存的文件“{f.name}”（{f.stored_path or '未保存'}）")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()  # re-export into the same folder replaces the earlier copy
+        if link and _hard_link(source, target):
+            linked += 1
+        else:
+            shutil.copy2(source, target)
+        total_bytes += target.stat().st_size
+        cases.add(f.case_no)
+        manifest.append((f.case_no, f.name, str(target.relative_to(root)), target.stat().st_size))
+    with (root / MANIFEST_NAME).open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["受理编号", "原始文件名", "导出路径", "字节数"])
+        writer.writerows(manifest)
+    return FilesReport(root, len(cases), len(manifest), total_bytes, linked, tuple(problems))
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
+        return True
+    except OSError:  # another file system, or links not allowed: copy instead
+        return False
+
+
+def export_accepted_files(store: Store, campaign_id: str, out_dir: Path, *, link: bool = False) -> FilesReport:
+    return export_case_files(accepted_case_files(store, campaign_id), out_dir, link=link)

@@ -167,14 +167,14 @@ def _video_facts(seconds: float) -> dict[str, Any]:
 def fill_cases(engine: Engine, n: int, *, seed: int = 7, campaign_id: str = CAMPAIGN_ID,
                start: datetime = datetime(2025, 9, 1, tzinfo=timezone.utc), days: int = 60,
                files: FileMaker | None = None) -> GeneratedData:
-    """Write `n` cases (about a tenth provincial recommendations, a fifth with two versions, some
+    """Write `n` cases (about 3% provincial recommendations, so some provinces are over the quota and some not; a fifth with two versions, some
     unparsed, some overridden by staff) and return what was written."""
     rng = random.Random(seed)
     w = _Writer()
     generated: list[GeneratedCase] = []
     statuses = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
     for case_id in range(1, n + 1):
-        kind = "province" if rng.random() < 0.1 else "unit"
+        kind = "province" if rng.random() < 0.03 else "unit"
         province, city = rng.choice(PROVINCES)
         city_or_none: str | None = None if kind == "province" else city
         org = f"{province}教育厅" if kind == "province" else f"{city}{rng.choice(SCHOOL_WORDS)}"

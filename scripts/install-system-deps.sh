@@ -3,7 +3,8 @@
 # Idempotent: a second run installs nothing. Never starts the system Dovecot (the tests run their own).
 set -euo pipefail
 
-packages=(dovecot-imapd libarchive13 libarchive-tools p7zip-full isync)
+# chromium: the console's browser tests (Playwright drives Debian's build); fonts-noto-cjk: Chinese in charts.
+packages=(dovecot-imapd libarchive13 libarchive-tools p7zip-full isync chromium fonts-noto-cjk)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

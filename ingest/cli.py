@@ -325,5 +325,14 @@ def demo(demo_dir: Path, count: int) -> None:
     run_demo(demo_dir, count, echo=click.echo)
 
 
+def _register_staff_commands() -> None:
+    from ingest.staff import STAFF_COMMANDS
+
+    for command in STAFF_COMMANDS:
+        main.add_command(command)
+
+
+_register_staff_commands()
+
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ from typing import Any
 
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
+from ingest.export import workbook_bytes
 from ingest.pipeline import recheck_message
 from ingest.runtime import Runtime
 from store import queries
@@ -29,12 +30,17 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
                 "failed": counts.get("failed", 0)}
 
+    categories = tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", []))
+
+    def export_xlsx(filt: queries.CaseFilter) -> bytes:
+        return workbook_bytes(rt.store, campaign.id, tz=campaign.tz, categories=categories, filt=filt)
+
     settings = ConsoleSettings(
         campaign_id=campaign.id, campaign_name=campaign.name, timezone=campaign.timezone,
         users={u.name: StaffUser(u.name, u.role, u.password_hash) for u in console.users},
         secret_key=console.secret_key, https_only=console.https_only if https_only is None else https_only,
-        categories=tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", [])),
+        categories=categories,
         quota=queries.QuotaRules.from_campaign(campaign.raw),
     )
-    services = ConsoleServices(recheck=recheck, last_poll=health)
+    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx)
     return create_app(rt.store, settings, services)

@@ -20,6 +20,7 @@ from ingest.classify import classify, read_form_fields
 from ingest.facts import extract_facts
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
+from ingest.unpack import Finding as UnpackFinding
 from ingest.unpack import UnpackLimits, unpack_attachment
 from store import CaseSummary
 
@@ -80,7 +81,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     subject = parse_subject(mail.subject, spec)
     defects: list[str] = list(mail.defects)
     files: list[AnalysedFile] = []
-    unpack_findings = []
+    unpack_findings: list[UnpackFinding] = []
     limits = UnpackLimits()
     parts_dir = work_dir / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         unpack_findings.extend(findings)
         for ef in extracted:
             cls = classify(ef)
+            unpack_findings.extend(cls.findings)
             path = cls.converted or ef.path
             files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256, path=path,
                                       archive=ef.archive, note=cls.reason))

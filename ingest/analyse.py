@@ -88,8 +88,8 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
 
     for index, part in enumerate(mail.attachments):
         saved = part.save_to(parts_dir / _safe_part_name(index, part.name))
-        extracted, findings = unpack_attachment(part.name, saved, work_dir / "files" / f"{index:03d}", limits)
-        unpack_findings.extend(findings)
+        extracted, found = unpack_attachment(part.name, saved, work_dir / "files" / f"{index:03d}", limits)
+        unpack_findings.extend(found)
         for ef in extracted:
             cls = classify(ef)
             unpack_findings.extend(cls.findings)

@@ -205,6 +205,33 @@ def make_scanned_pdf(path: Path, with_seal: bool = True, pages: int = 1, *, dpi:
     return path
 
 
+def make_ocr_pdf(path: Path, text: str = "2025年中国基础教育创新案例申报表 申报单位 示例小学", *, with_seal: bool = True,
+                 dpi: int = 100, seed: int = 7) -> Path:
+    """A scan with an OCR layer, as scanner software's "searchable PDF" writes it: the page image, and the
+    recognised text drawn invisibly (render mode 3) over it (reportlab)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    page = _page_scan(random.Random(seed), dpi, with_seal, red_header=False)
+    buf = BytesIO()
+    page.save(buf, "JPEG", quality=80)
+    buf.seek(0)
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.drawImage(ImageReader(buf), 0, 0, width=A4[0], height=A4[1])
+    layer = c.beginText(72, A4[1] - 100)
+    layer.setTextRenderMode(3)
+    layer.setFont("STSong-Light", 12)
+    layer.textLine(text)
+    c.drawText(layer)
+    c.showPage()
+    c.save()
+    return path
+
+
 def make_text_pdf(path: Path, text: str = "2025年中国基础教育创新案例申报表\n申报单位：示例小学", pages: int = 1,
                   *, seal_image: bool = False) -> Path:
     """A born-digital PDF (reportlab, the built-in Chinese CID font STSong-Light): text a reader can select.

@@ -42,7 +42,8 @@ def form_pdf_scan(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         pdf = f.pdf
         if pdf is None:
             continue  # unreadable: reported by files-readable
-        scanned = len(pdf.image_only_pages) == pdf.pages or (params["accept_ocr_layer"] and pdf.ocr_only_text)
+        # Image-only pages may carry an invisible OCR layer (render mode 3); a call may refuse even that.
+        scanned = len(pdf.image_only_pages) == pdf.pages and (params["accept_ocr_layer"] or not pdf.ocr_only_text)
         evidence = {"pages": pdf.pages, "image_only_pages": len(pdf.image_only_pages),
                     "ocr_only_text": pdf.ocr_only_text}
         if scanned and pdf.pages:
@@ -51,7 +52,9 @@ def form_pdf_scan(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                         evidence=evidence)
             continue
         text_pages = tuple(i + 1 for i, n in enumerate(pdf.text_chars_per_page) if n > 0)
-        if text_pages:
+        if pdf.ocr_only_text:
+            why = "页面图像上叠加了文字识别层"
+        elif text_pages:
             why = f"{_pages(text_pages)}是可直接选中的文字，像是由Word直接导出的电子文档"
         else:
             why = "页面上没有扫描图像"

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from checks.facts import FileFacts
 from ingest import samples
 from test_rules_support import failures, file_facts, only_passes, run, submission
 
 
-def photos(n: int, kind: str = "photo_small.jpg") -> list:  # type: ignore[type-arg]
+def photos(n: int, kind: str = "photo_small.jpg") -> list[FileFacts]:
     return [file_facts(kind, "photo", f"图{i}：学生参加劳动实践.jpg") for i in range(1, n + 1)]
 
 

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from checks.facts import FileFacts
 from test_rules_support import failures, file_facts, only_passes, run, submission
 
 
-def video(kind: str, name: str | None = None):  # type: ignore[no-untyped-def]
+def video(kind: str, name: str | None = None) -> FileFacts:
     return file_facts(kind, "video", name)
 
 

@@ -139,5 +139,7 @@ def _judge(entries: list[_Entry], group: Mapping[str, Any], key: str) -> Check:
                      evidence=evidence,
                      fix=f"请省级教育行政部门确认推荐的{total_max}个案例，并告知征集工作组撤回其余案例。")
     place = f"第{this.category_no}类第{in_category[this.category_no].index(this) + 1}个，" if this.category_no else ""
+    limits = "，".join(x for x in (f"每类不超过{per_cat}个" if per_cat else "", f"总数不超过{total_max}个" if total_max else "")
+                      if x)
     return Check(True, f"{label}：本案例为{key}{place}计入名额的第{counting.index(this) + 1}个"
-                       f"（每类不超过{per_cat}个，总数不超过{total_max}个）。", evidence=evidence)
+                       f"{'（' + limits + '）' if limits else ''}。", evidence=evidence)

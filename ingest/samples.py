@@ -152,7 +152,8 @@ def _page_scan(rng: random.Random, dpi: int, with_seal: bool, red_header: bool) 
     glyph = max(4, dpi // 8)
     for r in range(rows):
         y = top + r * row_h + row_h // 3
-        for col_start, col_end in ((margin + glyph, int(w * 0.32) - glyph), (int(w * 0.32) + glyph, w - margin - glyph)):
+        columns = ((margin + glyph, int(w * 0.32) - glyph), (int(w * 0.32) + glyph, w - margin - glyph))
+        for col_start, col_end in columns:
             x = col_start
             for _ in range(rng.randint(3, 20)):
                 if x + glyph > col_end:
@@ -380,7 +381,8 @@ def make_mp4(path: Path, seconds: float, width: int, height: int, rotate: int | 
 
 def make_audio(path: Path, seconds: float, *, bitrate: str = "64k") -> Path:
     """A real audio file (format from the suffix: .mp3, .m4a, .wav) of a sine tone."""
-    codec = {".mp3": ["-c:a", "libmp3lame"], ".m4a": ["-c:a", "aac"], ".wav": ["-c:a", "pcm_s16le"]}[path.suffix.lower()]
+    codecs = {".mp3": ["-c:a", "libmp3lame"], ".m4a": ["-c:a", "aac"], ".wav": ["-c:a", "pcm_s16le"]}
+    codec = codecs[path.suffix.lower()]
     _ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", f"{seconds:.3f}", *codec,
              *(["-b:a", bitrate] if path.suffix.lower() != ".wav" else []), str(path)])
     return path

@@ -1,12 +1,9 @@
-"""Application form rules (四.3, 四.4(1)) on real DOCX and PDF files: "form-versions", "form-pdf-scan", "form-pdf-seal"."""
+"""Application form rules (四.3, 四.4(1)) on real DOCX and PDF files: "form-versions", "form-pdf-scan",
+"form-pdf-seal"."""
 
 from __future__ import annotations
 
 from test_rules_support import failures, file_facts, only_passes, run, submission
-
-
-def word() -> object:
-    return file_facts("form.docx", "form_word", "申报表.docx")
 
 
 def test_form_versions_both_present_passes() -> None:

@@ -69,7 +69,8 @@ def test_photo_caption_from_file_name() -> None:
 
 
 def test_photo_caption_missing_for_a_camera_name() -> None:
-    (bad,) = failures(run("photo-caption", submission(file_facts("photo_small.jpg", "photo", "IMG_20251103_101512.jpg"))))
+    camera = file_facts("photo_small.jpg", "photo", "IMG_20251103_101512.jpg")
+    (bad,) = failures(run("photo-caption", submission(camera)))
     assert bad.severity == "warn" and bad.file == "IMG_20251103_101512.jpg"
 
 

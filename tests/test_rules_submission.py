@@ -45,7 +45,8 @@ PROVINCE = SubjectFields(submitter_kind="province", province="浙江省", organi
 def prior(no: int, category: int, kind: str = "province", province: str = "浙江省") -> PriorSubmission:
     return PriorSubmission(case_no=f"JCJY2025-{no:06d}", sender="jyt@zj.gov.cn", province=province,
                            submitter_kind=kind, organization="浙江省教育厅", case_name=f"案例{no}",
-                           category_no=category, received_at=datetime(2025, 10, 1, tzinfo=BEIJING) + timedelta(hours=no))
+                           category_no=category,
+                           received_at=datetime(2025, 10, 1, tzinfo=BEIJING) + timedelta(hours=no))
 
 
 def test_second_case_in_a_category_counts() -> None:

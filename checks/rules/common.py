@@ -10,7 +10,10 @@ MB = 1024 * 1024  # "2M" as Windows shows file sizes (2.00 MB = 2,097,152 bytes)
 
 
 def mb(n_bytes: int, limit: int | None = None) -> str:
-    """Bytes as MB with one decimal, more when needed so the value never reads as equal to the limit."""
+    """Bytes as MB with one decimal, more when needed so the value never reads as equal to the limit
+    (small files in KB)."""
+    if n_bytes < MB // 10 and (limit is None or limit >= MB // 10):
+        return f"{max(1, round(n_bytes / 1024))} KB"
     for decimals in (1, 2, 3):
         text = f"{n_bytes / MB:.{decimals}f}"
         if limit is None or text != f"{limit / MB:.{decimals}f}" or n_bytes == limit:
@@ -36,6 +39,9 @@ def minutes(seconds: float) -> str:
 
 
 def quoted(name: str) -> str:
+    """A file or case name in Chinese quotes; a name that already has them (“AI+劳动”课程) gets 《》 instead."""
+    if "“" in name or "”" in name:
+        return f"《{name}》"
     return f"“{name}”"
 
 

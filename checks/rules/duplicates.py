@@ -41,7 +41,7 @@ def duplicate_file(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 
 def _case(p: PriorSubmission) -> str:
-    return p.case_no + (f"“{p.case_name}”" if p.case_name else "")
+    return p.case_no + (quoted(p.case_name) if p.case_name else "")
 
 
 def _same_body(facts: SubmissionFacts, p: PriorSubmission) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 
 from checks.facts import SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
-from checks.rules.common import listing
+from checks.rules.common import listing, quoted
 
 _GROUP_KEYS = {"label": str, "submitter_kind": str, "group_by": str, "per_category_max": int, "total_max": int}
 _GROUP_BY = ("province", "city", "organization", "sender")
@@ -56,7 +56,7 @@ def _aware(t: datetime) -> datetime:
 def _shown(e: _Entry) -> str:
     if e.current:
         return _THIS
-    return e.case_no + (f"“{e.case_name}”" if e.case_name else "")
+    return e.case_no + (quoted(e.case_name) if e.case_name else "")
 
 
 def _key_of(facts: SubmissionFacts, group_by: str) -> str | None:
@@ -77,10 +77,12 @@ _DEFAULT_GROUPS: list[Mapping[str, Any]] = [
                validate=_validate)
 def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     ignored = set(params["ignore_statuses"])
+    applied = False
     for group in params["groups"]:
         kind, group_by, label = group["submitter_kind"], group["group_by"], group["label"]
         if kind and facts.subject.submitter_kind != kind:
             continue
+        applied = True
         key = _key_of(facts, group_by)
         if key is None:
             yield Check(False, f"{label}：未能识别报送单位的{_FIELD_ZH[group_by]}，无法核对推荐名额，请工作人员核对。",
@@ -93,6 +95,9 @@ def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         entries.append(_Entry(facts.case_no, facts.subject.case_name, facts.subject.category_no,
                               _aware(facts.received_at), True))
         yield _judge(entries, group, key)
+    if not applied:
+        labels = "、".join(g["label"] for g in params["groups"])
+        yield Check(True, f"本案例不属于{labels}，不占推荐名额。")
 
 
 _FIELD_ZH = {"province": "省份", "city": "市县", "organization": "单位", "sender": "发件邮箱"}

@@ -56,7 +56,8 @@ def submission_window(facts: SubmissionFacts, params: Params) -> Iterator[Check]
             late_by = local - end
             yield Check(False, f"材料于{shown}收到，已超过截止时间{_day(deadline)}24时（四.1），"
                                f"逾期{_late(late_by)}。",
-                        evidence={**evidence, "deadline_end": end.isoformat(), "late_seconds": int(late_by.total_seconds())},
+                        evidence={**evidence, "deadline_end": end.isoformat(),
+                                  "late_seconds": int(late_by.total_seconds())},
                         fix="征集已截止，逾期材料一般不再受理；如有特殊情况，请与征集工作组联系说明。")
             return
     if opens is not None:

@@ -12,6 +12,7 @@ result is checked to lie inside the target folder.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ from store.queries import (
     UNKNOWN_CATEGORY,
     UNKNOWN_PROVINCE,
     CaseFile,
+    CaseFilter,
     CaseRow,
     accepted_case_files,
     failed_findings_by_case,
@@ -153,12 +155,27 @@ def build_workbook(rows: Sequence[CaseRow], findings: dict[int, list[tuple[str, 
     return wb
 
 
-def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
-                    categories: Sequence[tuple[int, str]]) -> WorkbookReport:
-    """Write the 汇总表 to `out` atomically (a half-written file never replaces a good one)."""
-    rows = list_cases(store, campaign_id, tz=tz)
+def campaign_workbook(store: Store, campaign_id: str, *, tz: tzinfo, categories: Sequence[tuple[int, str]],
+                      filt: CaseFilter = CaseFilter()) -> tuple[Workbook, int]:
+    """The 汇总表 of the cases matching `filt` (all by default) and how many cases it holds."""
+    rows = list_cases(store, campaign_id, filt, tz=tz)
     findings = failed_findings_by_case(store, campaign_id)
-    wb = build_workbook(rows, findings, categories, tz)
+    return build_workbook(rows, findings, categories, tz), len(rows)
+
+
+def workbook_bytes(store: Store, campaign_id: str, *, tz: tzinfo, categories: Sequence[tuple[int, str]],
+                   filt: CaseFilter = CaseFilter()) -> bytes:
+    """The 汇总表 as .xlsx bytes (for a download in the web console)."""
+    wb, _ = campaign_workbook(store, campaign_id, tz=tz, categories=categories, filt=filt)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
+                    categories: Sequence[tuple[int, str]], filt: CaseFilter = CaseFilter()) -> WorkbookReport:
+    """Write the 汇总表 to `out` atomically (a half-written file never replaces a good one)."""
+    wb, cases = campaign_workbook(store, campaign_id, tz=tz, categories=categories, filt=filt)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".汇总表-", suffix=".xlsx", dir=out.parent)
     os.close(fd)
@@ -168,7 +185,7 @@ def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return WorkbookReport(out, len(rows), tuple(wb.sheetnames))
+    return WorkbookReport(out, cases, tuple(wb.sheetnames))
 
 
 # ---- files for the expert panel -----------------------------------------------------------------

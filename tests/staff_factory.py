@@ -175,6 +175,7 @@ def fill_cases(engine: Engine, n: int, *, seed: int = 7, campaign_id: str = CAMP
     statuses = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
     for case_id in range(1, n + 1):
         kind = "province" if rng.random() < 0.03 else "unit"
+        province: str | None
         province, city = rng.choice(PROVINCES)
         city_or_none: str | None = None if kind == "province" else city
         org = f"{province}教育厅" if kind == "province" else f"{city}{rng.choice(SCHOOL_WORDS)}"

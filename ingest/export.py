@@ -254,7 +254,9 @@ def export_case_files(files: Sequence[CaseFile], out_dir: Path, *, link: bool = 
         if folder_owner.setdefault(folder, f.case_no) != f.case_no:  # two cases with the same unit and name
             folder = root / category / province / safe_component(f"{unit_name}（{f.case_no}）")
             folder_owner.setdefault(folder, f.case_no)
-        parts = [safe_component(p) for p in f.name.replace("\\", "/").split("/") if p.strip()] or ["_"]
+        # Folders inside archives are kept; "..", "." and empty parts are dropped (never climb out).
+        parts = [safe_component(p) for p in f.name.replace("\\", "/").split("/")
+                 if p.strip() not in ("", ".", "..")] or ["_"]
         target = _unique(folder.joinpath(*parts), used)
         if not target.resolve().is_relative_to(root):
             problems.append(f"{f.case_no}：文件名“{f.name}”不安全，已跳过")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import subprocess
+import zlib
 from io import BytesIO
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -36,6 +37,12 @@ _PROSE = (
 )
 
 A4_MM = (210.0, 297.0)
+
+
+def _seed(path: Path, seed: int | None) -> int:
+    """Files of different names differ (two schools' sample photos must not look like one file sent twice);
+    the same name gives the same file."""
+    return seed if seed is not None else zlib.crc32(path.name.encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -89,11 +96,11 @@ def _prose(n_chars: int, rng: random.Random) -> str:
 
 
 def make_text_docx(path: Path, n_chars: int, parts: Sequence[str] = SECTIONS, *, title: str = "案例文字材料",
-                   latin_words: Sequence[str] = (), numbered: bool = True, seed: int = 1) -> int:
+                   latin_words: Sequence[str] = (), numbered: bool = True, seed: int | None = None) -> int:
     """Text material whose Word 字数 is exactly ``n_chars``: a title, one heading per part ("一、基本情况"), prose.
 
     ``latin_words`` are mixed into the first paragraph (each counts one). Returns the 字数 as Word counts it."""
-    rng = random.Random(seed)
+    rng = random.Random(_seed(path, seed))
     doc = _a4_document()
     numerals = "一二三四五六七八九十"
     headings = [f"{numerals[i]}、{p}" if numbered and i < 10 else p for i, p in enumerate(parts)]
@@ -196,9 +203,9 @@ def _stamp_seal(page: Image.Image, centre: tuple[int, int], radius: int, rng: ra
 
 
 def make_scanned_pdf(path: Path, with_seal: bool = True, pages: int = 1, *, dpi: int = 100,
-                     red_header: bool = False, grayscale: bool = False, seed: int = 7) -> Path:
+                     red_header: bool = False, grayscale: bool = False, seed: int | None = None) -> Path:
     """An image-only PDF as a scanner writes it (each page one JPEG image, no text, no fonts), made by Pillow."""
-    rng = random.Random(seed)
+    rng = random.Random(_seed(path, seed))
     images = [_page_scan(rng, dpi, with_seal and i == pages - 1, red_header) for i in range(pages)]
     if grayscale:
         images = [im.convert("L") for im in images]
@@ -207,7 +214,7 @@ def make_scanned_pdf(path: Path, with_seal: bool = True, pages: int = 1, *, dpi:
 
 
 def make_ocr_pdf(path: Path, text: str = "2025年中国基础教育创新案例申报表 申报单位 示例小学", *, with_seal: bool = True,
-                 dpi: int = 100, seed: int = 7) -> Path:
+                 dpi: int = 100, seed: int | None = None) -> Path:
     """A scan with an OCR layer, as scanner software's "searchable PDF" writes it: the page image, and the
     recognised text drawn invisibly (render mode 3) over it (reportlab)."""
     from reportlab.lib.pagesizes import A4
@@ -217,7 +224,7 @@ def make_ocr_pdf(path: Path, text: str = "2025年中国基础教育创新案例�
     from reportlab.pdfgen import canvas
 
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    page = _page_scan(random.Random(seed), dpi, with_seal, red_header=False)
+    page = _page_scan(random.Random(_seed(path, seed)), dpi, with_seal, red_header=False)
     buf = BytesIO()
     page.save(buf, "JPEG", quality=80)
     buf.seek(0)
@@ -291,14 +298,14 @@ def _encode(image: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def make_jpeg(path: Path, target_bytes: int, size: tuple[int, int] = (1600, 1200), *, seed: int = 11,
+def make_jpeg(path: Path, target_bytes: int, size: tuple[int, int] = (1600, 1200), *, seed: int | None = None,
               tolerance: float = 0.03) -> int:
     """A real JPEG within ``tolerance`` of ``target_bytes``. The quality is searched first; the picture's height is
     then trimmed (JPEG size grows with the pixel count) to land inside the tolerance. Returns the file's size."""
     w, h = size
     detail = 0.25
     for _ in range(8):
-        image = _photo_like((w, h), detail, seed)
+        image = _photo_like((w, h), detail, _seed(path, seed))
         if len(_encode(image, 95)) >= target_bytes:
             break
         detail = min(1.0, detail * 1.8)
@@ -323,9 +330,9 @@ def make_jpeg(path: Path, target_bytes: int, size: tuple[int, int] = (1600, 1200
     return len(data)
 
 
-def make_png(path: Path, size: tuple[int, int] = (1600, 1200), *, seed: int = 12) -> int:
+def make_png(path: Path, size: tuple[int, int] = (1600, 1200), *, seed: int | None = None) -> int:
     """A real PNG (for "a PNG renamed .jpg": pass a path ending in .jpg). Returns its size."""
-    _photo_like(size, 0.5, seed).save(str(path), "PNG")
+    _photo_like(size, 0.5, _seed(path, seed)).save(str(path), "PNG")
     return path.stat().st_size
 
 
@@ -355,9 +362,12 @@ def make_mp4(path: Path, seconds: float, width: int, height: int, rotate: int | 
     """A real H.264 video of the given length and coded size. Kept tiny and fast: a test pattern at a low frame
     rate and the lowest quality (a 7-minute 720p file is a few hundred KB). ``rotate`` writes display-matrix
     rotation metadata as phones do (the frames stay ``width``×``height``). ``container``: mp4, mov, avi, mkv."""
-    # A still colour field with a moving box: real frames, but they compress to almost nothing.
-    src = (f"color=c=0x4a6fa5:size={width}x{height}:rate={fps},"
-           f"drawbox=x='mod(t*40,{max(1, width - 64)})':y={height // 3}:w=64:h=64:color=yellow:t=fill")
+    # A still colour field with a moving box: real frames, but they compress to almost nothing. The colours come
+    # from the file name, so two samples of different names are different files.
+    tint = _seed(path, None)
+    src = (f"color=c=0x{tint & 0xFFFFFF:06x}:size={width}x{height}:rate={fps},"
+           f"drawbox=x='mod(t*40,{max(1, width - 64)})':y={height // 3}:w=64:h=64:"
+           f"color=0x{(tint >> 8) & 0xFFFFFF ^ 0xFFFFFF:06x}:t=fill")
     args = ["-f", "lavfi", "-i", src]
     if with_audio:
         args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050"]

@@ -114,8 +114,8 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     with_facts: list[AnalysedFile] = []
     for f in files:
         if f.kind == "file" and f.path is not None:
-            facts = extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
-            with_facts.append(replace(f, facts=facts))
+            file_facts = extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
+            with_facts.append(replace(f, facts=file_facts))
         else:
             with_facts.append(f)
 

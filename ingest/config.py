@@ -340,6 +340,15 @@ def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
     return cfg
 
 
+def example_campaign_toml() -> str:
+    """The [campaign] part of the shipped example (the 2025 call), for generated configurations."""
+    text = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.find("\n[campaign]\n")
+    if start < 0:
+        raise ConfigError("config.example.toml has no [campaign] table")
+    return text[start + 1:]
+
+
 def load_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:

@@ -72,10 +72,22 @@ class Daemon:
             self._last_renew = now
         return False
 
+    def _take_lease(self) -> bool:
+        store = self.rt.store
+        if store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
+            return True
+        # A daemon killed with SIGKILL leaves its lease until it expires. A holder on this host whose
+        # process is gone is known dead: take over at once instead of waiting out the lease.
+        holder = store.lease_holder(self.lease_name)
+        if holder and _dead_local_process(holder):
+            log.warning("taking over the mailbox lease of %s (process no longer exists)", holder)
+            return store.take_over_lease(self.lease_name, holder, self.holder, self.lease_ttl)
+        return False
+
     def cycle(self) -> CycleReport:
         report = CycleReport()
         store = self.rt.store
-        if not store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
+        if not self._take_lease():
             report.skipped_locked = True
             return report
         self._last_renew = time.monotonic()
@@ -135,6 +147,19 @@ class Daemon:
         if self.stop_event.is_set():
             return
         self.cycle()
+
+
+def _dead_local_process(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class IdleWatcher(threading.Thread):

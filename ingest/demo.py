@@ -13,13 +13,13 @@ import mailbox
 from pathlib import Path
 from typing import Callable
 
-from ingest.config import REPO_ROOT, load_config
+from ingest.config import example_campaign_toml, load_config
 from ingest.local import import_local
 from ingest.mailfactory import build_mail
 from ingest.outbox import dispatch
 from ingest.pipeline import process_pending
 from ingest.runtime import Runtime
-from ingest.sample_submissions import MAILBOX, SCHOOLS, submission_mail
+from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 
 DEMO_CONFIG = """# Demo configuration written by `intake demo`: SQLite, local mailbox, replies to files.
 [intake]
@@ -54,17 +54,16 @@ def _demo_mails(count: int) -> list[bytes]:
             mails.append(submission_mail(case, text_chars=3600, video_seconds=None))
         else:  # an out-of-office reply: recorded, never answered
             mails.append(build_mail(style="163", sender=case.sender, to=MAILBOX, subject="自动回复：我已休假",
-                                    body="您好，我休假至下周一。", extra_headers=(("Auto-Submitted", "auto-replied"),)))
+                                    body="您好，我休假至下周一。", extra_headers=(("Auto-Submitted", "auto-replied"),),
+                                    received_at=RECEIVED))
     return mails
 
 
 def run_demo(demo_dir: Path, count: int = 6, *, echo: Callable[[str], None] = print) -> Path:
     demo_dir = demo_dir.resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
-    example = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
     cfg_path = demo_dir / "config.toml"
-    cfg_path.write_text(DEMO_CONFIG.format(mailbox=MAILBOX) + example[example.index("[campaign]"):],
-                        encoding="utf-8")
+    cfg_path.write_text(DEMO_CONFIG.format(mailbox=MAILBOX) + example_campaign_toml(), encoding="utf-8")
     box_path = demo_dir / "mailbox"
     box = mailbox.Maildir(box_path, create=True)
     if not box.keys():

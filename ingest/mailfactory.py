@@ -50,10 +50,17 @@ def build_mail(
     *, style: str, sender: str, to: str, subject: str, body: str, attachments: Sequence[Attachment] = (),
     sender_name: str = "", date: datetime | None = None, message_id: str | None = None,
     extra_headers: Sequence[tuple[str, str]] = (), html: str | None = None,
+    received_at: datetime | None = None,
 ) -> bytes:
+    """``received_at`` adds the receiving server's ``Received:`` header (what an export keeps of the
+    arrival time); ``date`` is the sender's own clock."""
     if style not in STYLES:
         raise ValueError(f"unknown mail style {style!r}")
-    date = date or datetime.now(timezone.utc)
+    date = date or received_at or datetime.now(timezone.utc)
+    if received_at is not None:
+        hop = (f"from {sender.rpartition('@')[2] or 'localhost'} (unknown [203.0.113.7]) by mx.163.com "
+               f"(Coremail) with SMTP id abc; {format_datetime(received_at)}")
+        extra_headers = (("Received", hop), *extra_headers)
     message_id = message_id or f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2] or 'example.com'}>"
     if style == "utf8":
         return _build_utf8(sender=sender, to=to, subject=subject, body=body, attachments=attachments,

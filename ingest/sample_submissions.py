@@ -6,17 +6,20 @@ Chinese mail client encodes it (``ingest.mailfactory``), so the whole pipeline r
 
 from __future__ import annotations
 
-import io
 import tempfile
-import zipfile
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+import libarchive
 
 from ingest import samples
 from ingest.mailfactory import Attachment, build_mail
 
 MAILBOX = "jcjyzj2025@163.com"
+# Sample mail arrives three weeks before the 2025 call's deadline (2025-12-10), Beijing time.
+RECEIVED = datetime(2025, 11, 20, 9, 30, tzinfo=timezone(timedelta(hours=8)))
 
 
 @dataclass(frozen=True)
@@ -73,20 +76,21 @@ def _files(case: SchoolCase, workdir: Path, *, photos: int, photo_bytes: int, vi
 
 
 def zip_gbk(files: Sequence[Path], folder: str) -> bytes:
-    """A ZIP as Chinese Windows makes it: GBK names, no UTF-8 flag (bit 11 clear)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in files:
-            info = zipfile.ZipInfo(f"{folder}/{f.name}".encode("gbk").decode("cp437"), date_time=(2025, 11, 1, 9, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.flag_bits &= ~0x800
-            zf.writestr(info, f.read_bytes())
-    return buf.getvalue()
+    """A ZIP as Chinese Windows makes it: GBK (CP936) names, no UTF-8 flag. libarchive converts the names;
+    the stdlib zipfile cannot (it writes any non-ASCII name as UTF-8 with the flag set)."""
+    with tempfile.TemporaryDirectory(prefix="intake-zip-") as tmp:
+        target = Path(tmp) / "out.zip"
+        with libarchive.file_writer(str(target), "zip", options="hdrcharset=CP936") as archive:
+            for f in files:
+                data = f.read_bytes()
+                archive.add_file_from_memory(f"{folder}/{f.name}", len(data), data)
+        return target.read_bytes()
 
 
 def submission_mail(case: SchoolCase, *, photos: int = 3, photo_bytes: int = 2_200_000,
                     video_seconds: float | None = 4.0, packed: bool = True, with_pdf: bool = True,
-                    text_chars: int = 2400, subject: str | None = None, message_id: str | None = None) -> bytes:
+                    text_chars: int = 2400, subject: str | None = None, message_id: str | None = None,
+                    received_at: datetime | None = RECEIVED) -> bytes:
     """One submission mail; ``packed`` puts the files in a GBK-named ZIP (打包, seed 000 四.3)."""
     with tempfile.TemporaryDirectory(prefix="intake-sample-") as tmp:
         files = _files(case, Path(tmp), photos=photos, photo_bytes=photo_bytes, video_seconds=video_seconds,
@@ -98,4 +102,4 @@ def submission_mail(case: SchoolCase, *, photos: int = 3, photo_bytes: int = 2_2
             attachments = [Attachment.from_file(f) for f in files]
         return build_mail(style=case.style, sender=case.sender, sender_name=case.school, to=MAILBOX,
                           subject=subject or case.subject, body=f"您好！附件为{case.school}申报材料，请查收。",
-                          attachments=attachments, message_id=message_id)
+                          attachments=attachments, message_id=message_id, received_at=received_at)

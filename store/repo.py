@@ -410,6 +410,19 @@ class Store:
             except IntegrityError:
                 return False
 
+    def lease_holder(self, name: str) -> str | None:
+        with self.session() as s:
+            lease = s.get(Lease, name)
+            return lease.holder if lease is not None else None
+
+    def take_over_lease(self, name: str, dead_holder: str, holder: str, ttl_seconds: int) -> bool:
+        """Take a lease from a holder known to be dead (only if it still holds it)."""
+        expires = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+        with self.session() as s, s.begin():
+            res = s.execute(update(Lease).where(Lease.name == name, Lease.holder == dead_holder)
+                            .values(holder=holder, expires_at=expires))
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
     def release_lease(self, name: str, holder: str) -> None:
         with self.session() as s, s.begin():
             lease = s.get(Lease, name)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from ingest.sample_submissions import SCHOOLS, submission_mail
+from ingest.config import example_campaign_toml
+from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
 from store.models import Case, Message, OutboxMail
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +27,7 @@ def five_mails() -> list[bytes]:
 
 def write_config(tmp_path: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
                  extra_smtp: str = "") -> Path:
-    example = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text(encoding="utf-8")
-    campaign = example[example.index("[campaign]"):]
+    campaign = example_campaign_toml()
     cfg = tmp_path / "config.toml"
     cfg.write_text(f"""
 [intake]
@@ -86,7 +86,7 @@ def setup(tmp_path: Path, dovecot, smtp_sink, db_url: str):  # type: ignore[no-u
 def test_five_submissions_five_receipts_and_nothing_twice(setup, dovecot, smtp_sink, db_url, five_mails):  # type: ignore[no-untyped-def]
     user, cfg = setup
     for raw in five_mails:
-        dovecot.append(user, "INBOX", raw)
+        dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Case) == 5
     smtp_sink.wait_for(5, timeout=30)
@@ -102,7 +102,7 @@ def test_five_submissions_five_receipts_and_nothing_twice(setup, dovecot, smtp_s
 def test_kill_9_mid_cycle_then_restart(setup, dovecot, smtp_sink, db_url, five_mails, tmp_path):  # type: ignore[no-untyped-def]
     user, cfg = setup
     for raw in five_mails:
-        dovecot.append(user, "INBOX", raw)
+        dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
     proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -130,13 +130,13 @@ def test_kill_9_mid_cycle_then_restart(setup, dovecot, smtp_sink, db_url, five_m
 def test_new_uidvalidity_processes_nothing_twice(setup, dovecot, smtp_sink, db_url, five_mails):  # type: ignore[no-untyped-def]
     user, cfg = setup
     for raw in five_mails:
-        dovecot.append(user, "INBOX", raw)
+        dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     intake(cfg, "poll", "--once", password=dovecot.password)
     old = dovecot.uidvalidity(user, "INBOX")
     dovecot.delete_and_recreate_folder(user, "INBOX")
     assert dovecot.uidvalidity(user, "INBOX") != old
     for raw in five_mails:
-        dovecot.append(user, "INBOX", raw)
+        dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Message) == 5
     assert count(db_url, Case) == 5
@@ -147,7 +147,7 @@ def test_new_uidvalidity_processes_nothing_twice(setup, dovecot, smtp_sink, db_u
 def test_smtp_down_then_back(setup, dovecot, smtp_sink, db_url, five_mails):  # type: ignore[no-untyped-def]
     user, cfg = setup
     for raw in five_mails:
-        dovecot.append(user, "INBOX", raw)
+        dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     smtp_sink.stop()
     intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Case) == 5
@@ -172,7 +172,7 @@ def test_sixty_megabyte_message_is_spooled_and_recorded(setup, dovecot, smtp_sin
     raw = build_mail(style="163", sender=case.sender, to="jcjyzj2025@163.com", subject=case.subject,
                      body="大附件", attachments=[Attachment("附件材料.zip", os.urandom(45 * 1024 * 1024))])
     assert len(raw) > 60_000_000
-    dovecot.append(user, "INBOX", raw)
+    dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     out = intake(cfg, "poll", "--once", password=dovecot.password).stdout
     # The CLI reports its own VmHWM (ru_maxrss would include the forking test process's memory).
     peak = float(out.rsplit("峰值内存", 1)[1].split("MB")[0])

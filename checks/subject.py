@@ -58,9 +58,9 @@ def parse_number(text: str) -> int | None:
 
 
 # Characters that separate the parts of a subject (after width folding). "\x1f" marks a removed span.
-_SEPARATORS = "/\\|+_:;~、—–―-－ \x1f，,。；"
-_OPENERS = "【[(《“\"「『〈<‘"
-_CLOSERS = "】])》”\"」』〉>’"
+_SEPARATORS = "/\\|+_:;~、—–―-－ \x1f，,。；·•"
+_OPENERS = "【[(《“\"「『〈<‘〔〖"
+_CLOSERS = "】])》”\"」』〉>’〕〗"
 _BOUNDARY = set(_SEPARATORS + _OPENERS + _CLOSERS)
 _REMOVED = "\x1f"
 _QUOTES_AND_SPACES = re.compile(r"[\s“”\"'‘’「」『』《》〈〉·•]")
@@ -431,7 +431,7 @@ def _tail_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, int,
         tail = w[cut:]
         if len(tail) > 40:
             break
-        if not _strip_edges(tail) or _quoted_title(tail):
+        if w[cut] in _CLOSERS or not _strip_edges(tail) or _quoted_title(tail):
             continue
         hit = _parse_category(tail, spec, allow_bare_number=True, fuzzy=True)
         if hit is not None:
@@ -559,8 +559,8 @@ def _remove_marker(w: str, marker: str) -> tuple[bool, str]:
 
 _UNIT_END = re.compile(
     r"幼儿园|幼稚园|托儿所|托育园|高级中学|初级中学|中心小学|中心学校|中心校|完小|教学点|"
-    r"(?<!中)小学|中学|学校|高中|初中|附中|附小|实小|职高|职中|中专|技校|学院|大学|书院|"
-    r"第?[一二三四五六七八九十\d]{1,3}[中小幼](?![学心国部])|"
+    r"中学校|(?<!中)小学校|(?<!中)小学|中学|学校|高中|初中|附中|附小|实小|职高|职中|中专|技校|学院|大学|书院|"
+    r"第?[一二三四五六七八九十\d]{1,3}[中小幼](?![学心国部儿稚园])|"
     r"教育集团|集团|学区|教育局|教育厅|教委|教育委员会|教体局|教育和体育局|教育体育局|文教局|教育科技局|教育和科技局|"
     r"社会事业局|社会事业发展局|教育办公室|教育办|教办|教管中心|教育管理中心|教研室|教研中心|教研院|教科院|教科所|"
     r"教育科学研究院|教育科学研究所|教育研究院|教育研究所|教育研究中心|教学研究室|研究院|研究所|教师发展中心|"
@@ -578,12 +578,14 @@ _BUREAU = re.compile(r"^(?:教育局|教育厅|教委|教育委员会|教体局|
 # Verbs and phrases of case titles that never stand inside a unit's name.
 _ACTION_WORDS = re.compile(r"推进|构建|打造|探索|基于|深化|助力|赋能|开展|促进|聚焦|引领|落实|实施|提升|加强|推动|"
                            r"背景下|视域|视角|路径|策略|如何|实践|课程|改革|的|让|以|与|和|及|在")
-_UNIT_STOP = set(_SEPARATORS) | set("【[《“\"「『〈<")
+_UNIT_STOP = set(_SEPARATORS) | set(_OPENERS) | set(_CLOSERS)
 _UNIT_MORE = re.compile(
-    r"(?:附属|附设)[^" + re.escape(_SEPARATORS + _OPENERS) + r"]{0,12}?(?:幼儿园|小学|中学|学校|初中|高中)"
+    r"(?:第[一二三四五六七八九十]+)?(?:附属|附设)[^" + re.escape(_SEPARATORS + _OPENERS) + r"]{0,12}?"
+    r"(?:幼儿园|小学|中学|学校|初中|高中)"
+    r"|教研室|教研中心|教科所|教科院|教育研究院|教师发展中心|基础教育处|基教处"
     r"|(?:教育)?集团|[^" + re.escape(_SEPARATORS + _OPENERS) + r"]{0,5}?(?:分校|分园|校区)"
     r"|(?:初中|高中|小学|幼儿|国际|中学|本)部"
-    r"|[(\[][^()\[\]]{0,8}(?:集团|校区|分校|分园|园区|本部|总校|校|部|园)[)\]]"
+    r"|[(\[][^()\[\]]{0,8}(?:集团|校区|分校|分园|园区|本部|总校|校|部|园|学)[)\]]"
     r"|·[^" + re.escape(_SEPARATORS + _OPENERS) + r"]{1,8}?(?:校区|分校|学校)")
 _PROVINCIAL_AUTHORITY = re.compile(r"(?:教育厅|教育委员会|教委|教育局|教育工委|教育工作委员会)(?:基础教育处|基教处|办公室)?")
 _NOISE_WORDS = ("申报材料", "报送材料", "案例申报", "案例材料", "申报", "报送", "推荐", "投稿", "参评", "材料", "案例")
@@ -619,20 +621,26 @@ def _province_at(w: str, i: int) -> tuple[str, str] | None:
     return province
 
 
+_GENERIC_STEM = re.compile(
+    r"^(?:国门|乡村|农村|薄弱|寄宿制|小规模|民族|边境|普通|县域|城区|城镇|优质|新建|公办|民办|特色|示范|未来|智慧|数字|"
+    r"高原|牧区|团场|草原|义务教育|中小|各级|各类|全省|全市|全区|全县|本地|一流|品牌|新优质|百年|名|老|新|好)+$")
+
+
 def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
     """End of the unit name starting at ``unit_start`` (stem = its part after place names), or None."""
     segment_end = stem_start
     while segment_end < len(w) and w[segment_end] not in _UNIT_STOP:
         segment_end += 1
+    after_places = unit_start < stem_start
     for m in _UNIT_END.finditer(w, stem_start, segment_end):
         stem = w[stem_start:m.start()]
-        if _NOT_A_UNIT_AFTER.match(w, m.end()) or _ACTION_WORDS.search(stem) or len(stem) > 25:
+        if _NOT_A_UNIT_AFTER.match(w, m.end()) or _ACTION_WORDS.search(stem) or len(stem) > 20:
             continue
-        after_places = unit_start < stem_start
-        if _BUREAU.match(m.group()):
-            needed = 0 if after_places else 1  # 杭州市教育局; a bare 教育局 names nobody
-        else:
-            needed = 1 if after_places else 2  # 杭州市天长小学; a bare 大学 or 学校 is a word, not a name
+        if _GENERIC_STEM.match(stem):
+            continue  # 国门学校, 乡村小规模学校: a kind of school in a case title, not a school's name
+        # After place names any unit word completes a name (杭州市教育局, 铁门关市幼儿园, 成都七中); without
+        # them a bare 教育局 names nobody and 大学/学校 need a name of two characters or more.
+        needed = 0 if after_places else 1 if _BUREAU.match(m.group()) else 2
         if len(stem) < needed:
             continue
         end = m.end()
@@ -643,6 +651,43 @@ def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
             end = more.end()
         return end
     return None
+
+
+_LEVEL_ORDER = {"prefecture": 1, "county": 2}
+
+
+def _read_places(w: str, pos: int, glued_after_province: bool
+                 ) -> tuple[list[regions.DivisionMatch], int, int | None, int]:
+    """Place names from ``pos``: prefecture then county, each written once. Returns them, the position after
+    them, where the unit starts when a place name stands alone (浙江省/杭州市/文三街小学) or follows a glued
+    province (浙江省杭州市文三街小学 → 杭州市文三街小学), and the end of the place names with their separators."""
+    divisions: list[regions.DivisionMatch] = []
+    unit_start: int | None = None
+    region_end = pos
+    level = 0
+    while True:
+        division = regions.match_division_at(w, pos)
+        if division is None:
+            break
+        division_level = _LEVEL_ORDER[division.level]
+        repeated = any(d.name == division.name for d in divisions)
+        # Places go down (市 then 区/县); a short form (杭州) only opens the list, so 昆明市五华区长春小学 and
+        # 大连市中山区中山小学 keep their school names.
+        if not repeated and (division_level <= level or (divisions and division.written != division.name)):
+            break
+        if glued_after_province and not divisions and unit_start is None:
+            unit_start = pos
+        if not repeated:
+            divisions.append(division)
+            level = division_level
+        end = pos + len(division.written)
+        nxt = _skip(w, end)
+        if nxt > end or nxt >= len(w):
+            unit_start = pos = nxt
+            region_end = _skip(w, end, _SEPARATORS)  # an opening mark after it belongs to what follows
+        else:
+            pos = region_end = end
+    return divisions, pos, unit_start, region_end
 
 
 def _read_sender(w: str, start: int) -> _Sender:
@@ -664,34 +709,26 @@ def _read_sender(w: str, start: int) -> _Sender:
         pos = _skip(w, after)
         glued = pos == after and pos < len(w)
         unit_start = i if glued else pos
-        # the province written again at the unit's start (浙江省/浙江省杭州第二中学)
-        again = _province_at(w, pos) if not glued else None
+        # the province written again at the unit's start (浙江省/浙江省杭州第二中学, 海南省海南中学)
+        again = _province_at(w, pos)
         if again and again[1] == p_full:
             authority = _PROVINCIAL_AUTHORITY.match(w, pos + len(again[0]))
             if authority:
                 return _Sender(province=p_full, province_written=p_written, organization=w[pos:authority.end()],
                                authority=True, start=start, end=authority.end())
+            if glued:
+                unit_start = pos
             pos += len(again[0])
-    divisions: list[regions.DivisionMatch] = []
-    while len(divisions) < 4:
-        division = regions.match_division_at(w, pos)
-        if division is None:
-            break
-        if glued and not divisions:
-            unit_start = pos  # 浙江省杭州市文三街小学: the unit is 杭州市文三街小学
-        divisions.append(division)
-        end = pos + len(division.written)
-        nxt = _skip(w, end)
-        if nxt > end or nxt >= len(w):  # a place name standing alone (浙江省/杭州市/文三街小学)
-            unit_start = nxt
-        pos = nxt
+    divisions, pos, place_unit_start, region_end = _read_places(w, pos, glued)
+    if place_unit_start is not None:
+        unit_start = place_unit_start
     stem_start = pos
     unit_end = _unit_end(w, stem_start, unit_start)
     sender = _Sender(province=p_full, province_written=p_written, divisions=tuple(divisions), start=start)
     if unit_end is not None:
         return replace(sender, organization=w[unit_start:unit_end], end=unit_end)
     if divisions:
-        return replace(sender, region_only=True, end=stem_start if stem_start > unit_start else unit_start)
+        return replace(sender, region_only=True, end=region_end)
     if p_full:
         return replace(sender, end=i + len(p_written or ""))
     return replace(sender, end=start)

@@ -72,6 +72,14 @@ def _strip_edges(text: str) -> str:
 
 def _unwrap(text: str) -> str:
     """Drop separators at both ends and brackets that enclose the whole text (《AI赋能课堂》 → AI赋能课堂)."""
+    while True:
+        unwrapped = _unwrap_once(text)
+        if unwrapped == text:
+            return text
+        text = unwrapped
+
+
+def _unwrap_once(text: str) -> str:
     text = text.strip(_SEPARATORS)
     while len(text) >= 2 and text[0] in _OPENERS:
         close = _CLOSERS[_OPENERS.index(text[0])]
@@ -408,10 +416,11 @@ def _take_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, str,
     if hit is None:
         return None, w, doubts
     w = w[:start] + _REMOVED + w[end:]
-    other, _, _ = _segment_category(w, spec)
+    other, other_start, other_end = _segment_category(w, spec)
     if other is not None and other.no is not None and other.no != hit.no:
         doubts.append(Doubt("category_twice", f"主题中出现两个类别（“{_strip_edges(other.written)}”和"
                             f"“{_strip_edges(hit.written)}”），请人工确认", 0.4, True))
+        return None, w[:other_start] + _REMOVED + w[other_end:], doubts
     return hit, w, doubts
 
 
@@ -431,7 +440,15 @@ def _tail_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, int,
         tail = w[cut:]
         if len(tail) > 40:
             break
-        if w[cut] in _CLOSERS or not _strip_edges(tail) or _quoted_title(tail):
+        if w[cut] in _CLOSERS or not _strip_edges(tail):
+            continue
+        if _quoted_title(tail):
+            # 《…》《…》《五育并举》: a quoted group of its own may hold the category, named exactly
+            if cut > 0 and w[cut - 1] not in _SEPARATORS + _CLOSERS:
+                continue
+            hit = _parse_category(tail, spec, allow_bare_number=False, fuzzy=False)
+            if hit is not None and hit.how in ("name", "both"):
+                best = (hit, cut, len(w))
             continue
         hit = _parse_category(tail, spec, allow_bare_number=True, fuzzy=True)
         if hit is not None:
@@ -466,6 +483,9 @@ def _labelled_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, 
     return None, 0, 0
 
 
+_SEGMENT_EDGE = set(_SEPARATORS + "【】[]()「」〔〕〖〗")
+
+
 def _segment_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, int, int]:
     """A segment of its own that is exactly a category (【人工智能教育】浙江省…, …/人工智能教育/…)."""
     start = 0
@@ -481,9 +501,16 @@ def _segment_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, i
         if not _quoted_title(token):
             hit = _parse_category(token, spec, allow_bare_number=False, fuzzy=False)
             before, after = w[start - 1] if start else "/", w[end] if end < len(w) else "/"
-            stands_alone = (before in _BOUNDARY or token[0] in _OPENERS) and (
-                after in _BOUNDARY or token[-1] in _CLOSERS)
+            # quotes and 《》 hold titles: a word right after “小班化” is part of the case name
+            stands_alone = (before in _SEGMENT_EDGE or token[0] in _OPENERS) and (
+                after in _SEGMENT_EDGE or token[-1] in _CLOSERS)
             if hit is not None and stands_alone:
+                # （六）人工智能教育, 人工智能教育（六）: a number group and a name written together
+                if end < len(w) and w[end] not in _SEPARATORS:
+                    joined_end = _token_end(w, end)
+                    joined = _parse_category(w[start:joined_end], spec, allow_bare_number=False, fuzzy=False)
+                    if joined is not None and joined_end > end:
+                        return joined, start, joined_end
                 return hit, start, end
         start = end
     return None, 0, 0
@@ -511,8 +538,9 @@ def _glued_category(w: str, spec: SubjectSpec) -> tuple[_CategoryHit | None, int
 
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|wg|sv|回复|答复|回覆|转发|转寄|转)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)+", re.IGNORECASE)
-_TEMPLATE_REMNANT = re.compile(r"[(\[]?区[、,，\s]*市[、,，\s]*兵团[)\]]?|[Xx×]{2}[省市区]?")
-_PROVINCE_RECOMMENDS = re.compile(r"[(\[【]?(?:省级教育行政部门推荐|省级推荐|省厅推荐|省教育厅推荐|省级教育行政部门)[)\]】]?")
+_TEMPLATE_REMNANT = re.compile(r"[(\[]?区[、,，\s]*市[、,，\s]*兵团[)\]]?|[Xx×]{2}[省市区]?|(?:^|(?<=[/\x1f]))学校(?=\x1f)")
+_PROVINCE_RECOMMENDS = re.compile(
+    r"[(\[【]?(?<![\u4e00-\u9fff])(?:省级教育行政部门推荐|省级推荐|省厅推荐|省教育厅推荐|省级教育行政部门)[)\]】]?")
 _PART_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
     # (1/3), 第1/3封, [2/2]
     (re.compile(r"[(\[【]?\s*第?\s*(?<!\d)(\d{1,2})\s*/\s*(?:共\s*)?(\d{1,2})(?!\d)\s*(?:封|部分|份|个)?\s*[)\]】]?"),
@@ -533,6 +561,8 @@ _PART_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
 def _take_part(w: str) -> tuple[str | None, str]:
     for pattern, index_group, total_group in _PART_PATTERNS:
         for m in reversed(list(pattern.finditer(w))):
+            if (m.start() > 0 and w[m.start() - 1] in "“《\"「『") or (m.end() < len(w) and w[m.end()] in "”》\"」』"):
+                continue  # “1/2”成长课程: inside a title
             index = parse_number(m.group(index_group))
             total = parse_number(m.group(total_group)) if total_group and m.group(total_group) else None
             if index is None or index < 1 or index > 30 or (total is not None and not index <= total <= 30):
@@ -636,7 +666,7 @@ def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
         stem = w[stem_start:m.start()]
         if _NOT_A_UNIT_AFTER.match(w, m.end()) or _ACTION_WORDS.search(stem) or len(stem) > 20:
             continue
-        if _GENERIC_STEM.match(stem):
+        if not after_places and _GENERIC_STEM.match(stem):
             continue  # 国门学校, 乡村小规模学校: a kind of school in a case title, not a school's name
         # After place names any unit word completes a name (杭州市教育局, 铁门关市幼儿园, 成都七中); without
         # them a bare 教育局 names nobody and 大学/学校 need a name of two characters or more.
@@ -735,17 +765,18 @@ def _read_sender(w: str, start: int) -> _Sender:
 
 
 def _sender_in_segments(w: str) -> _Sender:
-    """A unit written after the case name (AI赋能课堂——杭州市文三街小学)."""
+    """A unit written after or around the case name (AI赋能课堂——杭州市文三街小学, …（广州市育才实验学校）)."""
+    stops = _SEPARATORS + _OPENERS + _CLOSERS
     start = 0
     while start < len(w):
-        start = _skip(w, start, _SEPARATORS + _OPENERS + _CLOSERS)
+        start = _skip(w, start, stops)
         end = start
-        while end < len(w) and w[end] not in _SEPARATORS + "【[《“\"「『":
+        while end < len(w) and w[end] not in stops:
             end += 1
-        if start > 0 and end > start:
+        if end > start:
             sender = _read_sender(w, start)
-            if sender.organization and _skip(w, sender.end, "".join(_CLOSERS)) >= end:
-                return replace(sender, end=end)
+            if sender.organization and sender.end >= end:
+                return replace(sender, start=start)
         start = end + 1
     return _Sender()
 
@@ -770,6 +801,10 @@ def parse_subject(text: str, spec: SubjectSpec) -> ParsedSubject:
                                           0.0, True)], spec)
 
 
+_NOT_A_TITLE = re.compile(r"自动回复|请查收|请查阅|无主题|你好|您好|^关于.*的(?:函|通知|报告|请示)$|^[\d\s]*$")
+_ABOUT_CASE = re.compile(r"^关于(.+?)的?(?:案例)?(?:申报|报送|推荐|投稿)$")
+
+
 def _clean_case_name(text: str) -> str | None:
     pieces = [_unwrap(piece) for piece in text.split(_REMOVED)]
     pieces = [p for p in pieces if p and _strip_edges(p)]
@@ -787,6 +822,9 @@ def _clean_case_name(text: str) -> str | None:
         title = re.fullmatch(r"《([^《》]+)》(?:案例|实践案例|创新案例|创新实践案例)?", name)
         if title:
             name = title.group(1).strip()
+        about = _ABOUT_CASE.match(name)  # 关于AI赋能课堂的案例申报
+        if about:
+            name = _unwrap(about.group(1))
         if name == before:
             break
     name = re.sub(r"\s+", " ", name).strip()
@@ -826,6 +864,7 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     reply = _REPLY_PREFIX.match(w)
     if reply:
         w = w[reply.end():]
+    looks_like_prose = bool(_NOT_A_TITLE.search(w))
     if spec.required_marker:
         present, w = _remove_marker(w, spec.required_marker)
         if not present:
@@ -838,10 +877,12 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     part, w = _take_part(w)
     hit, w, category_doubts = _take_category(w, spec)
     doubts += category_doubts
-    if hit is None:
+    if hit is None and not category_doubts:
         doubts.append(Doubt("no_category", "未识别到类别", 0.4, True))
-    else:
+    elif hit is not None:
         doubts += _category_doubts(hit, spec)
+        if hit.how == "conflict":
+            hit = None  # number and name disagree: staff decide, nothing is guessed
 
     sender = _read_sender(w, 0)
     if not sender.organization and not sender.province and not sender.divisions:
@@ -854,6 +895,13 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
             organization, rest = guess
             doubts.append(Doubt("unit_guess", f"“{organization}”不像常见的单位名称，按申报单位处理，请核对", 0.7))
     case_name = _clean_case_name(rest)
+    if case_name and sender.province:
+        # 上海市教委推荐——上海市/“五育融合”区域推进: the province written again before the case name
+        again = _province_at(case_name, 0)
+        if again and again[1] == sender.province and _skip(case_name, len(again[0]), _SEPARATORS) > len(again[0]):
+            case_name = _clean_case_name(case_name[len(again[0]):])
+    if case_name and hit is None and not sender.found and (looks_like_prose or _NOT_A_TITLE.search(case_name)):
+        case_name = None  # a sentence, an auto-reply, "（无主题）": there is no case name to read
     province, province_doubts = _province_doubts(sender)
     doubts += province_doubts
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -260,14 +261,19 @@ def _print_rows(rows: Sequence[CaseRow], tz: tzinfo, fmt: str, *, title: str, to
     if fmt == "csv":
         _echo_csv(LIST_HEADER, (_list_values(r, tz) for r in rows))
         return
-    # The terminal gets the columns that fit; CSV/JSON carry every field.
-    shown = [LIST_HEADER.index(c) for c in LIST_HEADER if c not in ("市/县", "报送方式")]
-    table = Table(title=title, title_justify="left")
+    console = _console()
+    # The terminal gets the columns that fit; CSV/JSON carry every field. Names wrap rather than
+    # vanish: narrow terminals drop the figures first.
+    hidden = {"市/县", "报送方式"} | ({"照片数", "视频时长"} if console.width < 120 else set())
+    shown = [i for i, c in enumerate(LIST_HEADER) if c not in hidden]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i in shown:
         col = LIST_HEADER[i]
-        # Case numbers and times must stay whole (staff copy them); names may wrap.
+        # Case numbers and times stay whole (staff copy them).
         table.add_column(col, justify="right" if col in ("照片数", "问题数") else "left",
-                         no_wrap=col in ("受理编号", "收件时间", "状态", "照片数", "视频时长", "问题数"))
+                         no_wrap=col in ("受理编号", "收件时间", "照片数", "视频时长", "问题数"),
+                         min_width=4 if col in ("省份", "单位", "案例名称", "类别", "状态") else None,
+                         overflow="fold")  # Chinese has no spaces to wrap at: fold by character
     for r in rows:
         values = _list_values(r, tz)
         table.add_row(*[str(values[i]) for i in shown])
@@ -438,9 +444,11 @@ def review_group(ctx: click.Context, fmt: str, config_path: str | None) -> None:
     if fmt != "table":
         _print_rows(rows, tz, fmt, title="待人工审核", total=len(rows))
         return
-    table = Table(title=f"待人工审核（{len(rows)} 件）", title_justify="left")
+    table = Table(title=f"待人工审核（{len(rows)} 件）", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     for col in ("受理编号", "收件时间", "省份", "单位", "案例名称", "类别", "需核对"):
-        table.add_column(col, no_wrap=col in ("受理编号", "收件时间"))
+        table.add_column(col, no_wrap=col in ("受理编号", "收件时间"), overflow="fold",
+                         min_width=None if col in ("受理编号", "收件时间") else 4)
     for r in rows:
         table.add_row(r.case_no, _local(r.first_received_at, tz), r.province or "—", r.organization or "—",
                       r.case_name or "—", r.category or "—",

@@ -888,7 +888,7 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     if not sender.organization and not sender.province and not sender.divisions:
         sender = _sender_in_segments(w)
     rest = w[: sender.start] + _REMOVED + w[sender.end:] if sender.found else w
-    organization = _unwrap(sender.organization) if sender.organization else None
+    organization = (_unwrap(sender.organization) or None) if sender.organization else None
     if not sender.found:
         guess = _guess_unit(w)
         if guess is not None:
@@ -928,7 +928,7 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
 def _guess_unit(w: str) -> tuple[str, str] | None:
     """With no place or unit word at all: a short first segment before a '/', '|', '-' is likely the unit."""
     m = re.match(r"^[" + re.escape(_SEPARATORS + _OPENERS) + r"]*([^/|\-—_" + _REMOVED + r"]{2,14}?)\s*[/|\-—_]+(.+)$", w)
-    if m is None or not _strip_edges(m.group(2)) or _quoted_title(m.group(1)):
+    if m is None or not _strip_edges(m.group(2)) or _quoted_title(m.group(1)) or not _unwrap(m.group(1)):
         return None
     return _unwrap(m.group(1)), m.group(2)
 

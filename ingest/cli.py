@@ -256,15 +256,15 @@ def health(as_json: bool, config_path: str | None) -> None:
     rt = _runtime(cfg)
     store = rt.store
     last = store.last_successful_poll()
-    data = {"last_successful_poll": last.isoformat() if last else None,
-            "messages": store.message_status_counts(), "outbox": store.outbox_counts()}
+    messages, outbox = store.message_status_counts(), store.outbox_counts()
     if as_json:
-        _print_json(data)
+        _print_json({"last_successful_poll": last.isoformat() if last else None, "messages": messages,
+                     "outbox": outbox})
     else:
         click.echo(f"最近一次成功收信：{last.astimezone(cfg.campaign.tz):%Y-%m-%d %H:%M:%S}" if last else
                    "最近一次成功收信：从未")
-        click.echo("邮件状态：" + ("，".join(f"{k} {v}" for k, v in sorted(data["messages"].items())) or "无"))
-        click.echo("回执队列：" + ("，".join(f"{k} {v}" for k, v in sorted(data["outbox"].items())) or "无"))
+        click.echo("邮件状态：" + ("，".join(f"{k} {v}" for k, v in sorted(messages.items())) or "无"))
+        click.echo("回执队列：" + ("，".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "无"))
     rt.close()
 
 

@@ -172,12 +172,12 @@ def decode_header_text(value: Any, defects: list[str] | None = None, what: str =
 def _param(part: email.message.Message, name: str, header: str) -> str | None:
     """A filename-like parameter: RFC 2231 (any charset, GB widened) or quoted text with encoded words."""
     defects: list[str] = []
-    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
-    if raw is not None and _has_surrogates(raw):
+    raw_value = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if raw_value is not None and _has_surrogates(raw_value):
         # compat32 turns raw 8-bit header bytes into U+FFFD when asked for parameters: decode the
         # raw bytes ourselves (UTF-8, else GB18030) and read the parameters from the decoded text.
         holder = email.message.Message()
-        holder[header] = _decode_8bit(raw, defects, name)
+        holder[header] = _decode_8bit(raw_value, defects, name)
         part = holder
     value = part.get_param(name, header=header)
     if value is None:

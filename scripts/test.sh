@@ -13,7 +13,7 @@ if [ "$tests_status" -eq 5 ]; then
     echo "没有收集到任何测试：视为失败" >&2
 fi
 
-python3 -m mypy ingest checks store notify
+python3 -m mypy ingest checks store notify console
 types_status=$?
 
 if [ "$tests_status" -ne 0 ] || [ "$types_status" -ne 0 ]; then

@@ -102,7 +102,8 @@ class Store:
                 rows = s.execute(select(Message.message_id, Message.size)
                                  .where(Message.message_id.in_(ids[i:i + 500])))
                 for mid, size in rows:
-                    found.setdefault(mid, set()).add(size)
+                    if mid is not None:
+                        found.setdefault(mid, set()).add(size)
         return found
 
     def message_by_sha(self, sha256: str) -> SpooledMessage | None:
@@ -195,8 +196,10 @@ class Store:
             if existing is not None:  # a restart after the commit: the filing already happened
                 case = s.get_one(Case, existing.case_id)
                 return FiledVersion(case.id, case.case_no or "", existing.version, existing.id)
-            case = s.get(Case, record.case_id) if record.case_id else None
-            if case is None:
+            found = s.get(Case, record.case_id) if record.case_id else None
+            if found is not None:
+                case = found
+            else:
                 case = Case(campaign_id=record.campaign_id, sender=record.sender, status=record.status,
                             first_received_at=record.received_at, last_received_at=record.received_at,
                             current_version=0, subject_reasons=[])
@@ -303,7 +306,8 @@ class Store:
                        Attachment.sha256.is_not(None))
             )
             for case_id, sha in rows:
-                hashes.setdefault(case_id, []).append(sha)
+                if sha is not None:
+                    hashes.setdefault(case_id, []).append(sha)
             return [
                 CaseSummary(case_id=c.id, case_no=c.case_no or "", sender=c.sender, submitter_kind=c.submitter_kind,
                             province=c.province, organization=c.organization, case_name=c.case_name,

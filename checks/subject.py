@@ -679,8 +679,16 @@ def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
             if more is None or more.end() == end:
                 break
             end = more.end()
+        # 第三高级中学校, 第一完全学校高级中学: a short rest of the segment that is itself unit words
+        rest = w[end:segment_end]
+        if rest and (rest in ("校", "园") or _UNIT_WORDS_ONLY.match(rest)):
+            end = segment_end
         return end
     return None
+
+
+_UNIT_WORDS_ONLY = re.compile(r"^(?:高级|初级|完全|中心|实验|附属|外国语|职业|特殊教育|九年一贯制|十二年一贯制)*"
+                              r"(?:中学校?|小学校?|学校|高中|初中|幼儿园)$")
 
 
 _LEVEL_ORDER = {"prefecture": 1, "county": 2}
@@ -801,6 +809,8 @@ def parse_subject(text: str, spec: SubjectSpec) -> ParsedSubject:
                                           0.0, True)], spec)
 
 
+# 校/阳光体育…, 高级中学/县中…: the unit was cut short and its end landed in the case name
+_UNIT_TAIL_IN_CASE = re.compile(r"^(?:[校园]|[^/|+\s]{0,6}(?:中学|小学|学校|幼儿园|高中|初中|教育局))[/|+\s—_-]")
 _NOT_A_TITLE = re.compile(r"自动回复|请查收|请查阅|无主题|你好|您好|^关于.*的(?:函|通知|报告|请示)$|^[\d\s]*$")
 _ABOUT_CASE = re.compile(r"^关于(.+?)的?(?:案例)?(?:申报|报送|推荐|投稿)$")
 
@@ -913,6 +923,9 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
             doubts.append(Doubt("no_unit", f"只写了地名“{places}”，未写明申报单位", 0.75))
         else:
             doubts.append(Doubt("no_unit", "未写明申报单位", 0.75))
+    if case_name and _UNIT_TAIL_IN_CASE.match(case_name):
+        doubts.append(Doubt("case_starts_like_unit", f"案例名称“{case_name}”的开头像单位名称的一部分，请核对单位与案例名称",
+                            0.6, True))
     if case_name is None:
         doubts.append(Doubt("no_case_name", "未识别到案例名称", 0.5, True))
     elif len(case_name) <= 2:

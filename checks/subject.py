@@ -549,7 +549,7 @@ _PART_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
     (re.compile(rf"[(\[【]?\s*共\s*({_NUMBER})\s*(?:封|部分|份)\s*[,，、]?\s*(?:第|之)\s*({_NUMBER})\s*(?:封|部分|份)?"
                 r"\s*[)\]】]?"), 2, 1),
     # 第2封, 第二封（共3封）, 第1部分
-    (re.compile(rf"[(\[【]?\s*第\s*({_NUMBER})\s*(?:封|部分|份邮件|批|个压缩包|包)\s*(?:[,，、/(（]?\s*共\s*({_NUMBER})\s*"
+    (re.compile(rf"[(\[【]?\s*第\s*({_NUMBER})\s*(?:封|部分|份邮件|个压缩包|包)\s*(?:[,，、/(（]?\s*共\s*({_NUMBER})\s*"
                 r"(?:封|部分|份)[)）]?)?\s*[)\]】]?"), 1, 2),
     # 之一, （之二）: only at a boundary, so 十大案例之一 inside a name is left alone
     (re.compile(r"[(\[【]?之([一二三四五六七八九十])[)\]】]?(?=$|[" + re.escape(_SEPARATORS + _CLOSERS) + "])"), 1, 0),

@@ -1,0 +1,136 @@
+"""How long do the staff commands take on 10,000 submissions? SQLite and PostgreSQL.
+
+Fills a fresh database per backend with tests/staff_factory.py (10,000 cases, ~12,000 versions,
+~100,000 attachment rows, ~30,000 findings), then times, round after round:
+  - `intake stats` (table), `intake stats --format json`, `intake list --limit 0 --format csv`: the real
+    command in a fresh process, as staff run it (interpreter start, imports, migration check included);
+  - `campaign_stats()` and `list_cases()` in-process: the query cost alone;
+  - `intake export --xlsx` (the 汇总表 of all cases) once per round.
+PostgreSQL is not ANALYZEd after the bulk load (as right after a big `intake import`, before autovacuum).
+
+    python3 bench/staff_queries.py                        # 10,000 cases, 3 rounds, sqlite + postgresql
+    python3 bench/staff_queries.py --cases 2000 --rounds 1 --backends sqlite
+
+Results: bench/results/staff_queries-<UTC time>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from servers import create_database, drop_database, postgres_server_url  # noqa: E402
+from staff_factory import CAMPAIGN_ID, fill_cases  # noqa: E402
+
+from store import Store  # noqa: E402
+from store.queries import campaign_stats, list_cases  # noqa: E402
+
+RESULTS_DIR = REPO / "bench" / "results"
+TZ = ZoneInfo("Asia/Shanghai")
+# The CLI as the lead registers it (ingest/cli.py + STAFF_COMMANDS), run in a fresh interpreter.
+CLI = ("from ingest.cli import main\nfrom ingest.staff import STAFF_COMMANDS\n"
+       "for c in STAFF_COMMANDS:\n    main.add_command(c) if c.name not in main.commands else None\nmain()\n")
+
+
+@dataclass(frozen=True)
+class Timing:
+    backend: str
+    what: str
+    round: int
+    seconds: float
+
+
+def write_config(directory: Path, url: str) -> Path:
+    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    cfg = directory / "config.toml"
+    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "{url}"\n'
+                   + example[example.index("\n[campaign]\n"):], encoding="utf-8")
+    return cfg
+
+
+def timed_cli(cfg: Path, *args: str) -> float:
+    env = {**os.environ, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", CLI, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def bench_backend(backend: str, cases: int, rounds: int, work: Path) -> tuple[list[Timing], dict[str, object]]:
+    url = f"sqlite:///{work / 'intake.db'}" if backend == "sqlite" else create_database(postgres_server_url())
+    timings: list[Timing] = []
+    try:
+        store = Store.open(url)
+        start = time.perf_counter()
+        data = fill_cases(store.engine, cases, seed=2025)
+        fill_seconds = time.perf_counter() - start
+        cfg = write_config(work, url)
+        for r in range(1, rounds + 1):
+            for what, args in (("intake stats", ("stats",)), ("intake stats --format json", ("stats", "--format", "json")),
+                               ("intake list --limit 0 --format csv", ("list", "--limit", "0", "--format", "csv"))):
+                timings.append(Timing(backend, what, r, timed_cli(cfg, *args)))
+            for what, fn in (("campaign_stats()", lambda: campaign_stats(store, CAMPAIGN_ID, tz=TZ)),
+                             ("list_cases() all", lambda: list_cases(store, CAMPAIGN_ID, tz=TZ))):
+                start = time.perf_counter()
+                fn()
+                timings.append(Timing(backend, what, r, time.perf_counter() - start))
+            timings.append(Timing(backend, "intake export --xlsx", r,
+                                  timed_cli(cfg, "export", "--xlsx", str(work / f"汇总表-{r}.xlsx"))))
+        store.close()
+        return timings, {"fill_seconds": round(fill_seconds, 2), "rows": data.rows}
+    finally:
+        if backend != "sqlite":
+            drop_database(url)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    all_timings: list[Timing] = []
+    loads: dict[str, object] = {}
+    for backend in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"staff-bench-{backend}-") as tmp:
+            timings, load = bench_backend(backend, args.cases, args.rounds, Path(tmp))
+        all_timings += timings
+        loads[backend] = load
+        print(f"{backend}: filled {args.cases} cases in {load['fill_seconds']} s", flush=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    summary: list[dict[str, object]] = []
+    for backend in dict.fromkeys(t.backend for t in all_timings):
+        for what in dict.fromkeys(t.what for t in all_timings):
+            secs = [t.seconds for t in all_timings if t.backend == backend and t.what == what]
+            if secs:
+                summary.append({"backend": backend, "what": what, "min": round(min(secs), 3),
+                                "median": round(statistics.median(secs), 3), "max": round(max(secs), 3)})
+    meta = {"cases": args.cases, "rounds": args.rounds, "python": platform.python_version(),
+            "machine": platform.machine(), "cpus": os.cpu_count(), "loads": loads}
+    (RESULTS_DIR / f"staff_queries-{stamp}.json").write_text(json.dumps(
+        {"meta": meta, "summary": summary, "runs": [asdict(t) for t in all_timings]}, ensure_ascii=False, indent=2),
+        encoding="utf-8")
+    lines = [f"# Staff commands on {args.cases} cases ({args.rounds} rounds, {os.cpu_count()} CPUs)", "",
+             "| backend | what | min s | median s | max s |", "|---|---|---|---|---|"]
+    lines += [f"| {s['backend']} | {s['what']} | {s['min']} | {s['median']} | {s['max']} |" for s in summary]
+    md = "\n".join(lines) + "\n"
+    (RESULTS_DIR / f"staff_queries-{stamp}.md").write_text(md, encoding="utf-8")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

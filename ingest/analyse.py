@@ -22,7 +22,7 @@ from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
 from ingest.unpack import Finding as UnpackFinding
 from ingest.unpack import UnpackLimits, unpack_attachment
-from store import CaseSummary
+from store import CaseFields, CaseSummary
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -75,10 +75,25 @@ def prior_from_summaries(summaries: Sequence[CaseSummary], exclude_case_id: int 
     )
 
 
+def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
+    """A reply to our receipt ("回复：【退回修改通知】JCJY2025-000012 …") continues a known case: where its
+    subject is unclear, the case's fields stand (the sender did not mean to rename the case)."""
+    if not subject.needs_review and subject.case_name:
+        return subject
+    return replace(subject, submitter_kind=known.submitter_kind or subject.submitter_kind,
+                   province=known.province, city=known.city, organization=known.organization,
+                   case_name=known.case_name, category_no=known.category_no, category=known.category,
+                   confidence=max(subject.confidence, known.confidence), needs_review=False,
+                   reasons=("回复邮件：沿用原案例的申报单位、案例名称和类别",), doubts=())
+
+
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
-            prior: Sequence[PriorSubmission] = (), case_no: str = "") -> Analysis:
+            prior: Sequence[PriorSubmission] = (), case_no: str = "",
+            known: CaseFields | None = None) -> Analysis:
     spec = runtime.campaign.subject_spec
     subject = parse_subject(mail.subject, spec)
+    if known is not None:
+        subject = inherit_fields(subject, known)
     defects: list[str] = list(mail.defects)
     files: list[AnalysedFile] = []
     unpack_findings: list[UnpackFinding] = []

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from checks.subject import parse_subject
 from ingest.analyse import Analysis, analyse, prior_from_summaries
 from ingest.hygiene import assess
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
 from ingest.replies import enqueue_replies, version_record
 from ingest.runtime import Runtime
-from store import SpooledMessage
+from store import CaseFields, SpooledMessage
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,11 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
         return "skipped"
 
     campaign = rt.config.campaign
-    received_at = received_time(msg, mail)
     case_id = _continued_case(rt, mail)
+    mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
     prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
-    analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_at, prior=prior)
+    analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
+                                 prior=prior, known=known)
     if case_id is None:
         case_id = store.find_case(campaign.id, mail.from_addr or "", analysis.subject.case_name)
     filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
@@ -79,6 +81,55 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
     log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
              analysis.status)
     return "stored"
+
+
+def _prepare(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, case_id: int | None,
+             work_dir: Path) -> tuple[ParsedMail, int | None, CaseFields | None]:
+    """What the analysis needs besides the mail: the case it continues (if known), that case's fields
+    (for replies whose subject is our receipt's), and the earlier parts of a split submission."""
+    store = rt.store
+    known = store.case_fields(case_id) if case_id is not None else None
+    first_look = parse_subject(mail.subject, rt.campaign.subject_spec)
+    if case_id is None and first_look.part:
+        case_id = store.find_case(rt.config.campaign.id, mail.from_addr or "", first_look.case_name)
+    if case_id is not None and first_look.part:
+        mail = _merge_parts(rt, case_id, first_look.part, mail, work_dir, this_message=msg.id)
+    return mail, case_id, known
+
+
+def _series_total(part: str | None) -> str | None:
+    return part.split("/", 1)[1] if part and "/" in part else None
+
+
+def _merge_parts(rt: Runtime, case_id: int, part: str, mail: ParsedMail, work_dir: Path, *,
+                 this_message: int) -> ParsedMail:
+    """One case sent as several mails ("(1/3)", "第2封"): this part's files join those of the earlier parts
+    of the same series, so the checks see the whole submission. A mail without a part marker, or of
+    another series, starts over (it is a new version that supersedes)."""
+    spec = rt.campaign.subject_spec
+    total = _series_total(part)
+    attachments = list(mail.attachments)
+    texts, htmls = [mail.text], [mail.html]
+    seen = {a.sha256 for a in attachments}
+    seen_parts = {part}
+    for _version, message_row_id, raw_subject in rt.store.case_versions(case_id):
+        if message_row_id == this_message:  # a recheck of a filed part: the newer parts are not its own
+            seen_parts.clear()
+            attachments, texts, htmls = list(mail.attachments), [mail.text], [mail.html]
+            seen, seen_parts = {a.sha256 for a in attachments}, {part}
+            continue
+        earlier = parse_subject(raw_subject or "", spec).part
+        if not earlier or _series_total(earlier) != total or earlier in seen_parts:
+            break
+        seen_parts.add(earlier)
+        other = parse_file(Path(rt.store.message(message_row_id).spool_path), work_dir / f"part-{message_row_id}")
+        for a in other.attachments:
+            if a.sha256 not in seen:
+                seen.add(a.sha256)
+                attachments.append(a)
+        texts.append(other.text)
+        htmls.append(other.html)
+    return replace(mail, attachments=tuple(attachments), text="\n".join(texts), html="\n".join(htmls))
 
 
 def _continued_case(rt: Runtime, mail: ParsedMail) -> int | None:
@@ -138,6 +189,9 @@ def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") 
     case_no_by_msg = dict((mid, no) for no, mid in store.current_versions(campaign.id))
     this_case = case_no_by_msg.get(message_row_id, "")
     prior = prior_from_summaries([s for s in summaries if s.case_no != this_case], exclude_case_id=None)
+    case_id = store.case_id_by_no(this_case) if this_case else None
+    # The version being rechecked is the case's newest: earlier parts are merged, fields are its own.
+    mail, _case, _known = _prepare(rt, msg, mail, case_id, work_dir)
     analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
                        case_no=this_case)
     filed = store.refile_version(version_record(msg, mail, analysis, campaign.id, None))

@@ -25,6 +25,7 @@ from store.models import (
     utcnow,
 )
 from store.records import (
+    CaseFields,
     CaseSummary,
     FiledVersion,
     OutgoingMail,
@@ -292,6 +293,21 @@ class Store:
         if row is None or not row[1] or not Path(row[1]).is_file():
             return None
         return row[0].rsplit("/", 1)[-1], row[1]
+
+    def case_fields(self, case_id: int) -> CaseFields:
+        with self.session() as s:
+            c = s.get_one(Case, case_id)
+            return CaseFields(submitter_kind=c.submitter_kind, province=c.province, city=c.city,
+                              organization=c.organization, case_name=c.case_name, category_no=c.category_no,
+                              category=c.category, part=c.part, confidence=c.subject_confidence,
+                              reasons=tuple(c.subject_reasons or ()))
+
+    def case_versions(self, case_id: int) -> list[tuple[int, int, str | None]]:
+        """(version, message row id, raw subject) of a case, newest first."""
+        with self.session() as s:
+            rows = s.execute(select(Submission.version, Submission.message_row_id, Submission.raw_subject)
+                             .where(Submission.case_id == case_id).order_by(Submission.version.desc()))
+            return [(v, m, subj) for v, m, subj in rows]
 
     def case_summaries(self, campaign_id: str) -> list[CaseSummary]:
         """Every case of the campaign with its current version's file hashes (for quotas and duplicates)."""

@@ -87,6 +87,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
     env.globals["status_label"] = queries.status_label
     env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+    env.filters["detail"] = lambda d: "；".join(f"{k}：{v}" for k, v in dict(d or {}).items())
     env.filters["filesize"] = lambda n: f"{(n or 0) / 1048576:.1f} MB" if (n or 0) >= 1048576 else f"{(n or 0) / 1024:.0f} KB"
     limiter = LoginLimiter()
 

@@ -35,6 +35,7 @@ class IntakeSettings:
     log_format: str = "text"
     max_message_bytes: int = 200 * 1024 * 1024
     alert_after_failures: int = 5
+    alert_no_poll_minutes: int = 30
     templates_dir: Path = REPO_ROOT / "templates"
 
 
@@ -121,7 +122,7 @@ class AppConfig:
 
 _INTAKE_KEYS = {
     "spool_dir", "database_url", "poll_interval_seconds", "log_format", "max_message_bytes",
-    "alert_after_failures", "templates_dir",
+    "alert_after_failures", "alert_no_poll_minutes", "templates_dir",
 }
 _IMAP_KEYS = {
     "host", "port", "security", "username", "password_env", "password_file", "folder",
@@ -232,6 +233,7 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
         log_format=log_format,
         max_message_bytes=_optional(t, "max_message_bytes", "intake", int, 200 * 1024 * 1024),
         alert_after_failures=_optional(t, "alert_after_failures", "intake", int, 5),
+        alert_no_poll_minutes=_optional(t, "alert_no_poll_minutes", "intake", int, 30),
         templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else REPO_ROOT / "templates",
     )
 

@@ -30,8 +30,7 @@ from store import Store, queries
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE_SIZE = 50
-STATUS_OPTIONS = [("accepted", "已受理"), ("accepted_with_warnings", "已受理（有提醒）"),
-                  ("rejected", "退回修改"), ("needs_review", "待人工审核")]
+STATUS_OPTIONS = [(status, queries.status_label(status)) for status in queries.STATUSES]
 ROLE_LABELS = {"form_word": "申报表 Word", "form_pdf": "申报表 PDF", "text": "文字材料", "photo": "图片",
                "video": "视频", "audio": "音频", "auxiliary": "辅助资料", "link": "超大附件链接", "unknown": "未识别"}
 

@@ -11,6 +11,7 @@ from ingest.analyse import analyse
 from ingest.mime import NotAMimeMessage
 from ingest.mime_stream import parse_file
 from ingest.runtime import Runtime
+from notify.render import ROLE_LABELS, STATUS_LABELS
 
 
 def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> dict[str, Any]:
@@ -44,12 +45,6 @@ def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> d
         }
 
 
-STATUS_ZH = {"accepted": "受理", "accepted_with_warnings": "受理（有提醒）", "rejected": "退回修改",
-             "needs_review": "待人工审核"}
-ROLE_ZH = {"form_word": "申报表Word", "form_pdf": "申报表PDF", "text": "文字材料", "photo": "图片", "video": "视频",
-           "audio": "音频", "auxiliary": "辅助资料", "link": "超大附件链接", "unknown": "未识别"}
-
-
 def render_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -61,7 +56,7 @@ def render_report(report: dict[str, Any]) -> None:
                   f"案例 {s.get('case_name') or '—'} | 类别 {s.get('category') or '—'} | 可信度 {s.get('confidence')}")
     files = Table("文件", "类型", "大小", "来自压缩包")
     for a in report["attachments"]:
-        files.add_row(a["name"], ROLE_ZH.get(a["role"], a["role"]), str(a["size"]), a["archive"] or "")
+        files.add_row(a["name"], ROLE_LABELS.get(a["role"], a["role"]), str(a["size"]), a["archive"] or "")
     console.print(files)
     checks = Table("结果", "条款", "规则", "说明")
     for f in report["findings"]:
@@ -70,4 +65,4 @@ def render_report(report: dict[str, Any]) -> None:
     console.print(checks)
     for d in report["defects"]:
         console.print(f"[yellow]缺陷[/yellow] {d}")
-    console.print(f"[bold]结论：{STATUS_ZH.get(report['status'], report['status'])}[/bold]")
+    console.print(f"[bold]结论：{STATUS_LABELS.get(report['status'], report['status'])}[/bold]")

@@ -220,14 +220,7 @@ class Store:
                              received_at=record.received_at, raw_subject=record.raw_subject, status=record.status)
             s.add(sub)
             s.flush()
-            for a in record.attachments:
-                s.add(Attachment(submission_id=sub.id, name=a.name, role=a.role, size=a.size, sha256=a.sha256,
-                                 stored_path=a.stored_path, archive=a.archive, kind=a.kind, url=a.url,
-                                 expires_at=a.expires_at, facts=dict(a.facts)))
-            for fd in record.findings:
-                s.add(Finding(submission_id=sub.id, rule=fd.rule, clause=fd.clause, severity=fd.severity,
-                              passed=fd.passed, message=fd.message, fix=fd.fix, file=fd.file,
-                              evidence=dict(fd.evidence)))
+            _add_contents(s, sub.id, record)
             s.execute(update(Message).where(Message.id == record.message_row_id)
                       .values(status="stored", error=None, updated_at=utcnow()))
             s.add(Event(action="case.version_filed", case_id=case.id, message_row_id=record.message_row_id,
@@ -246,14 +239,7 @@ class Store:
             for old in list(sub.attachments) + list(sub.findings):
                 s.delete(old)
             s.flush()
-            for a in record.attachments:
-                s.add(Attachment(submission_id=sub.id, name=a.name, role=a.role, size=a.size, sha256=a.sha256,
-                                 stored_path=a.stored_path, archive=a.archive, kind=a.kind, url=a.url,
-                                 expires_at=a.expires_at, facts=dict(a.facts)))
-            for fd in record.findings:
-                s.add(Finding(submission_id=sub.id, rule=fd.rule, clause=fd.clause, severity=fd.severity,
-                              passed=fd.passed, message=fd.message, fix=fd.fix, file=fd.file,
-                              evidence=dict(fd.evidence)))
+            _add_contents(s, sub.id, record)
             previous = sub.status
             sub.status = record.status
             if sub.version == case.current_version:
@@ -448,6 +434,17 @@ class Store:
             lease = s.get(Lease, name)
             if lease is not None and lease.holder == holder:
                 s.delete(lease)
+
+
+def _add_contents(s: Session, submission_id: int, record: VersionRecord) -> None:
+    """The attachments and findings of one version."""
+    for a in record.attachments:
+        s.add(Attachment(submission_id=submission_id, name=a.name, role=a.role, size=a.size, sha256=a.sha256,
+                         stored_path=a.stored_path, archive=a.archive, kind=a.kind, url=a.url,
+                         expires_at=a.expires_at, facts=dict(a.facts)))
+    for fd in record.findings:
+        s.add(Finding(submission_id=submission_id, rule=fd.rule, clause=fd.clause, severity=fd.severity,
+                      passed=fd.passed, message=fd.message, fix=fd.fix, file=fd.file, evidence=dict(fd.evidence)))
 
 
 def record_to_json(obj: Any) -> dict[str, Any]:

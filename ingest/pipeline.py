@@ -59,8 +59,9 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
         store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
         return "skipped"
     hygiene = assess(mail, rt.own_addresses)
-    store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
-                             from_addr=mail.from_addr, subject=mail.subject)
+    if msg.status != "stored":  # a filed message only needs its reply queued: its status stays 'stored'
+        store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
+                                 from_addr=mail.from_addr, subject=mail.subject)
     if hygiene.skip_processing:
         if hygiene.kind == "bounce":
             _match_bounce(rt, msg, Path(msg.spool_path))
@@ -159,7 +160,10 @@ def _match_bounce(rt: Runtime, msg: SpooledMessage, spooled: Path) -> None:
 
 def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda: False) -> ProcessReport:
     report = ProcessReport()
-    for msg in rt.store.messages_with_status(("spooled", "parsed", "failed")):
+    # Filed messages without a queued reply (killed between the two commits) run again: the filing is
+    # idempotent per message and the reply is queued this time.
+    pending = rt.store.messages_with_status(("spooled", "parsed", "failed"))
+    for msg in [*pending, *rt.store.messages_filed_without_reply()]:
         if stop_requested():
             break
         try:

@@ -141,6 +141,16 @@ class Store:
                              .order_by(Message.id))
             return [_spooled(m) for m in rows]
 
+    def messages_filed_without_reply(self, *, max_attempts: int = 5) -> list[SpooledMessage]:
+        """Filed ('stored') messages whose reply was never queued: a kill -9 between the filing
+        transaction and the outbox insert leaves these; they must still be answered."""
+        filed = select(Submission.id).where(Submission.message_row_id == Message.id).exists()
+        queued = select(OutboxMail.id).where(OutboxMail.message_row_id == Message.id).exists()
+        with self.session() as s:
+            rows = s.scalars(select(Message).where(Message.status == "stored", Message.attempts < max_attempts,
+                                                   filed, ~queued).order_by(Message.id))
+            return [_spooled(m) for m in rows]
+
     def begin_attempt(self, message_row_id: int) -> None:
         with self.session() as s, s.begin():
             s.execute(update(Message).where(Message.id == message_row_id).values(attempts=Message.attempts + 1))

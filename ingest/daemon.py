@@ -28,6 +28,7 @@ from ingest.imap import MailboxClient, MailboxError
 from ingest.outbox import DispatchReport, dispatch
 from ingest.pipeline import ProcessReport, process_pending
 from ingest.runtime import Runtime
+from ingest.stages import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class CycleReport:
     sent: DispatchReport = field(default_factory=DispatchReport)
     skipped_locked: bool = False
     error: str | None = None
+    # Wall time of the cycle's phases: fetch (IMAP to spool), process (parse … file), send (outbox to SMTP).
+    times: StageTimes = field(default_factory=StageTimes)
 
     def summary(self) -> str:
         if self.skipped_locked:
@@ -97,8 +100,10 @@ class Daemon:
             if imap is not None:
                 mailbox = MailboxClient(imap)
                 try:
-                    mailbox.connect()
-                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew)
+                    with report.times.stage("fetch"):
+                        mailbox.connect()
+                        report.fetched = fetch_new(mailbox, store, self.rt.spool,
+                                                   stop_requested=self._stop_or_renew)
                     store.record_poll(mailbox.account, imap.folder, ok=True)
                 except MailboxError as exc:
                     report.error = str(exc)
@@ -106,15 +111,18 @@ class Daemon:
                     store.log_event("poll.failed", detail={"error": str(exc)})
                 finally:
                     mailbox.close()
-            report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+            with report.times.stage("process"):
+                report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
             smtp = self.rt.config.smtp
             if smtp is not None:
-                report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
-                                       retry_base_seconds=smtp.retry_base_seconds,
-                                       stop_requested=self._stop_or_renew)
+                with report.times.stage("send"):
+                    report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
+                                           retry_base_seconds=smtp.retry_base_seconds,
+                                           stop_requested=self._stop_or_renew)
         finally:
             store.release_lease(self.lease_name, self.holder)
-        log.info("cycle: %s", report.summary())
+        log.info("cycle: %s (%s)", report.summary(), report.times.summary(),
+                 extra={"cycle_seconds": report.times.rounded(), "fetched_bytes": report.fetched.bytes})
         return report
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:

@@ -21,8 +21,9 @@ from ingest.analyse import Analysis, analyse, prior_from_summaries
 from ingest.hygiene import assess
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
-from ingest.replies import enqueue_replies, version_record
+from ingest.replies import KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_reply, version_record
 from ingest.runtime import Runtime
+from ingest.stages import StageTimes
 from store import CaseFields, SpooledMessage
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,29 @@ def received_time(msg: SpooledMessage, mail: ParsedMail) -> datetime:
 
 
 def process_message(rt: Runtime, msg: SpooledMessage) -> str:
-    """Process one message; returns its new status."""
+    """Process one message; returns its new status. Logs the time of each stage (``stage_seconds``)."""
+    times = StageTimes()
+    status = _process_message(rt, msg, times)
+    log.info("message %d stage times: %s", msg.id, times.summary(),
+             extra={"message_row_id": msg.id, "message_bytes": msg.size, "status": status,
+                    "stage_seconds": times.rounded()})
+    return status
+
+
+def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str:
     store = rt.store
-    store.begin_attempt(msg.id)
-    work_dir = rt.spool.fresh_work_dir(msg.id)
-    try:
-        mail = parse_file(Path(msg.spool_path), work_dir / "parts")
-    except NotAMimeMessage as exc:
-        store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
-        return "skipped"
-    hygiene = assess(mail, rt.own_addresses)
-    if msg.status != "stored":  # a filed message only needs its reply queued: its status stays 'stored'
-        store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
-                                 from_addr=mail.from_addr, subject=mail.subject)
+    with times.stage("parse"):
+        store.begin_attempt(msg.id)
+        work_dir = rt.spool.fresh_work_dir(msg.id)
+        try:
+            mail = parse_file(Path(msg.spool_path), work_dir / "parts")
+        except NotAMimeMessage as exc:
+            store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
+            return "skipped"
+        hygiene = assess(mail, rt.own_addresses)
+        if msg.status != "stored":  # a filed message only needs its reply queued: its status stays 'stored'
+            store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
+                                     from_addr=mail.from_addr, subject=mail.subject)
     if hygiene.skip_processing:
         if hygiene.kind == "bounce":
             _match_bounce(rt, msg, Path(msg.spool_path))
@@ -69,16 +80,20 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
         return "skipped"
 
     campaign = rt.config.campaign
-    case_id = _continued_case(rt, mail)
-    mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
-    prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
+    with times.stage("store:read"):
+        case_id = _continued_case(rt, mail)
+        mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
+        prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
-                                 prior=prior, known=known)
-    if case_id is None:
-        case_id = store.find_case(campaign.id, mail.from_addr or "", analysis.subject.case_name)
-    filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
-                               campaign.case_number_prefix)
-    enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply, hygiene_reason=hygiene.reason)
+                                 prior=prior, known=known, times=times)
+    with times.stage("store"):
+        if case_id is None:
+            case_id = store.find_case(campaign.id, mail.from_addr or "", analysis.subject.case_name)
+        filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
+                                   campaign.case_number_prefix)
+    with times.stage("notify:enqueue"):
+        enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
+                        hygiene_reason=hygiene.reason)
     log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
              analysis.status)
     return "stored"
@@ -181,9 +196,8 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
     return report
 
 
-def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") -> str:
-    """Re-run the whole analysis of a filed message from its spooled bytes (after a rule or config
-    change, or a staff request) and replace that version's findings and verdict. No mail is sent."""
+def _reanalyse(rt: Runtime, message_row_id: int) -> tuple[SpooledMessage, ParsedMail, Analysis, str]:
+    """The analysis of a filed message as it would be made now (current rules, staff corrections)."""
     store = rt.store
     msg = store.message(message_row_id)
     work_dir = rt.spool.fresh_work_dir(msg.id)
@@ -196,9 +210,31 @@ def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") 
     case_id = store.case_id_by_no(this_case) if this_case else None
     # The version being rechecked is the case's newest: earlier parts are merged, fields are its own.
     mail, _case, _known = _prepare(rt, msg, mail, case_id, work_dir)
+    corrections = store.corrected_fields(case_id) if case_id is not None else {}
     analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
-                       case_no=this_case)
-    filed = store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
-    store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
-                    detail={"status": analysis.status})
+                       case_no=this_case, corrections=corrections)
+    return msg, mail, analysis, this_case
+
+
+def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") -> str:
+    """Re-run the whole analysis of a filed message from its spooled bytes (after a rule or config
+    change, or a staff request) and replace that version's findings and verdict. No mail is sent."""
+    msg, mail, analysis, _case_no = _reanalyse(rt, message_row_id)
+    campaign = rt.config.campaign
+    filed = rt.store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
+    rt.store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
+                       detail={"status": analysis.status})
     return analysis.status
+
+
+def send_chosen_reply(rt: Runtime, message_row_id: int, kind: str, *, actor: str) -> str:
+    """Queue a reply of the kind staff chose (e.g. a receipt after overriding a rejection), rendered from
+    the current analysis of the case's newest version. Returns a line for staff."""
+    if kind not in KIND_BY_STATUS.values():
+        raise ValueError(f"回复类型只能是 {'、'.join(sorted(set(KIND_BY_STATUS.values())))} 之一")
+    msg, mail, analysis, case_no = _reanalyse(rt, message_row_id)
+    filed = rt.store.filed_version_of(message_row_id)
+    message_id = queue_reply(rt, msg, mail, analysis, filed, kind=kind, staff=actor)
+    rt.store.log_event("mail.chosen_reply", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
+                       detail={"kind": kind, "message_id": message_id})
+    return f"已排队发送：{case_no} 的{REPLY_LABELS.get(kind, kind)}（{message_id}）"

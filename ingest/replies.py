@@ -141,33 +141,46 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
     }
 
 
-def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion,
-                    *, reply_allowed: bool, hygiene_reason: str = "") -> bool:
-    """Queue the reply for this version. Held back (status 'suppressed', visible to staff) when the
-    sender must not get automatic mail or has hit the per-sender rate limit."""
+REPLY_LABELS = {"receipt": "受理回执", "rejection": "退回修改通知", "needs_review": "待审核通知"}
+
+
+def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion, *,
+                kind: str, staff: str | None = None, reply_allowed: bool = True, hygiene_reason: str = "") -> str:
+    """Render and queue one reply; returns its Message-ID. The daemon's reply per version has a
+    deterministic id (queued at most once); a reply chosen by staff gets its own id."""
     config = rt.config
-    kind = KIND_BY_STATUS.get(analysis.status, "needs_review")
     rendered = rt.renderer.render(kind, build_context(config, analysis, filed, mail))
     recipient = mail.reply_to or mail.from_addr or ""
     reply_from = rt.reply_from
-    message_id = make_message_id(kind, f"{filed.case_no}.v{filed.version}", domain_of(reply_from))
+    key = f"{filed.case_no}.v{filed.version}"
+    if staff is not None:
+        key += f".staff{int(datetime.now(timezone.utc).timestamp())}"
+    message_id = make_message_id(kind, key, domain_of(reply_from))
     if rt.store.outbox_exists(message_id):
-        return False
+        return message_id
     raw = build_message(
         sender=reply_from, sender_name=config.smtp.sender_name if config.smtp else "", recipient=recipient,
         subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
         in_reply_to=mail.message_id, references=[*mail.references],
     )
-    status = "pending"
-    reason = ""
+    status, reason = "pending", ""
     limit = config.smtp.max_replies_per_sender_per_hour if config.smtp else 10
     if not reply_allowed or not recipient:
         status, reason = "suppressed", hygiene_reason or "没有可回复的地址"
-    elif rt.store.replies_sent_since(recipient, datetime.now(timezone.utc) - timedelta(hours=1)) >= limit:
+    elif staff is None and rt.store.replies_sent_since(
+            recipient, datetime.now(timezone.utc) - timedelta(hours=1)) >= limit:
         status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {limit} 封上限"
     queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
                                    raw=raw, case_id=filed.case_id, message_row_id=msg.id, status=status)
     if queued and status == "suppressed":
         rt.store.log_event("mail.suppressed", case_id=filed.case_id, message_row_id=msg.id,
                            detail={"kind": kind, "to": recipient, "reason": reason})
-    return queued
+    return message_id
+
+
+def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion,
+                    *, reply_allowed: bool, hygiene_reason: str = "") -> str:
+    """Queue the daemon's reply for this version. Held back (status 'suppressed', visible to staff) when the
+    sender must not get automatic mail or has hit the per-sender rate limit."""
+    return queue_reply(rt, msg, mail, analysis, filed, kind=KIND_BY_STATUS.get(analysis.status, "needs_review"),
+                       reply_allowed=reply_allowed, hygiene_reason=hygiene_reason)

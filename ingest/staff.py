@@ -556,6 +556,37 @@ def review_recheck(case: str, actor: str, config_path: str | None) -> None:
     click.echo(f"{case_no}：重新检查完成，结果 {STATUS_LABELS.get(status, status)}")
 
 
+@review_group.command("reply")
+@click.argument("case")
+@click.option("--kind", type=click.Choice(["receipt", "rejection", "needs_review"]), required=True,
+              help="受理回执 (receipt), 退回修改通知 (rejection) or 待审核通知 (needs_review).")
+@click.option("--actor", envvar="USER", default="staff", show_default=True, help=ACTOR_HELP)
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def review_reply(case: str, kind: str, actor: str, config_path: str | None) -> None:
+    """Send the reply staff choose (e.g. a receipt after overriding a rejection), rendered from the
+    case's current version. The daemon sends it on its next cycle.
+
+    \b
+    Example:
+      intake review reply JCJY2025-000012 --kind receipt
+    """
+    from ingest.pipeline import send_chosen_reply
+    from ingest.runtime import Runtime, StartupError
+
+    cfg = _config(config_path)
+    try:
+        rt = Runtime(cfg)
+    except StartupError as exc:
+        fail(str(exc))
+    try:
+        _case_no, message_row_id = current_message_row(rt.store, cfg.campaign.id, case)
+        click.echo(send_chosen_reply(rt, message_row_id, kind, actor=actor))
+    except (LookupError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        rt.close()
+
+
 @review_group.command("resend")
 @click.argument("case")
 @click.option("--mail", "outbox_id", type=int, help="Which reply (its number in `intake show`); default: the newest.")

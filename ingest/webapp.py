@@ -7,7 +7,7 @@ from typing import Any
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
 from ingest.export import workbook_bytes
-from ingest.pipeline import recheck_message
+from ingest.pipeline import recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
 from store import queries
 from starlette.applications import Starlette
@@ -23,6 +23,10 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
     def recheck(case_no: str, actor: str) -> str:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
         return recheck_message(rt, message_row_id, actor=actor)
+
+    def send_reply(case_no: str, kind: str, actor: str) -> str:
+        _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
+        return send_chosen_reply(rt, message_row_id, kind, actor=actor)
 
     def health() -> dict[str, Any]:
         last = rt.store.last_successful_poll()
@@ -42,5 +46,5 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         categories=categories,
         quota=queries.QuotaRules.from_campaign(campaign.raw),
     )
-    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx)
+    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx, send_reply=send_reply)
     return create_app(rt.store, settings, services)

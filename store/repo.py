@@ -254,13 +254,24 @@ class Store:
             sub.status = record.status
             if sub.version == case.current_version:
                 case.status = record.status
+                corrected = {k for d in s.scalars(select(Event.detail).where(
+                    Event.case_id == case.id, Event.action == "case.fields_corrected")) for k in (d or {})}
                 for key in ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
                             "category", "part"):
-                    setattr(case, key, getattr(f, key))
+                    if key not in corrected:  # what staff corrected stands
+                        setattr(case, key, getattr(f, key))
                 case.subject_confidence = f.confidence
                 case.subject_reasons = list(f.reasons)
             s.add(Event(action="case.rechecked", case_id=case.id, message_row_id=record.message_row_id,
                         detail={"version": sub.version, "from": previous, "to": record.status}))
+            return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
+
+    def filed_version_of(self, message_row_id: int) -> FiledVersion:
+        with self.session() as s:
+            sub = s.scalar(select(Submission).where(Submission.message_row_id == message_row_id))
+            if sub is None:
+                raise LookupError(f"邮件 {message_row_id} 尚未入库")
+            case = s.get_one(Case, sub.case_id)
             return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
 
     def current_versions(self, campaign_id: str, case_nos: Sequence[str] = ()) -> list[tuple[str, int]]:
@@ -297,6 +308,15 @@ class Store:
                               organization=c.organization, case_name=c.case_name, category_no=c.category_no,
                               category=c.category, part=c.part, confidence=c.subject_confidence,
                               reasons=tuple(c.subject_reasons or ()))
+
+    def corrected_fields(self, case_id: int) -> dict[str, Any]:
+        """Fields staff corrected on the case (their current values): a recheck keeps them."""
+        with self.session() as s:
+            details = s.scalars(select(Event.detail).where(Event.case_id == case_id,
+                                                           Event.action == "case.fields_corrected"))
+            keys = {k for d in details for k in (d or {})}
+            case = s.get_one(Case, case_id)
+            return {k: getattr(case, k) for k in sorted(keys) if hasattr(case, k)}
 
     def case_versions(self, case_id: int) -> list[tuple[int, int, str | None]]:
         """(version, message row id, raw subject) of a case, newest first."""

@@ -3,6 +3,8 @@ recheck, passwd, run (SIGTERM) and web."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import signal
@@ -171,3 +173,30 @@ def test_web_serves_the_sign_in_page(demo_dir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_staff_correction_survives_recheck_and_chosen_reply_is_queued(demo_dir: Path) -> None:
+    from sqlalchemy import create_engine, select
+
+    from store.models import Case, OutboxMail
+
+    cfg = str(demo_dir / "config.toml")
+    runner = CliRunner()
+    r = runner.invoke(main, ["review", "correct", "JCJY2025-000002", "--case-name", "更正后的案例名称",
+                             "--actor", "wang", "--config", cfg])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["review", "recheck", "JCJY2025-000002", "--config", cfg])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["review", "reply", "JCJY2025-000002", "--kind", "receipt", "--actor", "wang",
+                             "--config", cfg])
+    assert r.exit_code == 0 and "已排队发送" in r.output, r.output
+    engine = create_engine(f"sqlite:///{demo_dir / 'intake.db'}")
+    with engine.connect() as conn:
+        name = conn.execute(select(Case.case_name).where(Case.case_no == "JCJY2025-000002")).scalar_one()
+        pending = conn.execute(select(OutboxMail.kind, OutboxMail.raw).where(OutboxMail.status == "pending")).all()
+    engine.dispose()
+    assert name == "更正后的案例名称"
+    assert [k for k, _ in pending] == ["receipt"]
+    reply = email.message_from_bytes(pending[0][1], policy=email.policy.default)
+    body = reply.get_body(preferencelist=("plain",))
+    assert body is not None and "更正后的案例名称" in body.get_content()

@@ -99,6 +99,7 @@ class DocFacts:
     page_width_mm: float | None
     page_height_mm: float | None
     encrypted: bool = False
+    margins_mm: tuple[float, float, float, float] | None = None  # top, bottom, left, right of the first section
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ class PdfFacts:
 
 
 @dataclass(frozen=True)
+class SheetFacts:
+    """An Excel workbook (.xlsx): its sheets and the text of its cells (capped), for recognising forms by content."""
+
+    sheet_names: tuple[str, ...]
+    text: str  # cell texts, row by row, cells separated by tabs, sheets by blank lines
+    rows: int  # rows with at least one non-empty cell, all sheets
+
+
+@dataclass(frozen=True)
 class FileFacts:
     name: str  # decoded original name (archive members: path inside the archive)
     role: str  # form_word, form_pdf, text, photo, video, audio, auxiliary, link, unknown
@@ -136,6 +146,7 @@ class FileFacts:
     audio: AudioFacts | None = None
     doc: DocFacts | None = None
     pdf: PdfFacts | None = None
+    sheet: SheetFacts | None = None
     error: str | None = None  # plain Chinese: why the file could not be read
 
     @property
@@ -148,6 +159,8 @@ class FileFacts:
             return self.doc.text
         if self.pdf is not None:
             return self.pdf.text
+        if self.sheet is not None:
+            return self.sheet.text
         return ""
 
 
@@ -212,6 +225,7 @@ class PriorSubmission:
     received_at: datetime
     file_sha256s: tuple[str, ...] = ()
     status: str = ""
+    city: str | None = None  # quota groups by city (e.g. per county) compare it
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from pypdf.generic import ContentStream, DictionaryObject, IndirectObject, StreamObject
 
-from checks.facts import AudioFacts, DocFacts, FileFacts, ImageFacts, ParagraphFacts, PdfFacts, VideoFacts
+from checks.facts import (AudioFacts, DocFacts, FileFacts, ImageFacts, ParagraphFacts, PdfFacts, SheetFacts,
+                          VideoFacts)
 from checks.wordcount import count_words
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, arch
             return _replace(base, pdf=read_pdf(path))
         if kind == "ZIP" and suffix in (".docx", ".docm", ".dotx") or (kind == "ZIP" and _is_docx(path)):
             return _replace(base, doc=read_docx(path))
+        if kind == "ZIP" and _zip_has(path, "xl/workbook.xml"):
+            return _replace(base, sheet=read_xlsx(path))
         if kind == "OLE" and suffix in (".docx", ".xlsx", ".pptx"):
             # An OOXML file with an open password is an OLE container (EncryptionInfo + EncryptedPackage).
             return _replace(base, doc=DocFacts(text="", word_count=0, cjk_chars=0, latin_words=0, paragraphs=(),
@@ -217,11 +220,45 @@ def _media(base: FileFacts, path: Path, kind: str | None, role: str) -> FileFact
 
 
 def _is_docx(path: Path) -> bool:
+    return _zip_has(path, "word/document.xml")
+
+
+def _zip_has(path: Path, member: str) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
-            return "word/document.xml" in zf.namelist()
+            return member in zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+MAX_SHEET_CELLS = 200_000  # a form is a few hundred cells; a huge workbook is read this far and no further
+
+
+def read_xlsx(path: Path) -> SheetFacts:
+    """Sheet names and cell texts of an .xlsx (read-only, values not formulas), for recognising a form by content."""
+    import openpyxl  # only workbooks need it
+
+    try:
+        book = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _Unreadable("Excel文件已损坏或不是有效的.xlsx文件") from exc
+    try:
+        names = tuple(book.sheetnames)
+        parts: list[str] = []
+        rows = cells = 0
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(values_only=True):
+                texts = [str(v).strip() for v in row if v is not None and str(v).strip()]
+                cells += len(row)
+                if texts:
+                    rows += 1
+                    parts.append("\t".join(texts))
+                if cells > MAX_SHEET_CELLS:
+                    break
+            parts.append("")
+    finally:
+        book.close()
+    return SheetFacts(sheet_names=names, text="\n".join(parts)[:MAX_TEXT_CHARS], rows=rows)
 
 
 class _Styles:
@@ -354,13 +391,17 @@ def read_docx(path: Path) -> DocFacts:
     text = "\n".join(lines)[:MAX_TEXT_CHARS]
     counted = count_words(text)
     width = height = None
+    margins: tuple[float, float, float, float] | None = None
     if document.sections:
         sect = document.sections[0]
         width = round(sect.page_width.mm, 1) if sect.page_width is not None else None
         height = round(sect.page_height.mm, 1) if sect.page_height is not None else None
+        sides = (sect.top_margin, sect.bottom_margin, sect.left_margin, sect.right_margin)
+        if all(side is not None for side in sides):
+            margins = tuple(round(side.mm, 1) for side in sides if side is not None)  # type: ignore[assignment]
     return DocFacts(text=text, word_count=counted.total, cjk_chars=counted.east_asian,
                     latin_words=counted.other_words, paragraphs=tuple(paragraphs), tables=tuple(tables),
-                    page_width_mm=width, page_height_mm=height)
+                    page_width_mm=width, page_height_mm=height, margins_mm=margins)
 
 
 def _table_rows(tbl: Any) -> tuple[tuple[str, ...], ...]:

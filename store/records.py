@@ -105,6 +105,7 @@ class CaseSummary:
     status: str
     first_received_at: datetime
     file_sha256s: tuple[str, ...]
+    city: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""What the subject parser is given and what it returns: categories, the campaign's subject spec, doubts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from checks.subject_text import name_key
+
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Category:
+    no: int
+    name: str  # canonical name, as the call writes it (“五育并举”育人)
+    aliases: tuple[str, ...] = ()
+
+
+_SUBJECT_KEYS = {"template", "required_marker", "template_words", "review_below", "example_province",
+                 "example_organization", "example_case_name"}
+_CATEGORY_KEYS = {"no", "name", "aliases"}
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What a campaign says about subjects: its categories and the format it asks for."""
+
+    categories: tuple[Category, ...]
+    template: str = ""
+    required_marker: str = ""  # text every subject must carry ("" for none)
+    template_words: tuple[str, ...] = ()  # words of the template senders leave in; removed before parsing
+    review_below: float = 0.8  # confidence below which a subject goes to staff review
+    # Placeholders of the example subject shown to senders when a part was not understood.
+    example_province: str = "XX省"
+    example_organization: str = "XX学校"
+    example_case_name: str = "案例名称"
+
+    @classmethod
+    def from_campaign(cls, campaign: Mapping[str, Any]) -> SubjectSpec:
+        """Build from the parsed ``[campaign]`` TOML table (its ``subject`` table and ``categories`` array)."""
+        subject = campaign.get("subject", {})
+        if not isinstance(subject, Mapping):
+            raise ValueError("campaign.subject must be a table")
+        unknown = sorted(set(subject) - _SUBJECT_KEYS)
+        if unknown:
+            raise ValueError(f"campaign.subject: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_SUBJECT_KEYS))})")
+        raw_categories = campaign.get("categories")
+        if not isinstance(raw_categories, Sequence) or isinstance(raw_categories, str) or not raw_categories:
+            raise ValueError("campaign.categories must be a non-empty array of tables")
+        categories = tuple(_category_from_table(i, table) for i, table in enumerate(raw_categories))
+        _check_categories(categories)
+        texts = {key: subject.get(key, default) for key, default in (
+            ("template", ""), ("required_marker", ""), ("example_province", "XX省"),
+            ("example_organization", "XX学校"), ("example_case_name", "案例名称"))}
+        for key, value in texts.items():
+            if not isinstance(value, str):
+                raise ValueError(f"campaign.subject.{key} must be a string, got {value!r}")
+        words = subject.get("template_words", [])
+        if not isinstance(words, Sequence) or isinstance(words, str) or not all(
+                isinstance(w, str) and w.strip() for w in words):
+            raise ValueError("campaign.subject.template_words must be an array of non-empty strings")
+        review_below = subject.get("review_below", 0.8)
+        if isinstance(review_below, bool) or not isinstance(review_below, int | float) or not 0 <= review_below <= 1:
+            raise ValueError(f"campaign.subject.review_below must be a number between 0 and 1, got {review_below!r}")
+        return cls(categories=categories, template=texts["template"], required_marker=texts["required_marker"],
+                   template_words=tuple(words), review_below=float(review_below),
+                   example_province=texts["example_province"], example_organization=texts["example_organization"],
+                   example_case_name=texts["example_case_name"])
+
+    def category(self, no: int | None) -> Category | None:
+        return next((c for c in self.categories if c.no == no), None)
+
+
+def _category_from_table(index: int, table: Any) -> Category:
+    where = f"campaign.categories[{index}]"
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table")
+    unknown = sorted(set(table) - _CATEGORY_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: aliases, name, no)")
+    no, name, aliases = table.get("no"), table.get("name"), table.get("aliases", [])
+    if isinstance(no, bool) or not isinstance(no, int) or not 1 <= no <= 99:
+        raise ValueError(f"{where}.no must be a whole number from 1 to 99, got {no!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}.name must be a non-empty string")
+    if not isinstance(aliases, Sequence) or isinstance(aliases, str) or not all(
+            isinstance(a, str) and a.strip() for a in aliases):
+        raise ValueError(f"{where}.aliases must be an array of non-empty strings")
+    return Category(no=no, name=name.strip(), aliases=tuple(a.strip() for a in aliases))
+
+
+def _check_categories(categories: tuple[Category, ...]) -> None:
+    seen_no: set[int] = set()
+    owner: dict[str, int] = {}
+    for category in categories:
+        if category.no in seen_no:
+            raise ValueError(f"campaign.categories: number {category.no} is used twice")
+        seen_no.add(category.no)
+        for text in (category.name, *category.aliases):
+            key = name_key(text)
+            if not key:
+                raise ValueError(f"campaign.categories: category {category.no} has an empty name or alias")
+            if owner.get(key, category.no) != category.no:
+                raise ValueError(f"campaign.categories: {text!r} names both category {owner[key]} "
+                                 f"and category {category.no}")
+            owner[key] = category.no
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """One reason for less than full confidence."""
+
+    code: str
+    reason: str  # plain Chinese, for staff
+    factor: float  # multiplies the confidence
+    blocking: bool = False  # always needs review, whatever the threshold
+
+
+@dataclass(frozen=True)
+class ParsedSubject:
+    submitter_kind: str  # "province" (provincial department's recommendation) or "unit"
+    province: str | None
+    city: str | None
+    organization: str | None
+    case_name: str | None
+    category_no: int | None
+    category: str | None
+    part: str | None  # "1/3", "2" …
+    confidence: float
+    needs_review: bool
+    reasons: tuple[str, ...]
+    raw: str
+    doubts: tuple[Doubt, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"submitter_kind": self.submitter_kind, "province": self.province, "city": self.city,
+                "organization": self.organization, "case_name": self.case_name, "category_no": self.category_no,
+                "category": self.category, "part": self.part, "confidence": self.confidence,
+                "needs_review": self.needs_review, "reasons": list(self.reasons), "raw": self.raw}
+
+
+def with_doubts(parsed: ParsedSubject, doubts: Sequence[Doubt], spec: SubjectSpec) -> ParsedSubject:
+    """The result with these doubts (each once), their product as confidence, and whether it needs review."""
+    unique = tuple({d.code + d.reason: d for d in doubts}.values())
+    confidence = 1.0
+    for doubt in unique:
+        confidence *= doubt.factor
+    confidence = round(min(1.0, max(0.0, confidence)), 3)
+    needs_review = confidence < spec.review_below or any(d.blocking for d in unique)
+    return replace(parsed, doubts=unique, confidence=confidence, needs_review=needs_review,
+                   reasons=tuple(d.reason for d in unique))

@@ -15,6 +15,8 @@ Library choice, per format:
 
 Archive names are kept as logical names only; on disk every file is ``NNNNN.ext`` directly inside ``dest_dir``,
 so no path from an archive ever reaches the filesystem.  Limits are enforced on the bytes actually written.
+Member names are decoded and cleaned in ``ingest.archive_names``; formats and encryption are recognised by their
+bytes in ``ingest.sniff``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import re
 import shutil
 import stat
 import struct
-import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,10 +37,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import libarchive.read
-import olefile
-import rarfile
 from libarchive import ffi
 from libarchive.exception import ArchiveError
+
+from ingest.archive_names import clean_member_name, decode_legacy_name, strip_compression_suffix, zip_entry_name
+from ingest.sniff import (
+    archive_kind,
+    first_local_header_encrypted,
+    office_encryption,
+    rar_encryption,
+    read_head,
+    zip_directory_size,
+)
+
+# The public entry, and the sniffing and naming helpers callers (ingest.classify, tests) import from here.
+__all__ = ["ExtractedFile", "Finding", "UnpackLimits", "archive_kind", "clean_member_name", "decode_legacy_name",
+           "office_encryption", "read_head", "unpack_attachment", "zip_directory_size"]
 
 log = logging.getLogger(__name__)
 
@@ -105,203 +118,6 @@ class _Budget:
 def _safe_suffix(name: str) -> str:
     suffix = os.path.splitext(name.rsplit("/", 1)[-1])[1].lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Names
-# ---------------------------------------------------------------------------------------------------------------
-
-def _plausible_utf8(char: str) -> float:
-    code = ord(char)
-    if 0x3400 <= code <= 0x9FFF or 0x3000 <= code <= 0x30FF or 0xFF01 <= code <= 0xFF5E:
-        return 1.0  # CJK ideographs, CJK punctuation, kana, full-width forms
-    if 0x2000 <= code <= 0x27BF or 0xAC00 <= code <= 0xD7A3 or code >= 0x1F000:
-        return 1.0  # punctuation/symbols/enclosed letters, Hangul, emoji
-    if 0x00C0 <= code <= 0x024F:
-        # Accented Latin is real but, in this population, far rarer than GBK hanzi whose bytes happen to form
-        # valid UTF-8 (谩谩 = C3 A1 C3 A1 = "áá"), so a GB2312 reading of the same bytes wins.
-        return 0.5
-    return 0.0
-
-
-def _plausible_gbk(char: str) -> float:
-    try:
-        char.encode("gb2312")
-        return 1.0  # the 6,763 common simplified characters, full-width forms and punctuation
-    except UnicodeEncodeError:
-        return 0.5 if 0x3400 <= ord(char) <= 0x9FFF else 0.0  # GBK-only ideographs (镕, 堃) are real but rarer
-
-
-def _plausible_cp932(char: str) -> float:
-    code = ord(char)
-    if 0x3040 <= code <= 0x30FF:
-        return 1.0  # hiragana, katakana
-    if 0xFF61 <= code <= 0xFF9F:
-        return 0.25  # half-width katakana: what GBK bytes mostly turn into when read as CP932
-    try:
-        lead = char.encode("cp932")[0]
-    except UnicodeEncodeError:
-        return 0.0
-    # Symbols (0x81-0x84) and JIS level-1 kanji (0x88-0x98) are common; level-2 kanji are rarer.
-    return 1.0 if lead <= 0x84 or 0x88 <= lead <= 0x98 else 0.5
-
-
-_NAME_CANDIDATES = (("utf-8", _plausible_utf8), ("gb18030", _plausible_gbk), ("cp932", _plausible_cp932))
-
-
-def decode_legacy_name(raw: bytes) -> tuple[str, bool]:
-    """Decode a file name stored without a declared encoding; returns (name, decoded_cleanly).
-
-    Heuristic: decode strictly as UTF-8 (Mac and Linux packers), GB18030 (Chinese Windows: GBK is a subset) and
-    CP932 (Japanese Windows); keep the decodings that round-trip to the same bytes and hold no control/private-use characters; score each by the share of
-    its non-ASCII characters that are plausible for that encoding (GB2312 membership for GBK, kana and level-1
-    kanji for CP932, CJK/Latin letters for UTF-8); the highest mean wins, ties going to the earlier candidate.
-    Bytes no candidate can decode become %XX escapes (never U+FFFD) and decoded_cleanly is False.
-    """
-    try:
-        return raw.decode("ascii"), True
-    except UnicodeDecodeError:
-        pass
-    best: tuple[float, str] | None = None
-    for encoding, plausible in _NAME_CANDIDATES:
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if text.encode(encoding) != raw or any(unicodedata.category(c) in ("Cc", "Co", "Cn") for c in text):
-            continue  # control, private-use and unassigned characters are never a real name
-        wide = [c for c in text if ord(c) > 0x7F]
-        score = sum(plausible(c) for c in wide) / max(len(wide), 1)
-        if best is None or score > best[0]:
-            best = (score, text)
-    if best is not None and best[0] > 0:
-        return best[1], True
-    return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw), False
-
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def clean_member_name(name: str) -> tuple[str, bool]:
-    """A relative, "/"-joined logical name for an archive member, and whether the original was unsafe.
-
-    Backslashes become "/" only after decoding (0x5C is a valid GBK/CP932 trail byte, e.g. 表 = 95 5C in CP932).
-    Unsafe: NUL (the name is cut there, as unzip does), a drive letter, an absolute path, ".." components.
-    """
-    unsafe = False
-    if "\x00" in name:
-        name, unsafe = name.split("\x00", 1)[0], True
-    name = name.replace("\\", "/")
-    if _DRIVE.match(name):
-        name, unsafe = name[2:], True
-    if name.startswith("/"):
-        unsafe = True
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part == "..":
-            unsafe = True
-        elif part not in ("", "."):
-            parts.append("".join("_" if ord(c) < 0x20 or c == "\x7f" else c for c in part))
-    return "/".join(parts) or "未命名", unsafe
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Magic bytes
-# ---------------------------------------------------------------------------------------------------------------
-
-_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-_OFFICE_ZIP_MARKERS = ("[Content_Types].xml", "mimetype", "META-INF/manifest.xml")
-
-
-def read_head(path: Path, size: int = 512) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(size)
-
-
-def archive_kind(path: Path, max_zip_directory_bytes: int = 32 << 20) -> str | None:
-    """The archive format of a file by its magic bytes, or None for anything we do not open.
-
-    OOXML/ODF documents are ZIPs too; they are documents, not archives, and are left whole.
-    """
-    head = read_head(path, 512)
-    if head.startswith(b"Rar!\x1a\x07"):
-        return "rar"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
-        return None if _is_office_zip(path, head, max_zip_directory_bytes) else "zip"
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh") and len(head) >= 4 and head[3:4].isdigit():
-        return "bzip2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    return None
-
-
-def _is_office_zip(path: Path, head: bytes, max_directory_bytes: int) -> bool:
-    if head.startswith(b"PK\x03\x04") and len(head) >= 30:
-        name_length = struct.unpack_from("<H", head, 26)[0]
-        first_name = head[30:30 + name_length].decode("cp437")
-        if first_name in _OFFICE_ZIP_MARKERS:
-            return True
-    directory = zip_directory_size(path)
-    if directory is None or directory > max_directory_bytes:
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError, NotImplementedError):
-        return False
-    return "[Content_Types].xml" in names or "mimetype" in names and "META-INF/manifest.xml" in names
-
-
-def zip_directory_size(path: Path) -> int | None:
-    """Size in bytes of a ZIP's central directory, from its end record (ZIP64 aware); None if none is found."""
-    file_size = path.stat().st_size
-    tail_size = min(file_size, 22 + 65535 + 20)
-    with path.open("rb") as handle:
-        handle.seek(file_size - tail_size)
-        tail = handle.read(tail_size)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return None
-    directory_size = struct.unpack_from("<I", tail, at + 12)[0]
-    if directory_size == 0xFFFFFFFF:
-        locator = tail.rfind(b"PK\x06\x07", 0, at)
-        if locator < 0 or locator + 20 > len(tail):
-            return None
-        record_offset = struct.unpack_from("<Q", tail, locator + 8)[0]
-        with path.open("rb") as handle:
-            handle.seek(record_offset)
-            record = handle.read(56)
-        if len(record) < 56 or not record.startswith(b"PK\x06\x06"):
-            return None
-        directory_size = struct.unpack_from("<Q", record, 40)[0]
-    return int(directory_size)
-
-
-def office_encryption(path: Path) -> bool:
-    """True when an Office file is password-protected: an OLE2 container holding EncryptionInfo (encrypted
-    DOCX/XLSX/PPTX) or a Word binary whose FIB has fEncrypted set (.doc, and .wps which uses the same layout)."""
-    if not read_head(path, 8).startswith(_OLE_MAGIC):
-        return False
-    # Isolation boundary: olefile parses hostile bytes and documents no closed set of exceptions; a container
-    # it cannot read is "not known to be encrypted", and classification reports it as unreadable later.
-    try:
-        with olefile.OleFileIO(str(path)) as ole:
-            if ole.exists("EncryptionInfo") and ole.exists("EncryptedPackage"):
-                return True
-            if ole.exists("WordDocument"):
-                with ole.openstream("WordDocument") as stream:
-                    fib = stream.read(12)
-                return len(fib) == 12 and bool(struct.unpack_from("<H", fib, 10)[0] & 0x0100)
-    except Exception:  # noqa: BLE001 - see the isolation boundary note above
-        log.debug("OLE2 container unreadable: %s", path, exc_info=True)
-    return False
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Messages (plain Chinese)
@@ -514,7 +330,7 @@ class _Unpacker:
         try:
             archive = zipfile.ZipFile(source)
         except zipfile.BadZipFile as error:
-            if _first_local_header_encrypted(source):
+            if first_local_header_encrypted(source):
                 self.findings.append(_encrypted(level.archive, []))
             else:
                 self.findings.append(_corrupt(level.archive, str(error)))
@@ -525,7 +341,7 @@ class _Unpacker:
             for info in archive.infolist():
                 _count_entry(self.budget, level.archive)
                 raw = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-                name, decoded_ok = _zip_entry_name(info, raw)
+                name, decoded_ok = zip_entry_name(info, raw)
                 mode = info.external_attr >> 16 if info.create_system == 3 else 0
                 if info.is_dir() or stat.S_ISDIR(mode):
                     continue
@@ -559,7 +375,7 @@ class _Unpacker:
     def _read_libarchive(self, kind: str, source: Path, level: _Level) -> bool:
         rar_encrypted: set[str] = set()
         if kind == "rar":
-            listing = _rar_listing(source)
+            listing = rar_encryption(source)
             if isinstance(listing, str):  # "headers": the file list itself is encrypted
                 self.findings.append(_encrypted(level.archive, []))
                 return True
@@ -572,7 +388,7 @@ class _Unpacker:
                     _count_entry(self.budget, level.archive)
                     name, decoded_ok = _libarchive_entry_name(entry._entry_p)
                     if kind in ("gzip", "bzip2", "xz") and reader.format_name == b"raw":
-                        name, decoded_ok = _strip_compression_suffix(level.archive.rsplit("/", 1)[-1]), True
+                        name, decoded_ok = strip_compression_suffix(level.archive.rsplit("/", 1)[-1]), True
                     if entry.isdir:
                         continue
                     if entry.issym or entry.islnk:
@@ -650,37 +466,6 @@ def _libarchive_entry_name(entry_p: ctypes.c_void_p) -> tuple[str, bool]:
     return decode_legacy_name(raw)
 
 
-def _rar_listing(source: Path) -> set[str] | str:
-    """Names of encrypted RAR members, or "headers" when the file list itself is encrypted."""
-    try:
-        archive = rarfile.RarFile(str(source))
-    except (rarfile.Error, OSError):
-        return set()  # libarchive reports what is wrong when it reads the file
-    if archive.needs_password() and not archive.infolist():
-        return "headers"
-    return {info.filename.rstrip("/") for info in archive.infolist() if info.needs_password()}
-
-
-def _first_local_header_encrypted(source: Path) -> bool:
-    # PKWARE "central directory encryption" leaves zipfile nothing readable; the first local header still says so.
-    head = read_head(source, 30)
-    return head.startswith(b"PK\x03\x04") and len(head) == 30 and bool(struct.unpack_from("<H", head, 6)[0] & 1)
-
-
-def _zip_entry_name(info: zipfile.ZipInfo, raw: bytes) -> tuple[str, bool]:
-    if info.flag_bits & 0x800:
-        try:
-            return raw.decode("utf-8"), True
-        except UnicodeDecodeError:
-            pass
-    unicode_path = _info_zip_unicode_path(info.extra)
-    if unicode_path is not None:
-        # The field's CRC of the legacy name is not checked: real archivers compute it inconsistently (corpus
-        # zip_7075_utf8_paths, where libarchive and Info-ZIP also take the field as is).
-        return unicode_path, True
-    return decode_legacy_name(raw)
-
-
 def _zip_link_target(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
     # A ZIP symlink's data is its target path; read only a short prefix, for the message.
     if info.flag_bits & 0x1:
@@ -712,30 +497,6 @@ def _with_local_name(source: Path, info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     patched = copy.copy(info)
     patched.orig_filename = local_name
     return patched
-
-
-def _info_zip_unicode_path(extra: bytes) -> str | None:
-    offset = 0
-    while offset + 4 <= len(extra):
-        field_id, length = struct.unpack_from("<HH", extra, offset)
-        data = extra[offset + 4:offset + 4 + length]
-        if field_id == 0x7075 and len(data) > 5 and data[0] == 1:
-            try:
-                return data[5:].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        offset += 4 + length
-    return None
-
-
-def _strip_compression_suffix(name: str) -> str:
-    lowered = name.lower()
-    if lowered.endswith(".tgz"):
-        return name[:-4] + ".tar"
-    for suffix in (".gz", ".gzip", ".bz2", ".xz"):
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name + ".解压"
 
 
 # ---------------------------------------------------------------------------------------------------------------

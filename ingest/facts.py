@@ -396,9 +396,9 @@ def read_docx(path: Path) -> DocFacts:
         sect = document.sections[0]
         width = round(sect.page_width.mm, 1) if sect.page_width is not None else None
         height = round(sect.page_height.mm, 1) if sect.page_height is not None else None
-        sides = (sect.top_margin, sect.bottom_margin, sect.left_margin, sect.right_margin)
-        if all(side is not None for side in sides):
-            margins = tuple(round(side.mm, 1) for side in sides if side is not None)  # type: ignore[assignment]
+        top, bottom, left, right = sect.top_margin, sect.bottom_margin, sect.left_margin, sect.right_margin
+        if top is not None and bottom is not None and left is not None and right is not None:
+            margins = (round(top.mm, 1), round(bottom.mm, 1), round(left.mm, 1), round(right.mm, 1))
     return DocFacts(text=text, word_count=counted.total, cjk_chars=counted.east_asian,
                     latin_words=counted.other_words, paragraphs=tuple(paragraphs), tables=tuple(tables),
                     page_width_mm=width, page_height_mm=height, margins_mm=margins)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 SEVERITIES = ("reject", "warn", "info")
 STATUSES = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
 RULE_ERROR = "rule-error"
-_RESERVED_KEYS = frozenset({"enabled", "severity"})
+_RESERVED_KEYS = frozenset({"enabled", "severity", "clause"})
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 Params = Mapping[str, Any]
@@ -154,6 +154,9 @@ class ConfiguredRule:
     spec: RuleSpec
     severity: str
     params: Params
+    # The clause of this campaign's call the rule enforces, when it is not the one the rule was written for
+    # (the 2025 call's "四.4(3)" is "四.2" in another call); messages cite it instead.
+    clause: str | None = None
 
     @property
     def id(self) -> str:
@@ -304,7 +307,10 @@ class RuleRegistry:
                 spec.validate(params)
             except ValueError as exc:
                 raise ValueError(f"rule {spec.id!r}: {exc}") from exc
-        return ConfiguredRule(spec=spec, severity=severity, params=params) if enabled else None
+        clause = table.get("clause")
+        if clause is not None and not isinstance(clause, str):
+            raise ValueError(f"rule {spec.id!r}: clause must be a string like '四.2', got {clause!r}")
+        return ConfiguredRule(spec=spec, severity=severity, params=params, clause=clause) if enabled else None
 
 
 def _lookup(table: Mapping[str, Any], dotted: str) -> Any:
@@ -342,19 +348,31 @@ def all_rules() -> tuple[RuleSpec, ...]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _cite(rule: ConfiguredRule, text: str) -> str:
+    """``text`` citing the campaign's clause instead of the rule's own: "（四.4(3)）" becomes "（二.4）", or goes
+    away when the campaign's call numbers no clauses (clause = "")."""
+    if rule.clause is None or rule.clause == rule.spec.clause:
+        return text
+    if rule.clause:
+        return text.replace(rule.spec.clause, rule.clause)
+    return text.replace(f"（{rule.spec.clause}）", "").replace(rule.spec.clause, "")
+
+
 def _finding(rule: ConfiguredRule, check: Check) -> Finding:
     severity = rule.severity
     if check.milder is not None and SEVERITIES.index(check.milder) > SEVERITIES.index(severity):
         severity = check.milder
-    return Finding(rule=rule.id, clause=check.clause or rule.spec.clause, severity=severity, passed=check.passed,
-                   message=check.message, file=check.file, evidence=MappingProxyType(dict(check.evidence)),
-                   fix="" if check.passed else check.fix)
+    clause = check.clause or (rule.clause if rule.clause is not None else rule.spec.clause)
+    return Finding(rule=rule.id, clause=clause, severity=severity, passed=check.passed,
+                   message=_cite(rule, check.message), file=check.file,
+                   evidence=MappingProxyType(dict(check.evidence)), fix="" if check.passed else _cite(rule, check.fix))
 
 
 def run_one(rule: ConfiguredRule, facts: SubmissionFacts) -> list[Finding]:
     checks = list(rule.spec.function(facts, rule.params))
     if not checks:
-        return [Finding(rule=rule.id, clause=rule.spec.clause, severity=rule.severity, passed=True,
+        return [Finding(rule=rule.id, clause=rule.clause if rule.clause is not None else rule.spec.clause,
+                        severity=rule.severity, passed=True,
                         message=f"{rule.spec.title}：符合要求。")]
     for check in checks:
         if not isinstance(check, Check) or not check.message:

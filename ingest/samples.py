@@ -396,3 +396,51 @@ def make_audio(path: Path, seconds: float, *, bitrate: str = "64k") -> Path:
     _ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", f"{seconds:.3f}", *codec,
              *(["-b:a", bitrate] if path.suffix.lower() != ".wav" else []), str(path)])
     return path
+
+
+# Word's default page margins (布局—页边距—常规): 2.54 cm top and bottom, 3.18 cm left and right.
+WORD_DEFAULT_MARGINS_MM = (25.4, 25.4, 31.8, 31.8)
+
+
+def make_formatted_docx(path: Path, n_chars: int, parts: Sequence[str], *, title: str, subtitle: str = "",
+                        lines_before: Sequence[str] = (), title_font: str = "黑体", title_size_pt: float = 16.0,
+                        subtitle_font: str = "楷体", subtitle_size_pt: float = 15.0, body_font: str = "宋体",
+                        body_size_pt: float = 12.0, line_spacing: float = 1.5,
+                        margins_mm: Sequence[float] = WORD_DEFAULT_MARGINS_MM, paper_mm: tuple[float, float] = A4_MM,
+                        seed: int | None = None) -> int:
+    """Text material laid out as a call prescribes (e.g. 三号黑体 title, 小三号楷体 subtitle, 小四宋体 body, 1.5 line
+    spacing, A4, default margins). The body font and size live only on the Normal style (paragraphs inherit them, as
+    in a document typed in Word); title and subtitle fonts are set on their runs, East Asian slot included.
+    ``lines_before`` go between the (sub)title and the first part ("主持人：张三"). Returns Word's 字数."""
+    rng = random.Random(_seed(path, seed))
+    doc = _a4_document(body_font, body_size_pt)
+    doc.styles["Normal"].paragraph_format.line_spacing = line_spacing
+    for section in doc.sections:
+        section.page_width, section.page_height = Mm(paper_mm[0]), Mm(paper_mm[1])
+        top, bottom, left, right = margins_mm
+        section.top_margin, section.bottom_margin = Mm(top), Mm(bottom)
+        section.left_margin, section.right_margin = Mm(left), Mm(right)
+
+    def styled(text: str, font: str, size: float) -> None:
+        run = doc.add_paragraph().add_run(text)
+        run.font.size = Pt(size)
+        run.font.name = font
+        run.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), font)
+
+    styled(title, title_font, title_size_pt)
+    if subtitle:
+        styled(subtitle, subtitle_font, subtitle_size_pt)
+    for line in lines_before:
+        doc.add_paragraph(line)
+    headings = [f"{'一二三四五六七八九十'[i]}、{p}" for i, p in enumerate(parts)]
+    fixed = sum(word_count(x) for x in (title, subtitle, *lines_before, *headings))
+    if n_chars < fixed:
+        raise ValueError(f"{n_chars} 字 is too few for the title, the lines and {len(parts)} headings ({fixed})")
+    body = n_chars - fixed
+    shares = [body // max(1, len(parts)) + (1 if i < body % max(1, len(parts)) else 0) for i in range(max(1, len(parts)))]
+    for i, share in enumerate(shares):
+        if i < len(headings):
+            doc.add_paragraph(headings[i])
+        doc.add_paragraph(_prose(share, rng))
+    doc.save(str(path))
+    return n_chars

@@ -4,8 +4,10 @@
 # Imported for their registrations.
 import checks.rules.timing  # noqa: F401
 import checks.rules.package  # noqa: F401
+import checks.rules.documents  # noqa: F401
 import checks.rules.form  # noqa: F401
 import checks.rules.text  # noqa: F401
+import checks.rules.layout  # noqa: F401
 import checks.rules.photos  # noqa: F401
 import checks.rules.video  # noqa: F401
 import checks.rules.audio  # noqa: F401

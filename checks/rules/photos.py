@@ -15,6 +15,9 @@ _FORMAT_ZH = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "BMP": 
               "HEIC": "HEIC（苹果手机格式）"}
 
 
+_ROLE_ZH = {"text": "文字材料", "video": "视频", "audio": "音频"}
+
+
 def _photos(facts: SubmissionFacts) -> tuple[FileFacts, ...]:
     return facts.with_role("photo")
 
@@ -29,10 +32,17 @@ def _validate_count(params: Params) -> None:
 
 
 @REGISTRY.rule(id="photo-count", clause="四.4(4)", severity="reject", title="照片数量",
-               params={"min_count": (int, 0), "max_count": (int, 8)}, validate=_validate_count)
+               params={"min_count": (int, 0), "max_count": (int, 8), "only_with_roles": (list[str], [])},
+               validate=_validate_count)
 def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     n = len(_photos(facts))
     low, high = params["min_count"], params["max_count"]
+    # Some calls ask for photos only with one form of case (the Xinhua call: a text case comes with photos).
+    gate = tuple(params["only_with_roles"])
+    if gate and not facts.with_role(*gate):
+        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）。",
+                    evidence={"measured": n, "min": low, "max": high})
+        return
     evidence = {"measured": n, "min": low, "max": high}
     if high and n > high:
         yield Check(False, f"共收到{n}张照片，超过每个案例不超过{high}张的要求（四.4(4)）。", evidence=evidence,

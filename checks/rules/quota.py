@@ -5,7 +5,9 @@ total limit then counts the cases still within their category limit, so a third 
 also use up one of the ten places (the same order ``intake stats`` uses). Staff are told which cases count.
 
 Quota groups are parameters: other calls limit per county or per school (``group_by = "city"`` /
-``"organization"``) with other numbers.
+``"organization"``) with other numbers. ``only_where`` / ``except_where`` (optional) pick the cases a group counts
+by the values of their fields, e.g. a city's directly administered schools (``only_where = {city = ["株洲市"]}``)
+apart from the counties' cases (``except_where = {city = ["株洲市"]}``).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from checks.rules.common import listing, quoted
 
 _GROUP_KEYS = {"label": str, "submitter_kind": str, "group_by": str, "per_category_max": int, "total_max": int}
 _GROUP_BY = ("province", "city", "organization", "sender")
+_OPTIONAL_KEYS = ("only_where", "except_where")
+_WHERE_FIELDS = ("province", "city", "organization", "submitter_kind")
 _THIS = "本案例"
 
 
 def _validate(params: Params) -> None:
     for i, group in enumerate(params["groups"]):
         where = f"groups[{i}]"
-        stray = sorted(set(group) - set(_GROUP_KEYS))
+        stray = sorted(set(group) - set(_GROUP_KEYS) - set(_OPTIONAL_KEYS))
         if stray:
             raise ValueError(f"{where}: unknown key {stray[0]!r} (allowed: {', '.join(sorted(_GROUP_KEYS))})")
         for key, kind in _GROUP_KEYS.items():
@@ -38,6 +42,25 @@ def _validate(params: Params) -> None:
             raise ValueError(f"{where}.group_by must be one of {', '.join(_GROUP_BY)}")
         if group["per_category_max"] < 0 or group["total_max"] < 0:
             raise ValueError(f"{where}: limits cannot be negative (0 means no limit)")
+        for key in _OPTIONAL_KEYS:
+            table = group.get(key, {})
+            if not isinstance(table, Mapping) or not all(
+                    field in _WHERE_FIELDS and isinstance(values, (list, tuple))
+                    and all(isinstance(v, str) for v in values) for field, values in table.items()):
+                raise ValueError(f"{where}.{key}: expected a table of {', '.join(_WHERE_FIELDS)} = [values]")
+
+
+def _selected(group: Mapping[str, Any], values: Mapping[str, str | None]) -> bool:
+    """Whether a case with these field values belongs to the group (its only_where / except_where)."""
+    only: Mapping[str, Any] = group.get("only_where", {})
+    unless: Mapping[str, Any] = group.get("except_where", {})
+    if any(values.get(field) not in allowed for field, allowed in only.items()):
+        return False
+    return not any(values.get(field) in refused for field, refused in unless.items())
+
+
+def _values(case: Any) -> dict[str, str | None]:
+    return {field: getattr(case, field, None) for field in _WHERE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,7 @@ def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     applied = False
     for group in params["groups"]:
         kind, group_by, label = group["submitter_kind"], group["group_by"], group["label"]
-        if kind and facts.subject.submitter_kind != kind:
+        if kind and facts.subject.submitter_kind != kind or not _selected(group, _values(facts.subject)):
             continue
         applied = True
         key = _key_of(facts, group_by)
@@ -91,7 +114,7 @@ def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         entries = [_Entry(p.case_no, p.case_name, p.category_no, _aware(p.received_at), False)
                    for p in facts.prior
                    if p.status not in ignored and (not kind or p.submitter_kind == kind)
-                   and _prior_key(p, group_by) == key and p.case_no != facts.case_no]
+                   and _selected(group, _values(p)) and _prior_key(p, group_by) == key and p.case_no != facts.case_no]
         entries.append(_Entry(facts.case_no, facts.subject.case_name, facts.subject.category_no,
                               _aware(facts.received_at), True))
         yield _judge(entries, group, key)

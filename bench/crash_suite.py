@@ -97,13 +97,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str) -> Path:
+def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
+                 spool_dir: str = "spool", intake_extra: str = "") -> Path:
     cfg = workdir / "config.toml"
     cfg.write_text(f"""
 [intake]
-spool_dir = "spool"
+spool_dir = "{spool_dir}"
 database_url = "{db_url}"
 poll_interval_seconds = 1
+{intake_extra}
 
 [imap]
 host = "127.0.0.1"
@@ -304,12 +306,14 @@ def run_crash_suite(*, dovecot: Any, smtp_sink: Any, db_url: str, database: str,
         if daemon.alive():
             daemon.kill()
         watcher.dispose()
-    _verify(result, backlog, db_url, smtp_sink, workdir / "spool")
+    verify(result, backlog, db_url, smtp_sink, workdir / "spool")
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
 
-def _verify(result: CrashResult, backlog: list[BacklogMail], db_url: str, smtp_sink: Any, spool: Path) -> None:
+def verify(result: CrashResult, backlog: list[BacklogMail], db_url: str, smtp_sink: Any, spool: Path) -> None:
+    """Every mail recorded once as its own case, spool and files intact, every case answered, receipts
+    counted; what is wrong goes to ``result.problems``."""
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:

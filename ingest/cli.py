@@ -244,28 +244,48 @@ def recheck(case_nos: tuple[str, ...], actor: str, config_path: str | None) -> N
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--send-alerts", is_flag=True,
+              help="Also mail each problem to campaign.organizer_email (once per kind and day); for cron.")
 @click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
-def health(as_json: bool, config_path: str | None) -> None:
-    """Show the daemon's health: last successful poll, queues, failures.
+def health(as_json: bool, send_alerts: bool, config_path: str | None) -> None:
+    """Show the daemon's health: last successful poll, queues, failures, alerts. Exits 1 when there is a problem.
 
     \b
     Example:
       intake health --json
+      */10 * * * *  intake health --send-alerts     # cron: alert even when the daemon itself is dead
     """
-    cfg = _load(config_path, offline=True)
+    from ingest.alerts import current_alerts, enqueue_alerts, poll_history, send_now
+
+    cfg = _load(config_path, offline=not send_alerts)
     rt = _runtime(cfg)
     store = rt.store
-    last = store.last_successful_poll()
+    history = poll_history(store)
+    last = history.last_success
     messages, outbox = store.message_status_counts(), store.outbox_counts()
+    alerts = current_alerts(rt)
+    if send_alerts:
+        enqueue_alerts(rt, alerts)
+        send_now(rt)
     if as_json:
-        _print_json({"last_successful_poll": last.isoformat() if last else None, "messages": messages,
-                     "outbox": outbox})
+        _print_json({"last_successful_poll": last.isoformat() if last else None,
+                     "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
+                     "messages": messages, "outbox": outbox,
+                     "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]})
     else:
         click.echo(f"最近一次成功收信：{last.astimezone(cfg.campaign.tz):%Y-%m-%d %H:%M:%S}" if last else
                    "最近一次成功收信：从未")
+        if history.failures_since_success:
+            click.echo(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
         click.echo("邮件状态：" + ("，".join(f"{k} {v}" for k, v in sorted(messages.items())) or "无"))
         click.echo("回执队列：" + ("，".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "无"))
+        for a in alerts:
+            click.echo(f"告警：{a.title}。{a.detail}")
+        if not alerts:
+            click.echo("告警：无")
     rt.close()
+    if alerts:
+        sys.exit(1)
 
 
 @main.command()

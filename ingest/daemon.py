@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -22,6 +23,9 @@ from typing import Callable
 from imapclient.exceptions import IMAPClientError
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
+
+from ingest.alerts import current_alerts, enqueue_alerts, send_now
 
 from ingest.fetch import FetchReport, fetch_new
 from ingest.imap import MailboxClient, MailboxError
@@ -31,6 +35,9 @@ from ingest.runtime import Runtime
 from ingest.stages import StageTimes
 
 log = logging.getLogger(__name__)
+
+# Longest wait between two tries while the mailbox, database or disk keeps failing.
+MAX_BACKOFF_SECONDS = 600
 
 
 @dataclass
@@ -62,6 +69,12 @@ class Daemon:
         self.lease_name = f"cycle:{imap.username}@{imap.host}/{imap.folder}" if imap else "cycle:local"
         self.lease_ttl = max(300, 5 * runtime.config.intake.poll_interval_seconds)
         self._last_renew = 0.0
+        self._not_before = 0.0
+        self.consecutive_failures = 0
+        # Read by the watchdog thread (a stuck cycle cannot report itself).
+        self.cycle_started: datetime | None = None
+        self.last_cycle_finished: datetime | None = None
+        self.last_tick: datetime | None = None  # the scheduler's last call, backing off or not
 
     def _stop_or_renew(self) -> bool:
         """Checked between messages: honour a stop request and keep our lease alive."""
@@ -88,42 +101,82 @@ class Daemon:
         return False
 
     def cycle(self) -> CycleReport:
+        """One fetch → process → send. Faults of the mailbox, the database or the disk end the cycle with
+        one clear line in ``report.error`` (the next cycle retries); they never end the daemon."""
         report = CycleReport()
-        store = self.rt.store
-        if not self._take_lease():
-            report.skipped_locked = True
-            return report
+        self.cycle_started = datetime.now(timezone.utc)
+        try:
+            if not self._take_lease():
+                report.skipped_locked = True
+                return report
+        except SQLAlchemyError as exc:
+            report.error = f"数据库不可用：{_first_line(exc)}"
+            log.error("%s", report.error)
+            return self._finish(report)
         self._last_renew = time.monotonic()
         try:
-            self.rt.spool.clean_tmp()
-            imap = self.rt.config.imap
-            if imap is not None:
-                mailbox = MailboxClient(imap)
-                try:
-                    with report.times.stage("fetch"):
-                        mailbox.connect()
-                        report.fetched = fetch_new(mailbox, store, self.rt.spool,
-                                                   stop_requested=self._stop_or_renew)
-                    store.record_poll(mailbox.account, imap.folder, ok=True)
-                except MailboxError as exc:
-                    report.error = str(exc)
-                    log.error("%s", exc)
-                    store.log_event("poll.failed", detail={"error": str(exc)})
-                finally:
-                    mailbox.close()
+            self._work(report)
+        except SQLAlchemyError as exc:
+            report.error = f"数据库不可用：{_first_line(exc)}"
+            log.error("%s", report.error)
+        except OSError as exc:
+            report.error = f"本地存储出错（{self.rt.spool.root}）：{exc}"
+            log.error("%s", report.error)
+        finally:
+            try:
+                self.rt.store.release_lease(self.lease_name, self.holder)
+            except SQLAlchemyError:
+                pass  # the lease expires by itself
+        return self._finish(report)
+
+    def _work(self, report: CycleReport) -> None:
+        store = self.rt.store
+        self.rt.spool.clean_tmp()
+        imap = self.rt.config.imap
+        disk_full = False
+        if imap is not None:
+            mailbox = MailboxClient(imap)
+            try:
+                with report.times.stage("fetch"):
+                    mailbox.connect()
+                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew)
+                store.record_poll(mailbox.account, imap.folder, ok=True)
+            except (MailboxError, IMAPClientError, OSError) as exc:
+                # A server restart, a dropped connection or a refused login: what was spooled stays, the
+                # next cycle resumes after the last recorded UID.
+                disk_full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+                report.error = (f"存储空间已满，暂停收信和处理（{self.rt.spool.root}）：{exc}" if disk_full
+                                else str(exc) if isinstance(exc, MailboxError) else f"收信中断：{exc}")
+                log.error("%s", report.error)
+                store.log_event("poll.failed", detail={"error": report.error})
+            finally:
+                mailbox.close()
+        if not disk_full:
+            # With the disk full every message would fail and use up one of its attempts for nothing.
             with report.times.stage("process"):
                 report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
-            smtp = self.rt.config.smtp
-            if smtp is not None:
-                with report.times.stage("send"):
-                    report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
-                                           retry_base_seconds=smtp.retry_base_seconds,
-                                           stop_requested=self._stop_or_renew)
-        finally:
-            store.release_lease(self.lease_name, self.holder)
+        enqueue_alerts(self.rt, current_alerts(self.rt))
+        smtp = self.rt.config.smtp
+        if smtp is not None:
+            with report.times.stage("send"):
+                report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
+                                       retry_base_seconds=smtp.retry_base_seconds,
+                                       stop_requested=self._stop_or_renew)
+
+    def _finish(self, report: CycleReport) -> CycleReport:
+        self.cycle_started = None
+        self.last_cycle_finished = datetime.now(timezone.utc)
+        self.consecutive_failures = self.consecutive_failures + 1 if report.error else 0
         log.info("cycle: %s (%s)", report.summary(), report.times.summary(),
                  extra={"cycle_seconds": report.times.rounded(), "fetched_bytes": report.fetched.bytes})
         return report
+
+    def backoff_seconds(self) -> float:
+        """Wait before the next scheduled cycle after failures: the interval doubled per failure, capped."""
+        if not self.consecutive_failures:
+            return 0.0
+        interval = self.rt.config.intake.poll_interval_seconds
+        return float(min(interval * 2 ** (self.consecutive_failures - 1), max(interval, MAX_BACKOFF_SECONDS)))
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         log.info("stop requested (signal %s): finishing the current message", signum)
@@ -145,6 +198,7 @@ class Daemon:
             # shutdown(wait=True) from a signal handler would deadlock with the running job.
             threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
 
+        Watchdog(self).start()
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         log.info("case-intake daemon started: polling every %ds", interval)
@@ -154,7 +208,14 @@ class Daemon:
     def _scheduled_cycle(self) -> None:
         if self.stop_event.is_set():
             return
-        self.cycle()
+        self.last_tick = datetime.now(timezone.utc)
+        if time.monotonic() < self._not_before:
+            return  # backing off after failures: a dead server is not hammered every interval
+        report = self.cycle()
+        if report.error:
+            wait = self.backoff_seconds()
+            self._not_before = time.monotonic() + wait
+            log.warning("cycle failed %d time(s) in a row; next try in %.0f s", self.consecutive_failures, wait)
 
 
 def _dead_local_process(holder: str) -> bool:
@@ -206,3 +267,32 @@ class IdleWatcher(threading.Thread):
                 backoff = min(backoff * 2, 300)
             finally:
                 self.mailbox.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Watchdog(threading.Thread):
+    """Notices what the cycle itself cannot report: a cycle that never ends or a scheduler that stopped
+    starting cycles (Paperless-ngx's scheduler died silently, #7346). Raises the alert mail and sends it
+    itself, since the cycle that would send it is the one that is stuck."""
+
+    CHECK_SECONDS = 30.0
+
+    def __init__(self, daemon: Daemon) -> None:
+        super().__init__(name="watchdog", daemon=True)
+        self.daemon_ = daemon
+
+    def run(self) -> None:
+        d = self.daemon_
+        while not d.stop_event.wait(self.CHECK_SECONDS):
+            try:
+                alerts = [a for a in current_alerts(d.rt, cycle_running_since=d.cycle_started,
+                                                    last_cycle_finished=d.last_tick)
+                          if a.kind == "scheduler_stalled"]
+                enqueue_alerts(d.rt, alerts)
+                send_now(d.rt)
+            except Exception:  # noqa: BLE001 - the watchdog must outlive any fault it reports on
+                log.exception("watchdog check failed")

@@ -1,0 +1,163 @@
+"""Alerts about the daemon itself: repeated failed polls, a refused login, no successful poll for too long,
+a stalled scheduler. Paperless-ngx's fetcher died silently for days (#7346); here the organisers get a mail.
+
+The state is read from the database (poll events, the mailbox's last successful poll), so the daemon,
+``intake health`` run by cron, and a second host all see the same problems. An alert mail goes through the
+outbox with a deterministic Message-ID per (alert kind, local day): at most one mail per kind per day,
+however many processes notice the same problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from notify.mailer import SendError, build_message, domain_of, make_message_id
+from store import Store
+from store.models import Event, MailboxState
+
+if TYPE_CHECKING:
+    from ingest.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Words servers use when they refuse the credentials (Dovecot, Coremail/163, QQ, Exchange).
+_LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN failed", "login fail",
+                        "Unsafe Login", "invalid credentials", "password", "授权码")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PollHistory:
+    last_success: datetime | None
+    failures_since_success: int
+    first_failure_since_success: datetime | None
+    last_error: str
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def poll_history(store: Store) -> PollHistory:
+    """Failed polls since the last successful one (events), and that success's time."""
+    with store.session() as s:
+        last_success = _aware(s.scalar(select(func.max(MailboxState.last_success_at))))
+        since = select(Event).where(Event.action == "poll.failed")
+        if last_success is not None:
+            since = since.where(Event.at > last_success)
+        failures = list(s.scalars(since.order_by(Event.id)))
+    last_error = str(failures[-1].detail.get("error", "")) if failures else ""
+    return PollHistory(last_success=last_success, failures_since_success=len(failures),
+                       first_failure_since_success=_aware(failures[0].at) if failures else None,
+                       last_error=last_error)
+
+
+def looks_like_login_refused(error: str) -> bool:
+    lowered = error.lower()
+    return any(word.lower() in lowered for word in _LOGIN_REFUSED_WORDS)
+
+
+def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_since: datetime | None = None,
+                   last_cycle_finished: datetime | None = None) -> list[Alert]:
+    """What is wrong now. ``cycle_running_since`` / ``last_cycle_finished`` come from a running daemon's
+    watchdog (in-memory); without them only what the database shows is judged."""
+    now = now or datetime.now(timezone.utc)
+    intake = rt.config.intake
+    alerts: list[Alert] = []
+    history = poll_history(rt.store)
+    if intake.alert_after_failures > 0 and history.failures_since_success >= intake.alert_after_failures:
+        if looks_like_login_refused(history.last_error):
+            alerts.append(Alert("login_refused", "邮箱登录被拒绝（授权码错误、过期或被停用？）",
+                                f"已连续 {history.failures_since_success} 次登录失败。最后一次错误：{history.last_error}\n"
+                                "请在邮箱网页版重新生成授权码，更新服务器上的密码设置后重启收件程序。"))
+        else:
+            alerts.append(Alert("poll_failing", "连续收信失败",
+                                f"已连续 {history.failures_since_success} 次收信失败，程序会自动重试。"
+                                f"最后一次错误：{history.last_error}"))
+    limit = timedelta(minutes=intake.alert_no_poll_minutes)
+    if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
+        reference = history.last_success or history.first_failure_since_success
+        if reference is not None and now - reference > limit:
+            since = "从未成功" if history.last_success is None else f"最近一次成功在 {_local(rt, history.last_success)}"
+            alerts.append(Alert("no_recent_poll", f"超过 {intake.alert_no_poll_minutes} 分钟没有成功收信",
+                                f"{since}。{('最后一次错误：' + history.last_error) if history.last_error else ''}"
+                                "在此期间学校发来的邮件仍留在邮箱中，恢复后会自动补收。"))
+        if cycle_running_since is not None and now - cycle_running_since > limit:
+            alerts.append(Alert("scheduler_stalled", "收件程序一轮处理卡住",
+                                f"本轮处理从 {_local(rt, cycle_running_since)} 开始，至今未结束；新邮件无法处理。"
+                                "请查看日志，必要时重启收件程序（已收下的邮件不会丢失）。"))
+        elif (cycle_running_since is None and last_cycle_finished is not None
+              and now - last_cycle_finished > limit):
+            alerts.append(Alert("scheduler_stalled", "收件程序的定时任务停止运行",
+                                f"最近一轮处理结束于 {_local(rt, last_cycle_finished)}，之后再没有开始新的一轮。"
+                                "请重启收件程序（已收下的邮件不会丢失）。"))
+    return alerts
+
+
+def _local(rt: Runtime, dt: datetime) -> str:
+    return dt.astimezone(rt.config.campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def alert_message_id(rt: Runtime, kind: str, now: datetime) -> str:
+    day = now.astimezone(rt.config.campaign.tz).strftime("%Y%m%d")
+    return make_message_id("alert", f"{kind}.{day}", domain_of(rt.reply_from))
+
+
+def enqueue_alerts(rt: Runtime, alerts: list[Alert], *, now: datetime | None = None) -> list[str]:
+    """Queue one alert mail per alert (once per kind and day); returns the Message-IDs queued now."""
+    now = now or datetime.now(timezone.utc)
+    recipient = rt.config.campaign.organizer_email
+    if not recipient or not alerts:
+        return []
+    queued: list[str] = []
+    for alert in alerts:
+        message_id = alert_message_id(rt, alert.kind, now)
+        if rt.store.outbox_exists(message_id):
+            continue
+        context = {"campaign": {"name": rt.config.campaign.name, "mailbox": rt.config.campaign.mailbox,
+                                "organizer_email": recipient},
+                   "alert": {"title": alert.title, "detail": alert.detail, "at": _local(rt, now)}}
+        rendered = rt.renderer.render("alert", context)
+        smtp = rt.config.smtp
+        raw = build_message(sender=rt.reply_from, sender_name=smtp.sender_name if smtp else "", recipient=recipient,
+                            subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id)
+        if rt.store.enqueue_mail(message_id=message_id, kind="alert", recipient=recipient, subject=rendered.subject,
+                                 raw=raw):
+            log.error("alert: %s — %s", alert.title, alert.detail)
+            rt.store.log_event("alert.raised", detail={"kind": alert.kind, "title": alert.title,
+                                                      "message_id": message_id})
+            queued.append(message_id)
+    return queued
+
+
+def send_now(rt: Runtime) -> int:
+    """Hand the due alert mails (only those) to SMTP: used when the cycle that would send them is stuck
+    or not running (the watchdog, ``intake health --send-alerts`` from cron)."""
+    if rt.config.smtp is None:
+        return 0
+    sent = 0
+    for mail in rt.store.due_mail():
+        if mail.kind != "alert":
+            continue
+        rt.store.mark_sending(mail.id)
+        try:
+            how = rt.sender.send(mail.raw, rt.reply_from, mail.recipient, mail.message_id)
+        except SendError as exc:
+            rt.store.mark_send_failed(mail.id, str(exc), base_seconds=rt.config.smtp.retry_base_seconds)
+            break
+        rt.store.mark_sent(mail.id, how=how)
+        sent += 1
+    return sent

@@ -1,15 +1,20 @@
-"""How fast can we pull a mailbox? Our chunked IMAP fetch against mbsync, the fetch floor, on a real Dovecot.
+"""How fast can we pull a mailbox? The product's fetch against mbsync, the fetch floor, on a real Dovecot.
 
-The bench starts its own Dovecot (tests/servers.py), APPENDs N generated mails with base64 attachments, then
-alternates, round after round, between:
-  - mbsync:           `mbsync` pulling INBOX into a fresh Maildir (fsyncs by default);
-  - imapclient-debug0: plain imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
+The bench starts its own Dovecot (tests/servers.py), APPENDs the backlog (by default the realistic corpus of
+bench/corpus.py; ``--synthetic`` for mails of one random attachment), then alternates, round after round,
+rotating the order, between:
+  - mbsync:            `mbsync` pulling INBOX into a fresh Maildir (fsyncs each message by default);
+  - intake:            the product itself: ingest.imap.MailboxClient + ingest.fetch.fetch_new into a fresh
+                       Spool and SQLite store (each message fsynced, renamed, its directory fsynced, then a
+                       database row: a message counts as received only then), exactly what a poll does;
+  - imapclient-debug0: bare imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
   - imapclient-default: the same with imapclient's own setting (debug = 5), to measure that setting's cost.
-Every method's output is checked byte for byte (SHA-256) against what was appended. Results go to
-bench/results/ as JSON and Markdown. Swap in another fetcher by adding a function to FETCHERS.
+Every method's output is checked byte for byte (SHA-256) against what was appended. The ratio reported is
+intake's median time over mbsync's (target <= 1.0). Results go to bench/results/ as JSON and Markdown.
 
-    python3 bench/fetch_vs_mbsync.py                      # 200 mails of ~6.8 MB, 3 rounds
-    python3 bench/fetch_vs_mbsync.py --messages 20 --rounds 2
+    python3 bench/fetch_vs_mbsync.py                      # 200 corpus submissions, 3 rounds
+    python3 bench/fetch_vs_mbsync.py --small              # 3 tiny submissions, 1 round (the smoke test)
+    python3 bench/fetch_vs_mbsync.py --synthetic --messages 200 --methods mbsync,intake,imapclient-default
 """
 
 from __future__ import annotations
@@ -33,15 +38,14 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Callable
 
-import imapclient
-from imapclient import IMAPClient
+from common import MB, DovecotServer, base_parser, mbsync_pull, versions, write_results
+from corpus import DEFAULT_CACHE, Mix, build_corpus, load_into_dovecot
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import DovecotServer  # noqa: E402  (the test servers are reused as they are)
-
-RESULTS_DIR = REPO / "bench" / "results"
-MB = 1024 * 1024
+from ingest.config import ImapSettings
+from ingest.fetch import fetch_new
+from ingest.imap import MailboxClient
+from ingest.spool import Spool
+from store import Store
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,14 @@ def populate(server: DovecotServer, user: str, count: int, attachment_bytes: int
     return expected, total
 
 
+def populate_corpus(server: DovecotServer, user: str, count: int, small: bool, workdir: Path) -> tuple[set[str], int]:
+    """APPEND the realistic corpus (bench/corpus.py); returns the digest of each mail and their total size."""
+    cache = workdir / "corpus-cache" if small else DEFAULT_CACHE
+    mails = build_corpus(count, Mix.small() if small else Mix(), cache)
+    load_into_dovecot(server, user, mails)
+    return {crlf_digest(m.path.read_bytes()) for m in mails}, sum(m.size for m in mails)
+
+
 def crlf_digest(data: bytes) -> str:
     """SHA-256 with line ends made CRLF: mbsync stores Maildir files with LF ends, IMAP sends CRLF."""
     return hashlib.sha256(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).hexdigest()
@@ -98,35 +110,25 @@ def digest_files(files: list[Path], strip_tuid: bool) -> set[str]:
     return {crlf_digest(without_tuid(p.read_bytes()) if strip_tuid else p.read_bytes()) for p in files}
 
 
-def fetch_mbsync(server: DovecotServer, user: str, target: Path) -> list[Path]:
-    config = target.parent / f"{target.name}.mbsyncrc"
-    config.write_text(f"""IMAPAccount bench
-Host {server.host}
-Port {server.port}
-User {user}
-Pass {server.password}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account bench
-
-MaildirStore local
-Path {target}/
-Inbox {target}/INBOX
-SubFolders Verbatim
-
-Channel pull
-Far :remote:
-Near :local:
-Patterns INBOX
-Sync Pull
-Create Near
-SyncState {target}/state/
-""", encoding="utf-8")
-    (target / "state").mkdir(parents=True)
-    subprocess.run(["mbsync", "-q", "-c", str(config), "pull"], check=True)
-    return sorted(p for sub in ("cur", "new") for p in (target / "INBOX" / sub).iterdir())
+def fetch_intake(server: DovecotServer, user: str, target: Path, chunk_bytes: int) -> list[Path]:
+    """The product's fetch, as a poll runs it: MailboxClient (ID, read-only SELECT) and fetch_new into a Spool
+    and a SQLite store of its own. Returns the spooled files."""
+    target.mkdir(parents=True)
+    settings = ImapSettings(host=server.host, port=server.port, security="plain", username=user,
+                            password=server.password, fetch_chunk_bytes=chunk_bytes, use_idle=False)
+    store = Store.open(f"sqlite:///{target / 'intake.db'}")
+    spool = Spool(target / "spool")
+    mailbox = MailboxClient(settings)
+    try:
+        mailbox.connect()
+        report = fetch_new(mailbox, store, spool)
+    finally:
+        mailbox.close()
+        store.close()
+    files = sorted((target / "spool" / "raw").rglob("*.eml"))
+    if report.new != len(files):
+        raise RuntimeError(f"fetch_new reported {report.new} new messages but {len(files)} are spooled")
+    return files
 
 
 def chunked_fetch(server: DovecotServer, user: str, target: Path, chunk_bytes: int, debug: int | None) -> list[Path]:
@@ -166,17 +168,11 @@ def chunked_fetch(server: DovecotServer, user: str, target: Path, chunk_bytes: i
 Fetcher = Callable[[DovecotServer, str, Path, int], list[Path]]
 
 FETCHERS: dict[str, Fetcher] = {
-    "mbsync": lambda server, user, target, chunk: fetch_mbsync(server, user, target),
+    "mbsync": lambda server, user, target, chunk: mbsync_pull(server, user, target),
+    "intake": fetch_intake,
     "imapclient-debug0": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0),
     "imapclient-default": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=None),
 }
-
-
-def versions() -> dict[str, str]:
-    dovecot = subprocess.run(["/usr/sbin/dovecot", "--version"], capture_output=True, text=True).stdout.strip()
-    mbsync = subprocess.run(["mbsync", "--version"], capture_output=True, text=True).stdout.strip()
-    return {"python": platform.python_version(), "imapclient": imapclient.__version__, "dovecot": dovecot,
-            "mbsync": mbsync, "cpus": str(os.cpu_count()), "kernel": platform.release()}
 
 
 def summarise(runs: list[Run]) -> dict[str, dict[str, float]]:
@@ -189,31 +185,55 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def markdown(meta: dict[str, object], summary: dict[str, dict[str, float]], runs: list[Run]) -> str:
+def ratio_to_floor(runs: list[Run]) -> dict[str, float]:
+    """intake's time over mbsync's: per round (they ran back to back) and of the medians."""
+    out: dict[str, float] = {}
+    rounds = sorted({r.round for r in runs})
+    per_round = []
+    for n in rounds:
+        by = {r.method: r.seconds for r in runs if r.round == n}
+        if "intake" in by and "mbsync" in by:
+            per_round.append(by["intake"] / by["mbsync"])
+    if per_round:
+        intake = statistics.median(r.seconds for r in runs if r.method == "intake")
+        floor = statistics.median(r.seconds for r in runs if r.method == "mbsync")
+        out = {"intake_over_mbsync_median": intake / floor, "per_round_min": min(per_round),
+               "per_round_max": max(per_round)}
+    return out
+
+
+def markdown(meta: dict[str, object], summary: dict[str, dict[str, float]], runs: list[Run],
+             ratio: dict[str, float]) -> str:
     lines = [f"# fetch vs mbsync — {meta['started']}", "",
-             f"{meta['messages']} messages, {meta['total_MB']:.0f} MB in all (~{meta['message_MB']:.1f} MB each), "
-             f"chunk {meta['chunk_MB']} MB, {meta['rounds']} rounds alternating, same Dovecot on loopback, "
-             "warm page cache.", "",
+             f"{meta['messages']} messages ({meta['corpus']}), {meta['total_MB']:.0f} MB in all "
+             f"(~{meta['message_MB']:.1f} MB each), chunk {meta['chunk_MB']} MB, {meta['rounds']} rounds alternating, "
+             "same Dovecot on loopback, warm page cache, every copy fsynced.", "",
              "| method | median s | min s | max s | MB/s (median) |", "|---|---:|---:|---:|---:|"]
     for method, row in summary.items():
         lines.append(f"| {method} | {row['median_s']:.2f} | {row['min_s']:.2f} | {row['max_s']:.2f} "
                      f"| {row['median_MB_per_s']:.0f} |")
+    if ratio:
+        lines += ["", f"**intake / mbsync = {ratio['intake_over_mbsync_median']:.2f}** (medians; per round "
+                      f"{ratio['per_round_min']:.2f}–{ratio['per_round_max']:.2f}; target <= 1.0)"]
     lines += ["", "Runs in order:", ""]
     lines += [f"- round {r.round} {r.method}: {r.seconds:.2f} s, verified={r.verified}" for r in runs]
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in dict(meta["versions"]).items())]  # type: ignore[call-overload]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = base_parser(__doc__)
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--synthetic", action="store_true",
+                        help="mails of one random attachment instead of the realistic corpus")
     parser.add_argument("--attachment-mb", type=float, default=5.0,
-                        help="random attachment size before base64 (5 MB gives ~6.8 MB mails)")
+                        help="with --synthetic: random attachment size before base64 (5 MB gives ~6.8 MB mails)")
     parser.add_argument("--chunk-mb", type=int, default=8, help="bytes per partial FETCH (product default 8 MB)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--methods", default=",".join(FETCHERS), help="comma-separated, from: " + ", ".join(FETCHERS))
-    parser.add_argument("--workdir", type=Path, default=None, help="where fetched copies go (default: a temp dir)")
+    parser.add_argument("--methods", default="mbsync,intake,imapclient-debug0",
+                        help="comma-separated, from: " + ", ".join(FETCHERS))
     args = parser.parse_args()
+    if args.small:
+        args.messages, args.rounds = 3, 1
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(FETCHERS)
     if unknown:
@@ -227,7 +247,10 @@ def main() -> int:
     try:
         user = server.new_user()
         began = time.perf_counter()
-        expected, total = populate(server, user, args.messages, int(args.attachment_mb * MB))
+        if args.synthetic:
+            expected, total = populate(server, user, args.messages, int(args.attachment_mb * MB))
+        else:
+            expected, total = populate_corpus(server, user, args.messages, args.small, workdir)
         print(f"appended {args.messages} mails, {total / MB:.0f} MB, in {time.perf_counter() - began:.1f} s",
               flush=True)
         for round_no in range(1, args.rounds + 1):
@@ -247,16 +270,14 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     summary = summarise(runs)
+    ratio = ratio_to_floor(runs)
     meta: dict[str, object] = {
         "started": started, "messages": args.messages, "message_MB": total / args.messages / MB,
-        "total_MB": total / MB, "chunk_MB": args.chunk_mb, "rounds": args.rounds, "versions": versions()}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS_DIR / f"fetch_vs_mbsync-{started}"
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary,
-                                                     "runs": [asdict(r) for r in runs]},
-                                                    ensure_ascii=False, indent=2), encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(meta, summary, runs), encoding="utf-8")
-    print(markdown(meta, summary, runs))
+        "corpus": "random attachments" if args.synthetic else ("small corpus" if args.small else "realistic corpus"),
+        "total_MB": total / MB, "chunk_MB": args.chunk_mb, "rounds": args.rounds}
+    write_results(args.results_dir, "fetch_vs_mbsync", {"meta": meta, "summary": summary, "ratio": ratio,
+                                                        "runs": [asdict(r) for r in runs]},
+                  markdown(meta, summary, runs, ratio))
     return 0 if all(r.verified for r in runs) else 1
 
 

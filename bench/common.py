@@ -1,0 +1,194 @@
+"""What every bench shares: the test servers, an intake configuration, the real CLI run in a child process
+(with its peak RSS from wait4), JSON log records, mbsync as the fetch floor, and writing results.
+
+Benches import this as ``from common import …`` (they are scripts run from anywhere: ``bench/`` is put on
+``sys.path`` by Python itself, ``tests/`` and the repository root are added here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+for _extra in (REPO, REPO / "tests"):
+    if str(_extra) not in sys.path:
+        sys.path.insert(0, str(_extra))
+
+from servers import DovecotServer, SmtpSink  # noqa: E402  (the test servers, reused as they are)
+
+from ingest.config import example_campaign_toml  # noqa: E402
+
+RESULTS_DIR = REPO / "bench" / "results"
+MB = 1024 * 1024
+PASSWORD_ENV = "BENCH_IMAP_PASSWORD"
+
+__all__ = ["DovecotServer", "SmtpSink", "MB", "REPO", "ChildRun", "base_parser", "intake_config", "json_records",
+           "mbsync_pull", "percentile", "run_intake", "versions", "write_results", "median"]
+
+
+def base_parser(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="a tiny run (seconds) that only proves the bench works")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON and .md go")
+    parser.add_argument("--workdir", type=Path, default=None, help="parent of the temp dirs (default: system temp)")
+    return parser
+
+
+def intake_config(directory: Path, *, db_url: str, imap: tuple[int, str] | None = None, smtp_port: int | None = None,
+                  use_idle: bool = False, poll_interval: int = 60, chunk_bytes: int = 8 * MB,
+                  log_format: str = "json") -> Path:
+    """A config.toml for the real CLI: the shipped campaign (config.example.toml), our loopback servers."""
+    parts = [f'[intake]\nspool_dir = "spool"\ndatabase_url = "{db_url}"\npoll_interval_seconds = {poll_interval}\n'
+             f'log_format = "{log_format}"\n']
+    if imap is not None:
+        port, user = imap
+        parts.append(f'[imap]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "plain"\nusername = "{user}"\n'
+                     f'password_env = "{PASSWORD_ENV}"\nfetch_chunk_bytes = {chunk_bytes}\n'
+                     f'use_idle = {"true" if use_idle else "false"}\n')
+    if smtp_port is not None:
+        parts.append(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "plain"\nusername = ""\n'
+                     'sender = "jcjyzj2025@163.com"\nsender_name = "基础教育创新案例征集工作组"\n'
+                     'max_replies_per_sender_per_hour = 1000\nretry_base_seconds = 1\n')
+    parts.append(example_campaign_toml())
+    cfg = directory / "config.toml"
+    cfg.write_text("\n".join(parts), encoding="utf-8")
+    return cfg
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800) -> ChildRun:
+    """The real ``intake`` CLI in a fresh interpreter; peak RSS is the child's own (``wait4`` rusage)."""
+    env = {**os.environ, PASSWORD_ENV: password, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
+    out_path, err_path = cfg.parent / "intake.stdout", cfg.parent / "intake.stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", *args], env=env, stdout=out, stderr=err,
+                                cwd=cfg.parent)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait on a reaped child
+    return ChildRun(seconds, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(errors="replace"),
+                    err_path.read_text(errors="replace"))
+
+
+def json_records(log_text: str) -> list[dict[str, Any]]:
+    """The JSON log lines (``log_format = "json"``) of a run; other lines (warnings) are ignored."""
+    records = []
+    for line in log_text.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def mbsync_pull(server: DovecotServer, user: str, target: Path) -> list[Path]:
+    """``mbsync`` (isync) pulling INBOX into a fresh Maildir; fsyncs each message (its default, FSync yes)."""
+    config = target.parent / f"{target.name}.mbsyncrc"
+    config.write_text(f"""IMAPAccount bench
+Host {server.host}
+Port {server.port}
+User {user}
+Pass {server.password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path {target}/
+Inbox {target}/INBOX
+SubFolders Verbatim
+
+Channel pull
+Far :remote:
+Near :local:
+Patterns INBOX
+Sync Pull
+Create Near
+SyncState {target}/state/
+""", encoding="utf-8")
+    (target / "state").mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mbsync", "-q", "-c", str(config), "pull"], check=True)
+    return sorted(p for sub in ("cur", "new") for p in (target / "INBOX" / sub).iterdir())
+
+
+def versions() -> dict[str, str]:
+    def first_line(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    import imapclient
+    import sqlalchemy
+    return {"python": platform.python_version(), "imapclient": imapclient.__version__,
+            "sqlalchemy": sqlalchemy.__version__, "dovecot": first_line("/usr/sbin/dovecot", "--version"),
+            "mbsync": first_line("mbsync", "--version"), "cpus": str(os.cpu_count()), "kernel": platform.release()}
+
+
+def median(values: Iterable[float]) -> float:
+    data = list(values)
+    return statistics.median(data) if data else float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): with few samples it is an observed value, not an interpolation."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    rank = max(1, min(len(data), int(-(-q * len(data) // 100))))
+    return data[rank - 1]
+
+
+def stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_results(results_dir: Path, name: str, payload: Mapping[str, Any], markdown: str) -> Path:
+    """``<name>-<UTC time>.json`` (everything measured, with versions) and ``.md`` (the table)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}-{stamp()}"
+    body = {**payload, "versions": versions()}
+    path.with_suffix(".json").write_text(json.dumps(body, ensure_ascii=False, indent=2, default=str),
+                                         encoding="utf-8")
+    path.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    print(markdown, flush=True)
+    return path
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    def cell(value: object) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines

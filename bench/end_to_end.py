@@ -1,0 +1,179 @@
+"""The whole job on a backlog: throughput, time per stage, and the ratio to the mbsync floor, same run.
+
+Starts a Dovecot and an SMTP sink on loopback, APPENDs the corpus (bench/corpus.py), times `mbsync` pulling
+the mailbox (the floor: download only), then runs the real `intake poll --once` (a fresh process, JSON logs):
+fetch to the spool, parse, unpack, classify, facts, each check, store, queue and send every receipt. The
+breakdown comes from the product's own stage timing (``stage_seconds`` per message, ``cycle_seconds`` per
+cycle, ingest/stages.py); peak RSS is the intake process's own (wait4). Every submission must end with a
+receipt at the SMTP sink, or the run fails.
+
+    python3 bench/end_to_end.py                      # 200 submissions, SQLite
+    python3 bench/end_to_end.py --db postgresql      # the same on PostgreSQL
+    python3 bench/end_to_end.py --typical 10         # issue 5: time per typical submission
+    python3 bench/end_to_end.py --small              # 3 tiny submissions (the smoke test)
+
+"Typical" is 8 photos of 3 MB, the form as Word and scanned PDF, the text material, one 3-minute 720p MP4.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from common import (MB, DovecotServer, SmtpSink, base_parser, intake_config, json_records, mbsync_pull, median,
+                    percentile, run_intake, table, write_results)
+from corpus import DEFAULT_CACHE, CorpusMail, Mix, build_corpus, describe, load_into_dovecot
+from servers import create_database, drop_database, postgres_server_url
+
+TYPICAL = Mix(photos=(8, 8), photo_mb=(2.9, 3.1), video_share=1.0, video_minutes=(3, 3), zip_share=0.5,
+              sevenz_share=0.0, photo_pool=8, seed=5)
+
+# Stages reported one by one; the rest of the per-message stages are summed under their prefix.
+GROUPS = ("facts", "check")
+
+
+@dataclass(frozen=True)
+class BacklogRun:
+    submissions: int
+    mailbox_MB: float
+    mbsync_seconds: float
+    intake_seconds: float
+    peak_rss_MB: float
+    receipts: int
+    cycle_seconds: dict[str, float]
+    stage_totals: dict[str, float]
+    per_submission_seconds: list[float]
+    statuses: dict[str, int]
+
+    @property
+    def per_minute(self) -> float:
+        return self.submissions / (self.intake_seconds / 60)
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.intake_seconds / self.mbsync_seconds
+
+
+def ingest_backlog(mails: Sequence[CorpusMail], workdir: Path, *, db: str = "sqlite") -> BacklogRun:
+    server, sink = DovecotServer(), SmtpSink()
+    server.start()
+    sink.start()
+    db_url = f"sqlite:///{workdir / 'intake.db'}" if db == "sqlite" else create_database(postgres_server_url())
+    try:
+        user = server.new_user()
+        load_seconds = load_into_dovecot(server, user, mails)
+        total = sum(m.size for m in mails)
+        print(f"appended {len(mails)} mails, {total / MB:.0f} MB, in {load_seconds:.1f} s", flush=True)
+        began = time.perf_counter()
+        mbsync_pull(server, user, workdir / "mbsync")
+        mbsync_seconds = time.perf_counter() - began
+        shutil.rmtree(workdir / "mbsync")
+        print(f"mbsync: {mbsync_seconds:.1f} s", flush=True)
+        cfg = intake_config(workdir, db_url=db_url, imap=(server.port, user), smtp_port=sink.port)
+        run = run_intake(cfg, "poll", "--once", password=server.password)
+        if run.returncode != 0:
+            raise RuntimeError(f"intake poll failed ({run.returncode}):\n{run.stdout}\n{run.stderr[-3000:]}")
+        print(f"intake poll --once: {run.seconds:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
+        receipts = len(sink.wait_for(len(mails), timeout=60))
+        records = json_records(run.stderr)
+        per_message = [r for r in records if "stage_seconds" in r]
+        cycle: dict[str, float] = next((r["cycle_seconds"] for r in records if "cycle_seconds" in r), {})
+        stage_totals: dict[str, float] = defaultdict(float)
+        statuses: dict[str, int] = defaultdict(int)
+        for record in per_message:
+            statuses[record.get("status", "?")] += 1
+            for name, seconds in record["stage_seconds"].items():
+                stage_totals[name] += seconds
+        return BacklogRun(submissions=len(mails), mailbox_MB=total / MB, mbsync_seconds=mbsync_seconds,
+                          intake_seconds=run.seconds, peak_rss_MB=run.peak_rss_mb, receipts=receipts,
+                          cycle_seconds=cycle, stage_totals=dict(stage_totals),
+                          per_submission_seconds=[sum(r["stage_seconds"].values()) for r in per_message],
+                          statuses=dict(statuses))
+    finally:
+        sink.stop()
+        server.cleanup()
+        if db != "sqlite":
+            drop_database(db_url)
+
+
+def breakdown_rows(result: BacklogRun) -> list[tuple[str, float, float, float]]:
+    """(stage, total s, share of the cycle %, mean ms per submission), cycle phases first."""
+    whole = sum(result.cycle_seconds.values()) or result.intake_seconds
+    rows: list[tuple[str, float, float, float]] = [("process start, imports, migrations", result.intake_seconds - whole,
+                                                     100 * (result.intake_seconds - whole) / whole, 0.0)]
+    n = max(1, result.submissions)
+    for phase in ("fetch", "send"):
+        if phase in result.cycle_seconds:
+            rows.append((f"{phase} (cycle phase)", result.cycle_seconds[phase],
+                         100 * result.cycle_seconds[phase] / whole, 1000 * result.cycle_seconds[phase] / n))
+    for name, seconds in sorted(result.stage_totals.items(), key=lambda kv: -kv[1]):
+        rows.append((name, seconds, 100 * seconds / whole, 1000 * seconds / n))
+    grouped: dict[str, float] = defaultdict(float)
+    for name, seconds in result.stage_totals.items():
+        prefix = name.split(":", 1)[0]
+        if prefix in GROUPS:
+            grouped[prefix] += seconds
+    for prefix, seconds in grouped.items():
+        rows.append((f"{prefix} (all)", seconds, 100 * seconds / whole, 1000 * seconds / n))
+    return rows
+
+
+def report(result: BacklogRun, title: str, corpus_info: dict[str, object]) -> str:
+    per = result.per_submission_seconds
+    lines = [f"# {title}", "", f"Corpus: {corpus_info}", "",
+             *table(("measure", "value"), [
+                 ("submissions", result.submissions), ("mailbox MB", round(result.mailbox_MB)),
+                 ("mbsync (download floor) s", result.mbsync_seconds),
+                 ("intake poll --once (process start to exit) s", result.intake_seconds),
+                 ("of which the cycle (fetch + process + send) s", sum(result.cycle_seconds.values())),
+                 ("**full ingest / mbsync**", f"**{result.ratio_to_floor:.1f}**"),
+                 ("throughput, submissions per minute", result.per_minute),
+                 ("processing per submission, median s", median(per)),
+                 ("processing per submission, p95 s", percentile(per, 95)),
+                 ("peak RSS of intake, MB", round(result.peak_rss_MB)),
+                 ("receipts at the SMTP sink", result.receipts),
+                 ("verdicts", dict(result.statuses))]),
+             "", "Per stage (the product's own stage timing; the cycle is fetch + process + send):", "",
+             *table(("stage", "total s", "% of cycle", "mean ms / submission"), breakdown_rows(result))]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = base_parser(__doc__)
+    parser.add_argument("--count", type=int, default=200, help="submissions in the backlog")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--typical", type=int, default=0, metavar="N",
+                        help="instead of the corpus mix: N typical submissions (issue 5)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=args.workdir))
+    try:
+        if args.small:
+            mix, count, cache = Mix.small(), 3, workdir / "corpus-cache"
+        elif args.typical:
+            mix, count, cache = TYPICAL, args.typical, DEFAULT_CACHE
+        else:
+            mix, count, cache = Mix(), args.count, DEFAULT_CACHE
+        mails = build_corpus(count, mix, cache)
+        info = describe(mails)
+        run_dir = workdir / "run"
+        run_dir.mkdir()
+        result = ingest_backlog(mails, run_dir, db=args.db)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    kind = "typical submissions" if args.typical else "submissions"
+    title = f"End to end: {count} {kind}, {args.db}"
+    payload: dict[str, Any] = {"db": args.db, "typical": bool(args.typical), "corpus": info, "mix": asdict(mix),
+                               "result": asdict(result), "per_minute": result.per_minute,
+                               "ratio_to_mbsync": result.ratio_to_floor}
+    write_results(args.results_dir, "end_to_end" + ("-typical" if args.typical else ""), payload,
+                  report(result, title, info))
+    return 0 if result.receipts == count else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

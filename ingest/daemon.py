@@ -108,7 +108,7 @@ class Daemon:
         try:
             if not self._take_lease():
                 report.skipped_locked = True
-                return report
+                return self._finish(report)
         except SQLAlchemyError as exc:
             report.error = f"数据库不可用：{_first_line(exc)}"
             log.error("%s", report.error)

@@ -255,6 +255,16 @@ def _name_from_files(attachment_names: Sequence[str], organization: str | None) 
     return max(counts.items(), key=lambda item: (item[1], len(item[0])))[0]
 
 
+def _unit_glued_to_case(parsed_name: str | None, form_name: str, form_unit: str) -> bool:
+    """The template invites "学校" and "案例名称" written with nothing between them, so the tail of the unit
+    ("实验小学") can end up at the head of the parsed case name. The form tells them apart: the parsed name is
+    the form's case name with a prefix that ends the form's unit."""
+    if not parsed_name or not form_unit or parsed_name == form_name or not parsed_name.endswith(form_name):
+        return False
+    prefix = parsed_name[: -len(form_name)]
+    return bool(prefix) and fold_width(form_unit).endswith(fold_width(prefix))
+
+
 def fill_from_other_sources(parsed: ParsedSubject, *, attachment_names: Sequence[str],
                             form_fields: Mapping[str, str], spec: SubjectSpec) -> tuple[ParsedSubject, tuple[str, ...]]:
     """Complete what the subject lacks from the application form (申报单位, 案例名称, 类别) and the attachment
@@ -285,7 +295,8 @@ def fill_from_other_sources(parsed: ParsedSubject, *, attachment_names: Sequence
 
     case_name = (form_fields.get("案例名称") or "").strip()
     if case_name:
-        if parsed.case_name is None or "short_case_name" in {d.code for d in parsed.doubts}:
+        glued = _unit_glued_to_case(parsed.case_name, case_name, unit)
+        if parsed.case_name is None or "short_case_name" in {d.code for d in parsed.doubts} or glued:
             fields["case_name"] = case_name
             filled.append("case_name")
             doubts.append(Doubt("case_from_form", f"案例名称取自申报表：{case_name}", 1.0))

@@ -272,3 +272,13 @@ def test_gazetteer_divisions() -> None:
     qinghai = regions.match_division_at("海南藏族自治州共和县")
     assert qinghai is not None and qinghai.provinces == ("青海省",)
     assert regions.match_division_at("文三街小学") is None
+
+
+def test_unit_glued_to_the_case_name_is_split_by_the_form(spec: SubjectSpec) -> None:
+    parsed = parse_subject("山东省/潍坊市诸城市实验小学劳动教育“五育融合”课程+“五育并举”育人", spec)
+    assert parsed.needs_review and parsed.case_name == "实验小学劳动教育“五育融合”课程"
+    filled, _notes = fill_from_other_sources(
+        parsed, attachment_names=[], spec=spec,
+        form_fields={"申报单位": "山东省潍坊市诸城市实验小学", "案例名称": "劳动教育“五育融合”课程", "类别": "“五育并举”育人"})
+    assert filled.case_name == "劳动教育“五育融合”课程"
+    assert filled.organization == "山东省潍坊市诸城市实验小学" and not filled.needs_review

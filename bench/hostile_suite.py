@@ -1,0 +1,218 @@
+"""Hostile-input suite (issue 9.4): 200+ broken and malicious mails (tests/hostile_factory.py) through a real
+Dovecot and the real `intake poll --once`. Result wanted: no crash, no hang (the poll has a time limit),
+nothing written outside the spool, each mail recorded with a clear finding, no injected header or extra
+recipient in any reply.
+
+    python bench/hostile_suite.py                 # all cases (~215)
+    python bench/hostile_suite.py --limit 50      # the spread sample the default test run uses
+
+Writes bench/results/hostile_suite-<UTC time>.json; exits 1 when an invariant fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from email import message_from_bytes
+from email.policy import compat32
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine, select  # noqa: E402
+
+from hostile_factory import HostileCase, hostile_cases  # noqa: E402
+from ingest.config import example_campaign_toml  # noqa: E402
+from store.models import Case, Finding, Message, Submission  # noqa: E402
+
+MAILBOX = "jcjyzj2025@163.com"
+
+
+@dataclass
+class HostileResult:
+    cases: int
+    appended: int = 0
+    not_appendable: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    exit_code: int | None = None
+    timed_out: bool = False
+    peak_memory_mb: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    unclear: list[str] = field(default_factory=list)
+    written_outside: list[str] = field(default_factory=list)
+    escaped: list[str] = field(default_factory=list)
+    injected_replies: list[str] = field(default_factory=list)
+    replies: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str) -> Path:
+    cfg = workdir / "config.toml"
+    cfg.write_text(f"""
+[intake]
+spool_dir = "spool"
+database_url = "{db_url}"
+poll_interval_seconds = 60
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "plain"
+username = "{user}"
+password_env = "TEST_IMAP_PASSWORD"
+use_idle = false
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+username = ""
+sender = "{MAILBOX}"
+max_replies_per_sender_per_hour = 1000
+
+{example_campaign_toml()}""", encoding="utf-8")
+    return cfg
+
+
+def _snapshot(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")}
+
+
+def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: list[HostileCase],
+                      time_limit: float = 900.0) -> HostileResult:
+    result = HostileResult(cases=len(cases))
+    user = dovecot.new_user()
+    for case in cases:
+        try:
+            dovecot.append(user, "INBOX", case.raw)
+            result.appended += 1
+        except Exception as exc:  # noqa: BLE001 - Dovecot refuses e.g. an empty message: nothing to fetch
+            result.not_appendable.append(f"{case.name}: {type(exc).__name__}")
+    db_url = f"sqlite:///{workdir / 'intake.db'}"
+    cfg = write_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
+    before = _snapshot(workdir)
+    tmp_before = set(os.listdir(tempfile.gettempdir()))
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env, cwd=workdir,
+                              capture_output=True, text=True, timeout=time_limit)
+        result.exit_code = proc.returncode
+        (workdir / "poll.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+        peak = re.search(r"峰值内存 (\d+) MB", proc.stdout)
+        result.peak_memory_mb = float(peak.group(1)) if peak else 0.0
+    except subprocess.TimeoutExpired:
+        result.timed_out = True
+    result.seconds = round(time.monotonic() - started, 1)
+    allowed = (workdir / "spool", workdir / "intake.db", workdir / "poll.log")
+    for p in _snapshot(workdir) - before:
+        if not any(p == a or a in p.parents or p.name.startswith("intake.db") for a in allowed):
+            result.written_outside.append(str(p))
+    markers = [m for c in cases for m in c.escape_markers]
+    new_tmp = set(os.listdir(tempfile.gettempdir())) - tmp_before
+    for root in (workdir.parent, Path(tempfile.gettempdir()), Path("/etc")):
+        for name in os.listdir(root):
+            if any(m in name for m in markers):
+                result.escaped.append(str(root / name))
+    result.escaped += [n for n in new_tmp if any(m in n for m in markers)]
+    _judge(result, db_url)
+    time.sleep(1)
+    _check_replies(result, smtp_sink)
+    _problems(result)
+    return result
+
+
+def _judge(result: HostileResult, db_url: str) -> None:
+    """Each mail: finished (no 'failed', nothing left half-done) and recorded with a clear finding."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            messages = conn.execute(select(Message.id, Message.status, Message.error, Message.defects,
+                                           Message.subject, Message.message_id)).all()
+            verdicts = dict(conn.execute(select(Submission.message_row_id, Submission.status)).all())
+            failed_findings: dict[int, int] = Counter(
+                mid for mid, in conn.execute(select(Submission.message_row_id)
+                                             .join(Finding, Finding.submission_id == Submission.id)
+                                             .where(Finding.passed.is_(False))))
+            _ = conn.execute(select(Case.id)).all()
+    finally:
+        engine.dispose()
+    result.statuses = dict(Counter(m.status for m in messages))
+    result.verdicts = dict(Counter(verdicts.values()))
+    for m in messages:
+        clear = bool(m.defects) or bool(failed_findings.get(m.id)) or (m.status == "skipped" and bool(m.error))
+        if m.status not in ("notified", "stored", "skipped") or not clear or verdicts.get(m.id) == "accepted":
+            result.unclear.append(f"{m.message_id or m.id}: status {m.status}, verdict {verdicts.get(m.id)}, "
+                                  f"error {m.error!r}")
+
+
+def _check_replies(result: HostileResult, smtp_sink: Any) -> None:
+    for mail in smtp_sink.messages:
+        result.replies += 1
+        headers = message_from_bytes(mail.raw, policy=compat32)
+        injected = [k for k in headers.keys() if k.lower() in ("bcc", "x-evil")]
+        if injected or any("victim@example.com" in r for r in mail.rcpt_tos) or len(mail.rcpt_tos) != 1:
+            result.injected_replies.append(f"{headers.get('Message-ID')}: rcpt {mail.rcpt_tos}, headers {injected}")
+
+
+def _problems(result: HostileResult) -> None:
+    if result.timed_out:
+        result.problems.append("the poll did not finish within the time limit (a hang)")
+    elif result.exit_code != 0:
+        result.problems.append(f"poll exited with {result.exit_code}")
+    total = sum(result.statuses.values())
+    if total != result.appended:
+        result.problems.append(f"{total} messages recorded of {result.appended} appended")
+    if result.unclear:
+        result.problems.append(f"{len(result.unclear)} mails without a clear outcome: {result.unclear[:3]}")
+    if result.written_outside:
+        result.problems.append(f"written outside the spool: {result.written_outside[:5]}")
+    if result.escaped:
+        result.problems.append(f"archive or name traversal escaped: {result.escaped[:5]}")
+    if result.injected_replies:
+        result.problems.append(f"header injection reached a reply: {result.injected_replies[:3]}")
+
+
+def main() -> int:
+    from servers import DovecotServer, SmtpSink
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="a spread sample of this many cases")
+    args = parser.parse_args()
+    cases = hostile_cases(args.limit)
+    dovecot, sink = DovecotServer(), SmtpSink()
+    dovecot.start()
+    sink.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="intake-hostile-") as tmp:
+            result = run_hostile_suite(dovecot=dovecot, smtp_sink=sink, workdir=Path(tmp), cases=cases)
+            log = (Path(tmp) / "poll.log")
+            if log.exists():
+                (REPO / "bench" / "results" / "hostile_suite-last-poll.log").write_text(log.read_text(encoding="utf-8"))
+    finally:
+        sink.stop()
+        dovecot.cleanup()
+    summary = asdict(result) | {"ok": not result.problems}
+    out = REPO / "bench" / "results" / f"hostile_suite-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k != "unclear"} | {"unclear": result.unclear[:10]},
+                     ensure_ascii=False, indent=2))
+    print(f"written: {out}")
+    return 0 if not result.problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -184,7 +184,12 @@ def _param(part: email.message.Message, name: str, header: str) -> str | None:
         return None
     if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded latin-1 text)
         charset, _lang, text = value
-        raw = text.encode("latin-1", "surrogateescape") if isinstance(text, str) else bytes(text)
+        if not isinstance(text, str):
+            return decode_bytes(bytes(text), charset or "utf-8", defects, name)
+        try:
+            raw = text.encode("latin-1", "surrogateescape")
+        except UnicodeEncodeError:  # raw 8-bit bytes in the value (filename*=utf-8''<bytes>): decoded above
+            return text
         return decode_bytes(raw, charset or "utf-8", defects, name)
     return decode_header_text(email.utils.unquote(value), defects, name)
 

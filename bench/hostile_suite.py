@@ -56,6 +56,7 @@ class HostileResult:
     escaped: list[str] = field(default_factory=list)
     injected_replies: list[str] = field(default_factory=list)
     replies: int = 0
+    second_poll: str = ""
     problems: list[str] = field(default_factory=list)
 
 
@@ -114,6 +115,12 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
         (workdir / "poll.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
         peak = re.search(r"峰值内存 (\d+) MB", proc.stdout)
         result.peak_memory_mb = float(peak.group(1)) if peak else 0.0
+        # A cycle sends at most 100 replies; the next one sends the rest and must find nothing new to do.
+        again = subprocess.run([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env, cwd=workdir,
+                               capture_output=True, text=True, timeout=time_limit)
+        result.second_poll = again.stdout.strip()
+        if again.returncode != 0 or "新邮件 0" not in again.stdout or "已入库 0" not in again.stdout:
+            result.problems.append(f"the second poll was not idle: {again.stdout.strip()}")
     except subprocess.TimeoutExpired:
         result.timed_out = True
     result.seconds = round(time.monotonic() - started, 1)

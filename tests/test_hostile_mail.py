@@ -50,3 +50,14 @@ def test_fifty_hostile_mails_no_crash_no_hang_nothing_outside_the_spool(dovecot,
     assert result.injected_replies == [] and result.replies == result.appended
     assert result.peak_memory_mb < 600
     assert result.problems == []
+
+
+def test_megabyte_subject_is_cut_with_a_defect() -> None:
+    """Found by the full hostile suite: a 2 MB subject took 47 s to answer (receipt header folding)."""
+    from hostile_factory import mime_cases
+    from ingest.mime import MAX_SUBJECT_CHARS, parse_message
+
+    raw = dict(mime_cases())["subject-2000000-bytes"]
+    mail = parse_message(raw)
+    assert len(mail.subject) == MAX_SUBJECT_CHARS
+    assert any("邮件主题过长" in d for d in mail.defects)

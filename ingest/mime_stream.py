@@ -37,25 +37,82 @@ HEADER_LIMIT = 1 << 20  # header blocks beyond this are cut (defect)
 BODY_TEXT_LIMIT = 8 << 20  # text/plain and text/html bodies kept in memory up to this
 MAX_NESTING = 20
 UUENCODE = {"x-uuencode", "uuencode", "x-uue", "uue"}
+# base64 text is gathered to this size before it is decoded, hashed and written: per-line calls (a 76-byte
+# line decodes to 57 bytes) made decoding, hashing and writing cost more than reading the mail.
+B64_BATCH = 1 << 18
+B64_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.split() splits on
+B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 class _Lines:
-    """Binary lines with one line of push-back; ``at_start`` tells whether a piece starts a line."""
+    """Binary lines with one line of push-back; ``at_start`` tells whether a piece starts a line.
+
+    Reads the file in large blocks of its own, so that ``bulk()`` can hand over many lines of a base64
+    body at once: a line-by-line loop in Python cost more than everything else the parser does."""
+
+    READ_SIZE = 1 << 20
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self._back: list[tuple[bytes, bool]] = []
         self._at_start = True
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+
+    def _fill(self) -> bool:
+        """Append the next block to what is left unread; False at the end of the file."""
+        if self._eof:
+            return False
+        data = self.fh.read(self.READ_SIZE)
+        if not data:
+            self._eof = True
+            return False
+        self._buf = self._buf[self._pos:] + data
+        self._pos = 0
+        return True
+
+    def _readline(self) -> bytes:
+        """Like ``readline(LINE_LIMIT)``: up to and including the next newline, at most LINE_LIMIT bytes."""
+        while True:
+            end = self._buf.find(b"\n", self._pos, self._pos + LINE_LIMIT)
+            if end >= 0:
+                line = self._buf[self._pos:end + 1]
+                self._pos = end + 1
+                return line
+            if len(self._buf) - self._pos >= LINE_LIMIT or not self._fill():
+                line = self._buf[self._pos:self._pos + LINE_LIMIT]
+                self._pos += len(line)
+                return line
 
     def next(self) -> tuple[bytes, bool] | None:
         if self._back:
             return self._back.pop()
-        line = self.fh.readline(LINE_LIMIT)
+        line = self._readline()
         if not line:
             return None
         at_start = self._at_start
         self._at_start = line.endswith(b"\n")
         return line, at_start
+
+    def bulk(self) -> bytes:
+        """Complete lines up to the next line that starts with "--" (the only lines that can be a boundary),
+        in one piece. Empty when that line comes next, at the end, after a push-back or in a long line's
+        middle: the caller then reads one line with ``next()``."""
+        if self._back or not self._at_start:
+            return b""
+        while len(self._buf) - self._pos < 2:
+            if not self._fill():
+                return b""
+        if self._buf.startswith(b"--", self._pos):
+            return b""
+        cut = self._buf.find(b"\n--", self._pos)
+        end = cut + 1 if cut >= 0 else self._buf.rfind(b"\n", self._pos) + 1
+        if end <= self._pos:
+            return b""
+        block = self._buf[self._pos:end]
+        self._pos = end
+        return block
 
     def push(self, item: tuple[bytes, bool]) -> None:
         self._back.append(item)
@@ -83,6 +140,8 @@ class _Sink:
         self.size = 0
         self.truncated = False
         self._b64 = b""
+        self._b64_pending = bytearray()  # raw base64 lines not decoded yet (see B64_BATCH)
+        self._column = 0  # bytes of the current physical line already decoded (it may span batches)
         self._held = b""  # the line ending before a boundary belongs to the boundary, not the part
 
     def _emit(self, data: bytes) -> None:
@@ -101,11 +160,9 @@ class _Sink:
         if self.cte in UUENCODE:
             self._feed_uu(line)
         elif self.cte == "base64":
-            self._b64 += b"".join(line.split())
-            cut = len(self._b64) - len(self._b64) % 4
-            if cut:
-                self._emit(_a2b64(self._b64[:cut]))
-                self._b64 = self._b64[cut:]
+            self._b64_pending += line
+            if len(self._b64_pending) >= B64_BATCH:
+                self._decode_pending()
         else:
             self._emit(self._held)
             body = line.rstrip(b"\r\n")
@@ -115,6 +172,35 @@ class _Sink:
                     body, self._held = body[:-1], b""
                 body = binascii.a2b_qp(body)
             self._emit(body)
+
+    def _decode_pending(self) -> None:
+        pending = bytes(self._b64_pending)
+        self._b64_pending.clear()
+        compact = pending.translate(None, B64_WHITESPACE)
+        column = self._column
+        last_newline = pending.rfind(b"\n")
+        self._column = len(pending) - last_newline - 1 if last_newline >= 0 else column + len(pending)
+        if not compact.translate(None, B64_ALPHABET) and not self._b64.translate(None, B64_ALPHABET):
+            # Only base64 letters (carried-over ones included): one call gives what line by line gives.
+            self._take_b64(compact)
+            return
+        # Padding or stray characters: lenient decoding depends on where each call starts, so decode in the
+        # pieces the line reader yields (a physical line, cut every LINE_LIMIT bytes), as it always did.
+        for line in pending.split(b"\n"):
+            start = 0
+            while start < len(line):
+                end = start + LINE_LIMIT - column % LINE_LIMIT
+                self._take_b64(line[start:end].translate(None, B64_WHITESPACE))
+                column += end - start
+                start = end
+            column = 0
+
+    def _take_b64(self, letters: bytes) -> None:
+        self._b64 += letters
+        cut = len(self._b64) - len(self._b64) % 4
+        if cut:
+            self._emit(_a2b64(self._b64[:cut]))
+            self._b64 = self._b64[cut:]
 
     def _feed_uu(self, line: bytes) -> None:
         body = line.strip()
@@ -134,6 +220,8 @@ class _Sink:
     def close(self) -> None:
         if self.cte in UUENCODE:
             self._b64 = b""
+        elif self._b64_pending:
+            self._decode_pending()
         if self._b64:
             self._emit(_a2b64(self._b64 + b"=" * (-len(self._b64) % 4)))
         if self.fh is not None:
@@ -240,7 +328,16 @@ class _Walker:
         return term
 
     def _drain(self, sink: _Sink | None, boundaries: list[bytes]) -> bytes | None:
+        # base64 lines never start with "--", and base64 decoding ignores line ends: such a body goes to the
+        # sink in blocks of many lines. Other encodings keep their line ends, so they go line by line.
+        in_blocks = sink is None or sink.cte == "base64"
         while True:
+            if in_blocks:
+                block = self.lines.bulk()
+                if block:
+                    if sink is not None:
+                        sink.feed(block)
+                    continue
             item = self.lines.next()
             if item is None:
                 return None

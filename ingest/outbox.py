@@ -26,18 +26,21 @@ class DispatchReport:
 def dispatch(store: Store, sender: Sender, envelope_from: str, *, retry_base_seconds: float = 60,
              stop_requested: Callable[[], bool] = lambda: False) -> DispatchReport:
     report = DispatchReport()
-    for mail in store.due_mail():
-        if stop_requested():
-            break
-        store.mark_sending(mail.id)
-        try:
-            how = sender.send(mail.raw, envelope_from, mail.recipient, mail.message_id)
-        except SendError as exc:
-            log.warning("reply %s to %s not sent: %s", mail.message_id, mail.recipient, exc)
-            store.mark_send_failed(mail.id, str(exc), base_seconds=retry_base_seconds)
-            report.failed += 1
-            # The server is down or refusing: the rest would fail the same way; retry next cycle.
-            break
-        store.mark_sent(mail.id, how=how)
-        report.sent += 1
+    # due_mail() returns one page (100 rows): keep taking pages until nothing is due, so a backlog of
+    # receipts goes out in this cycle, not 100 per poll interval. Sent rows leave the page; a failure stops.
+    while batch := store.due_mail():
+        for mail in batch:
+            if stop_requested():
+                return report
+            store.mark_sending(mail.id)
+            try:
+                how = sender.send(mail.raw, envelope_from, mail.recipient, mail.message_id)
+            except SendError as exc:
+                log.warning("reply %s to %s not sent: %s", mail.message_id, mail.recipient, exc)
+                store.mark_send_failed(mail.id, str(exc), base_seconds=retry_base_seconds)
+                report.failed += 1
+                # The server is down or refusing: the rest would fail the same way; retry next cycle.
+                return report
+            store.mark_sent(mail.id, how=how)
+            report.sent += 1
     return report

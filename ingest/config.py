@@ -83,6 +83,7 @@ class CampaignConfig:
     timezone: str
     organizer_email: str
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    materials: str = "完整材料"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -135,7 +136,7 @@ _SMTP_KEYS = {
 }
 _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
-    "organizer_email", "subject", "categories", "rules", "quotas", "documents",
+    "organizer_email", "subject", "categories", "rules", "quotas", "documents", "materials",
 }
 _TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console"}
 _CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
@@ -336,6 +337,7 @@ def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
         timezone=tz,
         organizer_email=_optional(t, "organizer_email", "campaign", str, mailbox),
         raw=dict(t),
+        materials=_optional(t, "materials", "campaign", str, "完整材料"),
     )
     if cfg.opens > cfg.deadline:
         raise ConfigError("campaign.opens: later than campaign.deadline")

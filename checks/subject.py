@@ -167,7 +167,7 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     part, w = _take_part(w)
     hit, w, taking_doubts = take_category(w, spec)
     doubts += taking_doubts
-    if hit is None and not taking_doubts:
+    if hit is None and not taking_doubts and spec.category_required:
         doubts.append(Doubt("no_category", "未识别到类别", 0.4, True))
     elif hit is not None:
         doubts += category_doubts(hit, spec)

@@ -21,7 +21,7 @@ class Category:
 
 
 _SUBJECT_KEYS = {"template", "required_marker", "template_words", "review_below", "example_province",
-                 "example_organization", "example_case_name"}
+                 "example_organization", "example_case_name", "category_required"}
 _CATEGORY_KEYS = {"no", "name", "aliases"}
 
 
@@ -34,6 +34,9 @@ class SubjectSpec:
     required_marker: str = ""  # text every subject must carry ("" for none)
     template_words: tuple[str, ...] = ()  # words of the template senders leave in; removed before parsing
     review_below: float = 0.8  # confidence below which a subject goes to staff review
+    # Calls whose subjects name no category (the categories only sort cases) do not send a subject without
+    # one to review.
+    category_required: bool = True
     # Placeholders of the example subject shown to senders when a part was not understood.
     example_province: str = "XX省"
     example_organization: str = "XX学校"
@@ -66,8 +69,11 @@ class SubjectSpec:
         review_below = subject.get("review_below", 0.8)
         if isinstance(review_below, bool) or not isinstance(review_below, int | float) or not 0 <= review_below <= 1:
             raise ValueError(f"campaign.subject.review_below must be a number between 0 and 1, got {review_below!r}")
+        category_required = subject.get("category_required", True)
+        if not isinstance(category_required, bool):
+            raise ValueError(f"campaign.subject.category_required must be true or false, got {category_required!r}")
         return cls(categories=categories, template=texts["template"], required_marker=texts["required_marker"],
-                   template_words=tuple(words), review_below=float(review_below),
+                   template_words=tuple(words), review_below=float(review_below), category_required=category_required,
                    example_province=texts["example_province"], example_organization=texts["example_organization"],
                    example_case_name=texts["example_case_name"])
 

@@ -282,3 +282,14 @@ def test_unit_glued_to_the_case_name_is_split_by_the_form(spec: SubjectSpec) -> 
         form_fields={"申报单位": "山东省潍坊市诸城市实验小学", "案例名称": "劳动教育“五育融合”课程", "类别": "“五育并举”育人"})
     assert filled.case_name == "劳动教育“五育融合”课程"
     assert filled.organization == "山东省潍坊市诸城市实验小学" and not filled.needs_review
+
+
+def test_a_call_without_categories_in_its_subjects_does_not_review_for_them(campaign: dict[str, Any]) -> None:
+    strict = SubjectSpec.from_campaign(campaign)
+    relaxed = SubjectSpec.from_campaign({**campaign, "subject": {**campaign["subject"], "category_required": False}})
+    text = "浙江省/杭州市文三街小学/劳动教育课程群建设"
+    assert parse_subject(text, strict).needs_review
+    loose = parse_subject(text, relaxed)
+    assert loose.category_no is None and "未识别到类别" not in loose.reasons
+    with pytest.raises(ValueError, match="category_required"):
+        SubjectSpec.from_campaign({**campaign, "subject": {**campaign["subject"], "category_required": "yes"}})

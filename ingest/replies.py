@@ -135,7 +135,8 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
                         {"name": "视频.mp4", "role": "link", "size": 0, "archive": None, "kind": "link",
                          "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
         "links": [{"name": "视频.mp4", "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
-        "passed": [finding], "problems": [finding], "warnings": [finding],
+        "passed": [finding, {**finding, "rule": "photo-count", "message": "共收到3张照片（四.4(4)）"}],
+        "problems": [finding], "warnings": [finding],
         "review_reasons": ["示例原因"],
         "alert": {"title": "示例告警", "detail": "示例", "at": "2025-11-01 10:00"},
     }

@@ -26,6 +26,10 @@ def test_every_kind_renders_text_html_and_subject() -> None:
         assert out.text.strip() and "<html" in out.html
     rej = r.render("rejection", ctx)
     assert "JCJY2025-000001" in rej.subject
+    # every listed finding on a line of its own (a block tag at a line end must not eat the newline)
+    assert all(line.count("✓") <= 1 and line.count("！") <= 1 for line in rej.text.splitlines())
+    assert sum(line.strip().startswith("✓") for line in r.render("receipt", ctx).text.splitlines()) == \
+        len(ctx["passed"])
     assert "四.4(4)" in rej.text and "请提供原图" in rej.text
 
 

@@ -103,3 +103,29 @@ def test_two_daemons_one_mailbox_every_mail_once(tmp_path, dovecot, smtp_sink, p
     assert len(smtp_sink.messages) == len(backlog)
     filed = select(func.count()).select_from(Event).where(Event.action == "case.version_filed")
     assert _count(pg_url, filed) == len(backlog)
+
+
+def test_daemons_starting_together_on_a_fresh_database_both_start(pg_url: str) -> None:
+    """Found by the two-daemon test: both ran the first migration at once and one died on a unique
+    violation (CREATE TABLE alembic_version). The migration is now serialised."""
+    import threading
+
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+    gate = threading.Barrier(4)
+
+    def start() -> None:
+        gate.wait()
+        try:
+            stores.append(Store.open(pg_url))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for s in stores:
+        s.close()
+    assert errors == [] and len(stores) == 4

@@ -202,8 +202,18 @@ def attachment_name(part: email.message.Message) -> str | None:
 
 
 def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
-    decoded = [decode_header_text(v, defects, "address") for v in values]
-    return [(n, a) for n, a in email.utils.getaddresses(decoded) if a or n]
+    """Addresses are split BEFORE encoded words are decoded (RFC 2047 §5): a display name like
+    ``=?UTF-8?B?<"School\r\nBcc: victim@example.com">?= <a@163.com>`` must stay a name. Decoding first made
+    victim@example.com the sender, so the receipt went there while DMARC had vouched for 163.com."""
+    raw = [_decode_8bit(str(v), defects, "address") for v in values]
+    out = []
+    for name, addr in email.utils.getaddresses(raw):
+        if addr and ("@" not in addr or "=?" in addr or any(ch.isspace() for ch in addr)):
+            defects.append(f"地址无效，已忽略：{addr[:80]}")  # e.g. an encoded word where an address belongs
+            addr = ""
+        if addr or name:
+            out.append((decode_header_text(name, defects, "address"), addr))
+    return out
 
 
 def _ids(value: str | None) -> tuple[str, ...]:

@@ -61,3 +61,17 @@ def test_megabyte_subject_is_cut_with_a_defect() -> None:
     mail = parse_message(raw)
     assert len(mail.subject) == MAX_SUBJECT_CHARS
     assert any("邮件主题过长" in d for d in mail.defects)
+
+
+def test_encoded_display_name_cannot_choose_the_receipt_recipient() -> None:
+    """Found by the full hostile suite: encoded words were decoded before the From header was split into
+    addresses, so a display name holding "\\r\\nBcc: victim@example.com" made victim@example.com the sender
+    and the receipt went there (while DMARC had vouched for the real From domain)."""
+    from hostile_factory import mime_cases
+    from ingest.mime import parse_message
+
+    cases = dict(mime_cases())
+    forged = parse_message(cases["from-display-name-crlf"])
+    assert forged.from_addr == "fd@163.com" and "victim@example.com" in forged.from_name
+    reply_to = parse_message(cases["reply-to-crlf"])
+    assert reply_to.reply_to is None and any("地址无效" in d for d in reply_to.defects)

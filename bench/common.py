@@ -1,5 +1,5 @@
 """What every bench shares: the test servers, an intake configuration, the real CLI run in a child process
-(with its peak RSS from wait4), JSON log records, mbsync as the fetch floor, and writing results.
+(with its own peak RSS, VmHWM), JSON log records, mbsync as the fetch floor, and writing results.
 
 Benches import this as ``from common import …`` (they are scripts run from anywhere: ``bench/`` is put on
 ``sys.path`` by Python itself, ``tests/`` and the repository root are added here).
@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -75,8 +76,23 @@ class ChildRun:
     stderr: str
 
 
+def _vm_hwm_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800) -> ChildRun:
-    """The real ``intake`` CLI in a fresh interpreter; peak RSS is the child's own (``wait4`` rusage)."""
+    """The real ``intake`` CLI in a fresh interpreter, with its peak RSS.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a bench
+    that had just read a 100 MB mail would charge its own memory to the child. VmHWM belongs to the new
+    program image: it is read while the child runs, and `intake poll` also prints it itself at exit."""
     env = {**os.environ, PASSWORD_ENV: password, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
     out_path, err_path = cfg.parent / "intake.stdout", cfg.parent / "intake.stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -84,19 +100,20 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800)
         proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", *args], env=env, stdout=out, stderr=err,
                                 cwd=cfg.parent)
         deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _vm_hwm_mb(proc.pid))
             if time.perf_counter() > deadline:
                 proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
+                proc.wait()
                 break
             time.sleep(0.02)
         seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait on a reaped child
-    return ChildRun(seconds, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(errors="replace"),
-                    err_path.read_text(errors="replace"))
+    stdout = out_path.read_text(errors="replace")
+    reported = re.search(r"峰值内存 (\d+(?:\.\d+)?) MB", stdout)  # printed by `intake poll` at exit
+    if reported:
+        peak = max(peak, float(reported.group(1)))
+    return ChildRun(seconds, peak, proc.returncode, stdout, err_path.read_text(errors="replace"))
 
 
 def json_records(log_text: str) -> list[dict[str, Any]]:

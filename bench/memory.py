@@ -1,7 +1,7 @@
 """Peak memory of intake: one submission of 10, 50 and 100 MB, and a backlog. Must not grow with message size.
 
 Each measurement is a fresh `intake poll --once` (the real CLI, a fresh process, its own database and Dovecot
-user) whose peak RSS the kernel reports at exit (wait4 rusage, ``ru_maxrss``). The submissions are real: a
+user) whose peak RSS is its own VmHWM (what `intake poll` prints at exit). The submissions are real: a
 form (DOCX + sealed scanned PDF), text material and one 5-minute 720p MP4 (10 s with --small) whose bitrate is chosen so the
 mail reaches the target size, packed in a GBK-named ZIP. A run with an empty mailbox gives the floor
 (interpreter, imports, migrations). The spool streams the download to disk and the MIME parser streams

@@ -197,8 +197,16 @@ def _param(part: email.message.Message, name: str, header: str) -> str | None:
     return decode_header_text(email.utils.unquote(value), defects, name)
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
 def attachment_name(part: email.message.Message) -> str | None:
-    return _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
+    """The decoded file name. Control characters (an encoded word may hide CR/LF) become spaces: a name is
+    shown to staff, written into replies and used for roles, and must stay one line."""
+    name = _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
+    if name is None:
+        return None
+    return _CONTROL_CHARS.sub(" ", name).strip() or None
 
 
 def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:

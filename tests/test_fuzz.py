@@ -99,6 +99,8 @@ def _check_mail(mail: ParsedMail) -> None:
 # Found by this test: raw UTF-8 bytes in an RFC 2231 filename*= raised UnicodeEncodeError in ingest/mime.py.
 @example(raw=b"Content-Type: multipart/mixed; charset=utf-8\r\nContent-Disposition: attachment; "
              b"filename*=utf-8''\xc4\x80\xe7\x94\xb3\r\n\r\n\r\n")
+# Found by this test: an encoded word put "\n" into an attachment name (it faked lines in receipts).
+@example(raw=b'Content-Type: text/plain; name="=?utf-8?Q?=30=0A=30?="\r\nContent-Disposition: attachment\r\n\r\nx\r\n')
 def test_mime_parsers_never_raise(raw: bytes) -> None:
     try:
         in_memory = parse_message(raw)

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ for _extra in (REPO, REPO / "tests"):
     if str(_extra) not in sys.path:
         sys.path.insert(0, str(_extra))
 
-from servers import DovecotServer, SmtpSink  # noqa: E402  (the test servers, reused as they are)
+from servers import DovecotServer, SmtpSink, reported_peak_memory_mb  # noqa: E402  (the test servers, reused)
 
 from ingest.config import example_campaign_toml  # noqa: E402
 
@@ -110,9 +109,9 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800)
             time.sleep(0.02)
         seconds = time.perf_counter() - start
     stdout = out_path.read_text(errors="replace")
-    reported = re.search(r"峰值内存 (\d+(?:\.\d+)?) MB", stdout)  # printed by `intake poll` at exit
-    if reported:
-        peak = max(peak, float(reported.group(1)))
+    # Printed by `intake poll` at exit: its own peak and that of the worker process reading attachments.
+    own, worker = reported_peak_memory_mb(stdout)
+    peak = max(peak, own) + worker
     return ChildRun(seconds, peak, proc.returncode, stdout, err_path.read_text(errors="replace"))
 
 

@@ -41,9 +41,9 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from ingest import samples  # noqa: E402
-from ingest.config import example_campaign_toml  # noqa: E402
 from ingest.mailfactory import STYLES, Attachment, build_mail  # noqa: E402
 from ingest.sample_submissions import MAILBOX, RECEIVED, zip_gbk  # noqa: E402
+from servers import write_intake_config  # noqa: E402
 from store.models import Attachment as AttachmentRow  # noqa: E402
 from store.models import Case, Message, OutboxMail, Submission  # noqa: E402
 
@@ -99,35 +99,10 @@ def _sha(data: bytes) -> str:
 
 def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
                  spool_dir: str = "spool", intake_extra: str = "") -> Path:
-    cfg = workdir / "config.toml"
-    cfg.write_text(f"""
-[intake]
-spool_dir = "{spool_dir}"
-database_url = "{db_url}"
-poll_interval_seconds = 1
-{intake_extra}
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-username = "{user}"
-password_env = "TEST_IMAP_PASSWORD"
-fetch_chunk_bytes = 16384
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-sender = "{MAILBOX}"
-sender_name = "基础教育创新案例征集工作组"
-retry_base_seconds = 1
-max_replies_per_sender_per_hour = 10
-
-{example_campaign_toml()}""", encoding="utf-8")
-    return cfg
+    # 16 KB fetch chunks: a message takes many round trips, so kills land inside a download too.
+    return write_intake_config(workdir, imap_port=imap_port, user=user, smtp_port=smtp_port, db_url=db_url,
+                               spool_dir=spool_dir, intake_extra=intake_extra, fetch_chunk_bytes=16384,
+                               replies_per_sender_per_hour=10)
 
 
 @dataclass

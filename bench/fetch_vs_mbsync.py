@@ -19,15 +19,10 @@ intake's median time over mbsync's (target <= 1.0). Results go to bench/results/
 
 from __future__ import annotations
 
-import argparse
-import base64
 import hashlib
-import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +33,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Callable
 
-from common import MB, DovecotServer, base_parser, mbsync_pull, versions, write_results
+from common import MB, DovecotServer, base_parser, mbsync_pull, write_results
 from corpus import DEFAULT_CACHE, Mix, build_corpus, load_into_dovecot
 
 from ingest.config import ImapSettings

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import create_engine, select  # noqa: E402
 
 from hostile_factory import HostileCase, hostile_cases  # noqa: E402
-from ingest.config import example_campaign_toml  # noqa: E402
+from servers import reported_peak_memory_mb, write_intake_config  # noqa: E402
 from store.models import Case, Finding, Message, Submission  # noqa: E402
 
 MAILBOX = "jcjyzj2025@163.com"
@@ -60,34 +59,6 @@ class HostileResult:
     problems: list[str] = field(default_factory=list)
 
 
-def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str) -> Path:
-    cfg = workdir / "config.toml"
-    cfg.write_text(f"""
-[intake]
-spool_dir = "spool"
-database_url = "{db_url}"
-poll_interval_seconds = 60
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-username = "{user}"
-password_env = "TEST_IMAP_PASSWORD"
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-sender = "{MAILBOX}"
-max_replies_per_sender_per_hour = 1000
-
-{example_campaign_toml()}""", encoding="utf-8")
-    return cfg
-
-
 def _snapshot(root: Path) -> set[Path]:
     return {p for p in root.rglob("*")}
 
@@ -103,7 +74,8 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
         except Exception as exc:  # noqa: BLE001 - Dovecot refuses e.g. an empty message: nothing to fetch
             result.not_appendable.append(f"{case.name}: {type(exc).__name__}")
     db_url = f"sqlite:///{workdir / 'intake.db'}"
-    cfg = write_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
+    cfg = write_intake_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
+                              poll_interval_seconds=60, replies_per_sender_per_hour=1000)
     before = _snapshot(workdir)
     tmp_before = set(os.listdir(tempfile.gettempdir()))
     env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
@@ -113,8 +85,7 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
                               capture_output=True, text=True, timeout=time_limit)
         result.exit_code = proc.returncode
         (workdir / "poll.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-        peak = re.search(r"峰值内存 (\d+) MB", proc.stdout)
-        result.peak_memory_mb = float(peak.group(1)) if peak else 0.0
+        result.peak_memory_mb = sum(reported_peak_memory_mb(proc.stdout))  # daemon + file-reading worker
         # A cycle sends at most 100 replies; the next one sends the rest and must find nothing new to do.
         again = subprocess.run([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env, cwd=workdir,
                                capture_output=True, text=True, timeout=time_limit)

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
-from checks.registry import ConfiguredRules, Finding, decide_status, run_rules
+from checks.registry import Finding, decide_status
 from checks.subject import ParsedSubject, example_subject, fill_from_other_sources, parse_subject
-from ingest.classify import classify, read_form_fields
+from ingest.classify import Classification, classify, read_form_fields
 from ingest.facts import extract_facts
+from ingest.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
 from ingest.stages import StageTimes
 from ingest.unpack import Finding as UnpackFinding
-from ingest.unpack import UnpackLimits, unpack_attachment
+from ingest.unpack import ExtractedFile, UnpackLimits, unpack_attachment
 from store import CaseFields, CaseSummary
 
 if TYPE_CHECKING:
@@ -89,6 +90,11 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
                    reasons=("回复邮件：沿用原案例的申报单位、案例名称和类别",), doubts=())
 
 
+def _file_facts(f: AnalysedFile) -> FileFacts:
+    assert f.path is not None
+    return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
+
+
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
             prior: Sequence[PriorSubmission] = (), case_no: str = "",
             known: CaseFields | None = None, corrections: Mapping[str, Any] | None = None,
@@ -109,18 +115,33 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     parts_dir = work_dir / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
 
+    bounds = runtime.config.limits
+    # Files a reader could not finish (time, memory, crash): staff look before anything is sent.
+    overruns: list[str] = []
+    extracted: list[ExtractedFile] = []
     for index, part in enumerate(mail.attachments):
         with times.stage("unpack"):
             saved = part.save_to(parts_dir / _safe_part_name(index, part.name))
-            extracted, found = unpack_attachment(part.name, saved, work_dir / "files" / f"{index:03d}", limits)
+            try:
+                members, found = run_bounded(bounds, bounds.attachment_seconds, unpack_attachment, part.name, saved,
+                                             work_dir / "files" / f"{index:03d}", limits)
+            except Overrun as exc:
+                members, found = [], [UnpackFinding(f"file.{exc.kind}", f"附件“{part.name}”解压{exc.chinese()}。",
+                                                    part.name)]
+                overruns.append(f"附件“{part.name}”解压{exc.chinese()}")
         unpack_findings.extend(found)
-        for ef in extracted:
-            with times.stage("classify"):
-                cls = classify(ef)
-            unpack_findings.extend(cls.findings)
-            path = cls.converted or ef.path
-            files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256, path=path,
-                                      archive=ef.archive, note=cls.reason))
+        extracted.extend(members)
+
+    # Legacy Word conversion (LibreOffice, its own 120 s timeout) happens inside classify.
+    for ef, (cls, seconds) in zip(extracted, map_bounded(bounds, bounds.file_seconds + 120.0, classify, extracted)):
+        times.seconds["classify"] = times.seconds.get("classify", 0.0) + seconds
+        if isinstance(cls, Overrun):
+            overruns.append(f"文件“{ef.name}”{cls.chinese()}")
+            cls = Classification("unknown", "unknown", "application/octet-stream", cls.chinese(), None,
+                                 (UnpackFinding(f"file.{cls.kind}", f"文件“{ef.name}”{cls.chinese()}。", ef.name),))
+        unpack_findings.extend(cls.findings)
+        files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256,
+                                  path=cls.converted or ef.path, archive=ef.archive, note=cls.reason))
 
     for link in find_large_attachment_links(mail.html, mail.text):
         files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
@@ -131,20 +152,26 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     with times.stage("subject"):
         for f in files:
             if f.role == "form_word" and f.path is not None and f.path.suffix.lower() == ".docx":
-                form_fields = read_form_fields(f.path)
+                try:
+                    form_fields = run_bounded(bounds, bounds.file_seconds, read_form_fields, f.path)
+                except Overrun:
+                    form_fields = {}  # the file's own facts below meet the same bound and record it
                 if form_fields:
                     break
         subject, mismatches = fill_from_other_sources(
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
 
-    with_facts: list[AnalysedFile] = []
-    for f in files:
-        if f.kind == "file" and f.path is not None:
-            with times.stage(f"facts:{f.role}"):
-                file_facts = extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
-            with_facts.append(replace(f, facts=file_facts))
-        else:
-            with_facts.append(f)
+    readable = [f for f in files if f.kind == "file" and f.path is not None]
+    outcomes = map_bounded(bounds, bounds.file_seconds, _file_facts, readable)
+    read: dict[int, FileFacts] = {}
+    for f, (result, seconds) in zip(readable, outcomes):
+        times.seconds[f"facts:{f.role}"] = times.seconds.get(f"facts:{f.role}", 0.0) + seconds
+        if isinstance(result, Overrun):
+            overruns.append(f"文件“{f.name}”{result.chinese()}")
+            result = FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive,
+                               error=result.chinese())
+        read[id(f)] = result
+    with_facts = [replace(f, facts=read[id(f)]) if id(f) in read else f for f in files]
 
     facts = SubmissionFacts(
         case_no=case_no,
@@ -159,14 +186,13 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         problems=tuple((p.code, p.message, p.path) for p in unpack_findings),
         mismatches=tuple(mismatches),
     )
-    checked: list[Finding] = []
-    for rule in runtime.campaign.rules.rules:
-        # One rule at a time (same isolation as run_rules over all of them) so each check's time is known.
-        with times.stage(f"check:{rule.id}"):
-            checked += run_rules(ConfiguredRules((rule,)), facts)
+    checked, rule_seconds = run_rules_bounded(bounds, runtime.campaign.rules, facts)
+    for rule_id, seconds in rule_seconds.items():
+        times.seconds[f"check:{rule_id}"] = times.seconds.get(f"check:{rule_id}", 0.0) + seconds
     findings = tuple(checked)
-    status = decide_status(findings, subject.needs_review)
+    status = decide_status(findings, subject.needs_review or bool(overruns))
     review = list(subject.reasons) if subject.needs_review else []
+    review += overruns
     review += [f.message for f in findings if f.rule == "rule-error"]
     review += list(mismatches)
     defects += [p.message for p in unpack_findings]

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import resource
 import subprocess
 import tempfile
 import zipfile
@@ -184,6 +185,13 @@ def _ole_kind(path: Path) -> str:
 # Legacy Word through LibreOffice
 # ---------------------------------------------------------------------------------------------------------------
 
+def _lift_memory_limit() -> None:
+    """LibreOffice maps far more address space than it uses; the limit our file-reading worker runs under
+    (ingest/isolation.py) would make it fail, so its child lifts the soft limit again (the timeout bounds it)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
 def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = 120.0) -> tuple[Path | None,
                                                                                             Finding | None]:
     """Convert a .doc/.wps to DOCX with LibreOffice; (docx path, None) or (None, finding in Chinese)."""
@@ -197,7 +205,7 @@ def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = 12
         command = [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
                    "--convert-to", "docx", "--outdir", str(out_dir), str(source)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_lift_memory_limit)
         try:
             _, stderr = process.communicate(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:

@@ -36,15 +36,17 @@ def _runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
         fail(str(exc))
 
 
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def memory_note(cfg: AppConfig) -> str:
+    """"；峰值内存 98 MB（读取附件的工作进程另计 140 MB）": peak resident memory of this process and of the worker
+    process that read the attachments (ingest/isolation.py); each from its own VmHWM."""
+    from ingest.isolation import own_peak_memory_mb, worker_peak_memory_mb
+
+    own = own_peak_memory_mb()
+    if not own:
+        return ""
+    worker = worker_peak_memory_mb(cfg.limits)
+    extra = f"（读取附件的工作进程另计 {worker:.0f} MB）" if worker else ""
+    return f"；峰值内存 {own:.0f} MB{extra}"
 
 
 def _print_json(data: Any) -> None:
@@ -95,7 +97,7 @@ def poll(config_path: str | None, once: bool) -> None:
     setup_logging(cfg.intake.log_format)
     rt = _runtime(cfg)
     report = Daemon(rt).cycle()
-    click.echo(report.summary() + (f"；峰值内存 {peak_memory_mb():.0f} MB" if peak_memory_mb() else ""))
+    click.echo(report.summary() + memory_note(cfg))
     rt.close()
     if report.error:
         sys.exit(1)

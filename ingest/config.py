@@ -112,6 +112,17 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on reading strangers' files (see ingest/isolation.py)."""
+
+    isolate: bool = True
+    file_seconds: float = 120.0
+    attachment_seconds: float = 600.0
+    rule_seconds: float = 10.0
+    worker_memory_mb: int = 2048
+
+
+@dataclass(frozen=True)
 class AppConfig:
     path: Path
     intake: IntakeSettings
@@ -119,6 +130,7 @@ class AppConfig:
     smtp: SmtpSettings | None
     campaign: CampaignConfig
     console: ConsoleConfig | None = None
+    limits: LimitSettings = LimitSettings()
 
 
 _INTAKE_KEYS = {
@@ -138,7 +150,8 @@ _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
     "organizer_email", "subject", "categories", "rules", "quotas", "documents", "materials",
 }
-_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console"}
+_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console", "limits"}
+_LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb"}
 _CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
 _SECURITY = {"ssl", "starttls", "plain"}
 
@@ -158,12 +171,12 @@ def _require(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[
     return value
 
 
-def _optional(table: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
+def _optional(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
     if key not in table:
         return default
     value = table[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+    if not isinstance(value, kind) or (kind in (int, (int, float)) and isinstance(value, bool)):
+        raise ConfigError(f"{where}.{key}: expected {getattr(kind, '__name__', 'a number')}, got {value!r}")
     return value
 
 
@@ -237,6 +250,21 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
         alert_no_poll_minutes=_optional(t, "alert_no_poll_minutes", "intake", int, 30),
         templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else REPO_ROOT / "templates",
     )
+
+
+def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
+    _check_keys(t, _LIMIT_KEYS, "limits")
+    default = LimitSettings()
+    seconds = {}
+    for key in ("file_seconds", "attachment_seconds", "rule_seconds"):
+        value = _optional(t, key, "limits", (int, float), getattr(default, key))
+        if isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"limits.{key}: must be a positive number of seconds")
+        seconds[key] = float(value)
+    memory = _optional(t, "worker_memory_mb", "limits", int, default.worker_memory_mb)
+    if memory != 0 and memory < 256:
+        raise ConfigError("limits.worker_memory_mb: 0 (no limit) or at least 256")
+    return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory, **seconds)
 
 
 def _no_plain_password(t: Mapping[str, Any], where: str) -> None:
@@ -397,4 +425,4 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     smtp = _parse_smtp(data["smtp"], base, env, not offline) if "smtp" in data else None
     console = _parse_console(data["console"], base, env, not offline) if "console" in data else None
     return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table),
-                     console=console)
+                     console=console, limits=_parse_limits(data.get("limits", {})))

@@ -115,6 +115,8 @@ def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, arch
             return _replace(base, doc=_text_doc(_decode_text(path.read_bytes())))
     except _Unreadable as exc:
         return _replace(base, error=str(exc))
+    except MemoryError:
+        raise  # our limit, not the sender's fault: the caller records it for staff (ingest/isolation.py)
     # Isolation boundary: python-docx, pypdf, Pillow and libmediainfo parse files from strangers, and on hostile
     # input they raise exception types of their own (struct.error, zlib.error, RecursionError, AssertionError…).
     # One unreadable file must not lose the submission: it becomes a recorded error on that file.

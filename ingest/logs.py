@@ -24,7 +24,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+_current: tuple[str, int] | None = None
+
+
+def current_setup() -> tuple[str, int] | None:
+    """(format, level) of the last ``setup_logging`` in this process, so worker processes log the same way."""
+    return _current
+
+
 def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
+    global _current
+    _current = (fmt, level)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

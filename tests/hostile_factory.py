@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import random
 import tarfile
 import uuid

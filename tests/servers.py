@@ -17,6 +17,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -500,3 +501,80 @@ def drop_database(database_url: str) -> None:
     maintenance = _with_database(database_url, "postgres")
     with psycopg.connect(_libpq_url(maintenance), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The daemon's configuration and command line against these servers (shared by tests and bench/ suites)
+# ---------------------------------------------------------------------------------------------------------------
+
+TEST_MAILBOX = "jcjyzj2025@163.com"  # campaign.mailbox of the example campaign: our own sender address
+
+
+def write_intake_config(directory: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
+                        spool_dir: str = "spool", poll_interval_seconds: int = 1, fetch_chunk_bytes: int = 1048576,
+                        replies_per_sender_per_hour: int | None = None, intake_extra: str = "",
+                        smtp_extra: str = "", limits: str = "", campaign_file: str | None = None,
+                        sender: str = TEST_MAILBOX, sender_name: str | None = "基础教育创新案例征集工作组") -> Path:
+    """``config.toml`` in ``directory``: loopback Dovecot and SMTP sink, the example campaign (the 2025 call)
+    or a campaign profile (``campaign_file``). The IMAP password comes from TEST_IMAP_PASSWORD (``run_intake``)."""
+    from ingest.config import example_campaign_toml
+
+    head = f'campaign_file = "{campaign_file}"' if campaign_file else ""
+    campaign = "" if campaign_file else example_campaign_toml()
+    name_line = "" if sender_name is None else f'sender_name = "{sender_name}"'
+    per_hour = "" if replies_per_sender_per_hour is None else \
+        f"max_replies_per_sender_per_hour = {replies_per_sender_per_hour}"
+    cfg = directory / "config.toml"
+    cfg.write_text(f"""{head}
+[intake]
+spool_dir = "{spool_dir}"
+database_url = "{db_url}"
+poll_interval_seconds = {poll_interval_seconds}
+{intake_extra}
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "plain"
+username = "{user}"
+password_env = "TEST_IMAP_PASSWORD"
+fetch_chunk_bytes = {fetch_chunk_bytes}
+use_idle = false
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+username = ""
+sender = "{sender}"
+{name_line}
+retry_base_seconds = 1
+{per_hour}
+{smtp_extra}
+
+[limits]
+{limits}
+
+{campaign}""", encoding="utf-8")
+    return cfg
+
+
+def run_intake(cfg: Path, *args: str, password: str, check: bool = True,
+               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The real ``intake`` command line in a child process (``python -m ingest.cli``)."""
+    env = {**os.environ, "TEST_IMAP_PASSWORD": password, "INTAKE_CONFIG": str(cfg)}
+    proc = subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"intake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def reported_peak_memory_mb(stdout: str) -> tuple[float, float]:
+    """(daemon, file-reading worker) peak resident memory in MB as ``intake poll --once`` prints them at exit:
+    "…；峰值内存 98 MB（读取附件的工作进程另计 140 MB）". (0, 0) when absent."""
+    import re
+
+    own = re.search(r"峰值内存 (\d+(?:\.\d+)?) MB", stdout)
+    worker = re.search(r"工作进程另计 (\d+(?:\.\d+)?) MB", stdout)
+    return (float(own.group(1)) if own else 0.0, float(worker.group(1)) if worker else 0.0)

@@ -25,7 +25,7 @@ from ingest import samples
 from ingest.mailfactory import Attachment, build_mail
 from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
 from store.models import Case
-from test_e2e_spine import intake
+from servers import run_intake, write_intake_config
 
 pytestmark = pytest.mark.e2e
 
@@ -176,36 +176,6 @@ PROFILES = (
 )
 
 
-def write_profile_config(tmp_path: Path, profile: str, *, imap_port: int, user: str, smtp_port: int,
-                         db_url: str, sender: str) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-campaign_file = "campaigns/{profile}.toml"
-
-[intake]
-spool_dir = "spool"
-database_url = "{db_url}"
-poll_interval_seconds = 1
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-username = "{user}"
-password_env = "TEST_IMAP_PASSWORD"
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-sender = "{sender}"
-retry_base_seconds = 1
-""", encoding="utf-8")
-    return cfg
-
-
 def body_of(raw: bytes) -> tuple[str, str]:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     part = msg.get_body(preferencelist=("plain",))
@@ -228,14 +198,15 @@ def test_profile_compliant_and_faulty_submissions(profile: Profile, tmp_path: Pa
     mailbox = tomllib.loads((REPO / "campaigns" / f"{profile.name}.toml").read_text(encoding="utf-8"))["campaign"]
     user = f"u{uuid.uuid4().hex[:10]}"
     db_url = f"sqlite:///{tmp_path / 'intake.db'}"
-    cfg = write_profile_config(tmp_path, profile.name, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port,
-                               db_url=db_url, sender=mailbox["mailbox"])
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
+                              campaign_file=f"campaigns/{profile.name}.toml", sender=mailbox["mailbox"],
+                              sender_name=None, fetch_chunk_bytes=8388608)
     work = tmp_path / "mails"
     work.mkdir()
     ok, faulty = profile.mails(work)
     for mail in (ok, faulty):
         dovecot.append(user, "INBOX", mail.raw, internaldate=mail.received_at)
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     smtp_sink.wait_for(2, timeout=60)
     replies = {m.rcpt_tos[0]: body_of(m.raw) for m in smtp_sink.messages}
     assert set(replies) == {ok.sender, faulty.sender}

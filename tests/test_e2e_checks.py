@@ -16,7 +16,7 @@ from ingest import samples
 from ingest.mailfactory import Attachment, build_mail
 from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail, zip_gbk
 from store.models import Case
-from test_e2e_spine import intake, write_config
+from servers import run_intake, write_intake_config
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +40,12 @@ def plain(raw: bytes) -> tuple[str, str]:
 
 @pytest.fixture
 def poll(tmp_path: Path, dovecot, imap_user, smtp_sink, db_url):  # type: ignore[no-untyped-def]
-    cfg = write_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port, db_url=db_url)
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port, db_url=db_url)
 
     def run(*mails: bytes) -> None:
         for raw in mails:
             dovecot.append(imap_user, "INBOX", raw, internaldate=RECEIVED)
-        intake(cfg, "poll", "--once", password=dovecot.password)
+        run_intake(cfg, "poll", "--once", password=dovecot.password)
 
     return run
 

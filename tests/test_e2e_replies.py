@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from ingest.mailfactory import Attachment, build_mail
 from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 from store.models import Case, Event, Message, OutboxMail, Submission
-from test_e2e_spine import intake, write_config
+from servers import run_intake, write_intake_config
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +36,11 @@ def body_of(raw: bytes) -> str:
 
 @pytest.fixture
 def env(tmp_path: Path, dovecot, imap_user, smtp_sink, db_url):  # type: ignore[no-untyped-def]
-    cfg = write_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port, db_url=db_url,
-                       extra_smtp="max_replies_per_sender_per_hour = 3")
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port, db_url=db_url,
+                       smtp_extra="max_replies_per_sender_per_hour = 3")
 
     def poll() -> None:
-        intake(cfg, "poll", "--once", password=dovecot.password)
+        run_intake(cfg, "poll", "--once", password=dovecot.password)
 
     def deliver(raw: bytes) -> None:
         dovecot.append(imap_user, "INBOX", raw, internaldate=RECEIVED)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from ingest.config import example_campaign_toml
+from servers import reported_peak_memory_mb, run_intake, write_intake_config
 from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
 from store.models import Case, Message, OutboxMail
 
@@ -23,48 +23,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="session")
 def five_mails() -> list[bytes]:
     return [submission_mail(case, photos=2, video_seconds=2.0) for case in SCHOOLS[:5]]
-
-
-def write_config(tmp_path: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
-                 extra_smtp: str = "") -> Path:
-    campaign = example_campaign_toml()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[intake]
-spool_dir = "spool"
-database_url = "{db_url}"
-poll_interval_seconds = 1
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-username = "{user}"
-password_env = "TEST_IMAP_PASSWORD"
-fetch_chunk_bytes = 1048576
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-sender = "jcjyzj2025@163.com"
-sender_name = "基础教育创新案例征集工作组"
-retry_base_seconds = 1
-{extra_smtp}
-
-{campaign}""", encoding="utf-8")
-    return cfg
-
-
-def intake(cfg: Path, *args: str, password: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TEST_IMAP_PASSWORD": password, "INTAKE_CONFIG": str(cfg)}
-    proc = subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"intake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def count(db_url: str, model: type, *where: object) -> int:
@@ -79,7 +37,7 @@ def count(db_url: str, model: type, *where: object) -> int:
 @pytest.fixture
 def setup(tmp_path: Path, dovecot, smtp_sink, db_url: str):  # type: ignore[no-untyped-def]
     user = f"u{uuid.uuid4().hex[:10]}"
-    cfg = write_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
     return user, cfg
 
 
@@ -87,13 +45,13 @@ def test_five_submissions_five_receipts_and_nothing_twice(setup, dovecot, smtp_s
     user, cfg = setup
     for raw in five_mails:
         dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Case) == 5
     smtp_sink.wait_for(5, timeout=30)
     assert len(smtp_sink.messages) == 5
     recipients = sorted(m.rcpt_tos[0] for m in smtp_sink.messages)
     assert recipients == sorted(c.sender for c in SCHOOLS[:5])
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     time.sleep(0.5)
     assert count(db_url, Case) == 5
     assert len(smtp_sink.messages) == 5
@@ -118,7 +76,7 @@ def test_kill_9_mid_cycle_then_restart(setup, dovecot, smtp_sink, db_url, five_m
     killed_mid_cycle = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     assert killed_mid_cycle, "the first run finished before it could be killed"
     assert count(db_url, Case) == 5
     smtp_sink.wait_for(5, timeout=30)
@@ -131,13 +89,13 @@ def test_new_uidvalidity_processes_nothing_twice(setup, dovecot, smtp_sink, db_u
     user, cfg = setup
     for raw in five_mails:
         dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     old = dovecot.uidvalidity(user, "INBOX")
     dovecot.delete_and_recreate_folder(user, "INBOX")
     assert dovecot.uidvalidity(user, "INBOX") != old
     for raw in five_mails:
         dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Message) == 5
     assert count(db_url, Case) == 5
     time.sleep(0.5)
@@ -149,14 +107,14 @@ def test_smtp_down_then_back(setup, dovecot, smtp_sink, db_url, five_mails):  # 
     for raw in five_mails:
         dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
     smtp_sink.stop()
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     assert count(db_url, Case) == 5
     assert count(db_url, OutboxMail, OutboxMail.status == "pending") == 5
     smtp_sink.start()
     time.sleep(1.5)  # the configured first retry is after 1 s
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     smtp_sink.wait_for(5, timeout=30)
-    intake(cfg, "poll", "--once", password=dovecot.password)
+    run_intake(cfg, "poll", "--once", password=dovecot.password)
     time.sleep(0.5)
     assert len(smtp_sink.messages) == 5
     assert count(db_url, OutboxMail, OutboxMail.status == "sent") == 5
@@ -165,7 +123,6 @@ def test_smtp_down_then_back(setup, dovecot, smtp_sink, db_url, five_mails):  # 
 def test_sixty_megabyte_message_is_spooled_and_recorded(setup, dovecot, smtp_sink, db_url, tmp_path):  # type: ignore[no-untyped-def]
     user, cfg = setup
     case = SCHOOLS[0]
-    big = submission_mail(case, photos=0, video_seconds=None, packed=False)
     # Pad with a 45 MB attachment (60 MB once base64-encoded in the mail).
     from ingest.mailfactory import Attachment, build_mail
 
@@ -173,10 +130,12 @@ def test_sixty_megabyte_message_is_spooled_and_recorded(setup, dovecot, smtp_sin
                      body="大附件", attachments=[Attachment("附件材料.zip", os.urandom(45 * 1024 * 1024))])
     assert len(raw) > 60_000_000
     dovecot.append(user, "INBOX", raw, internaldate=RECEIVED)
-    out = intake(cfg, "poll", "--once", password=dovecot.password).stdout
-    # The CLI reports its own VmHWM (ru_maxrss would include the forking test process's memory).
-    peak = float(out.rsplit("峰值内存", 1)[1].split("MB")[0])
-    print(f"\npeak RSS of `intake poll --once` on a {len(raw) / 1e6:.0f} MB message: {peak:.0f} MB")
+    out = run_intake(cfg, "poll", "--once", password=dovecot.password).stdout
+    # The CLI reports its own VmHWM and its worker's (ru_maxrss would include the forking test process's memory).
+    own, worker = reported_peak_memory_mb(out)
+    peak = own + worker
+    print(f"\npeak RSS of `intake poll --once` on a {len(raw) / 1e6:.0f} MB message: {own:.0f} MB + worker "
+          f"{worker:.0f} MB")
     assert peak < 400, "memory must not grow with the message size"
     engine = create_engine(db_url)
     with engine.connect() as conn:

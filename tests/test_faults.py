@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select
 from ingest.alerts import current_alerts, enqueue_alerts
 from ingest.config import load_config
 from ingest.runtime import Runtime
-from servers import DOVEADM_BINARY, SelfStartedPostgres, create_database
+from servers import DOVEADM_BINARY, SelfStartedPostgres, create_database, run_intake
 from store.models import Event, Message, OutboxMail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -53,9 +53,7 @@ def backlog(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
 
 
 def intake(cfg: Path, *args: str, password: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TEST_IMAP_PASSWORD": password, "INTAKE_CONFIG": str(cfg)}
-    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600, cwd=REPO)
+    return run_intake(cfg, *args, password=password, check=False)  # these tests read the exit code
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -168,7 +166,7 @@ def test_refused_login_exits_with_one_line_alerts_once_and_recovers(tmp_path, do
         dovecot.append(user, "INBOX", m.raw)
     db_url = f"sqlite:///{tmp_path / 'intake.db'}"
     cfg = suite.write_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
-                             intake_extra="alert_after_failures = 2")
+                      intake_extra="alert_after_failures = 2")
     for attempt in range(2):
         proc = intake(cfg, "poll", "--once", password="wrong-authorization-code")
         assert proc.returncode == 1
@@ -209,7 +207,7 @@ def test_no_successful_poll_and_stalled_cycle_are_alerts(tmp_path, dovecot, smtp
     user = dovecot.new_user()
     db_url = f"sqlite:///{tmp_path / 'intake.db'}"
     cfg = suite.write_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
-                             intake_extra="alert_no_poll_minutes = 20")
+                      intake_extra="alert_no_poll_minutes = 20")
     assert intake(cfg, "poll", "--once", password=dovecot.password).returncode == 0
     rt = Runtime(load_config(str(cfg), env={"TEST_IMAP_PASSWORD": dovecot.password}))
     try:
@@ -296,7 +294,7 @@ def test_spool_disk_full_pauses_then_resumes(tmp_path, dovecot, smtp_sink, backl
     assert sum(len(m.raw) for m in backlog) > 3 * 1024 * 1024
     db_url = f"sqlite:///{tmp_path / 'intake.db'}"
     cfg = suite.write_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
-                             spool_dir=str(small_disk))
+                      spool_dir=str(small_disk))
     proc = intake(cfg, "poll", "--once", password=dovecot.password)
     assert proc.returncode == 1
     lines = [line for line in proc.stdout.splitlines() if line.strip()]

@@ -4,7 +4,6 @@ line spacing, paper and margins, as the Zhuzhou call prescribes (三号黑体 / 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -40,8 +40,10 @@ def form_pdf_scan(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield Check(False, "未收到PDF版申报表，无法检查是否为扫描件。", milder="info")
     for f in facts.with_role("form_pdf"):
         pdf = f.pdf
-        if pdf is None:
-            continue  # unreadable: reported by files-readable
+        if pdf is None:  # unreadable: files-readable says why; the receipt must not call it a scan
+            yield Check(False, f"申报表PDF{quoted(f.name)}无法读取，未能检查是否为扫描件（原因见“文件可读”一项）。",
+                        file=f.name, milder="info")
+            continue
         # Image-only pages may carry an invisible OCR layer (render mode 3); a call may refuse even that.
         scanned = len(pdf.image_only_pages) == pdf.pages and (params["accept_ocr_layer"] or not pdf.ocr_only_text)
         evidence = {"pages": pdf.pages, "image_only_pages": len(pdf.image_only_pages),
@@ -66,6 +68,8 @@ def form_pdf_scan(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 def _seal_checks(f: FileFacts, threshold: float) -> Iterator[Check]:
     pdf = f.pdf
     if pdf is None:
+        yield Check(False, f"申报表PDF{quoted(f.name)}无法读取，未能检查是否盖章（原因见“文件可读”一项）。",
+                    file=f.name, milder="info")
         return
     score = round(pdf.seal_best_score, 2)
     evidence = {"page": pdf.seal_best_page, "confidence": score, "threshold": threshold}

@@ -1,0 +1,148 @@
+"""Bounds on reading strangers' files and on rules (issue 9.2: "a rule that hangs"; 9.4: "no hang").
+
+Real worker processes, real hangs: a rule that loops, a regular expression that backtracks, a C call that
+never returns to Python, a rule that SIGKILLs its worker, and a 150 KB PDF (made with pypdf) whose content
+stream holds two million operators, which pypdf needs minutes and gigabytes to read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from isolation_rules import MISBEHAVING
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
+
+from checks.facts import SubjectFields, SubmissionFacts
+from checks.registry import RULE_ERROR
+from ingest.config import LimitSettings
+from ingest.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.mailfactory import Attachment, build_mail
+from ingest.sample_submissions import SCHOOLS, submission_mail
+from servers import run_intake, write_intake_config
+
+RECEIVED = datetime(2025, 11, 20, 1, 30, tzinfo=timezone.utc)
+
+
+def facts(body: str) -> SubmissionFacts:
+    return SubmissionFacts(case_no="", sender="a@school.cn", subject=SubjectFields(), received_at=RECEIVED,
+                           files=(), body_text=body)
+
+
+def test_each_misbehaving_rule_costs_only_its_own_verdict() -> None:
+    rules = MISBEHAVING.configure({rule_id: {} for rule_id in
+                                   ("body-present", "spins", "backtracks", "kills-worker", "stuck-in-c")})
+    limits = LimitSettings(rule_seconds=1.0)
+    started = time.monotonic()
+    findings, seconds = run_rules_bounded(limits, rules, facts("a" * 40 + "!"))
+    took = time.monotonic() - started
+    by_rule = {f.evidence.get("rule", f.rule): f for f in findings}
+    assert by_rule["body-present"].passed  # the healthy rule kept its verdict
+    for rule_id in ("spins", "backtracks", "stuck-in-c"):
+        assert by_rule[rule_id].rule == RULE_ERROR and "超时" in by_rule[rule_id].message, rule_id
+    assert by_rule["kills-worker"].rule == RULE_ERROR and "异常退出" in by_rule["kills-worker"].message
+    assert set(seconds) == {"body-present", "spins", "backtracks", "kills-worker", "stuck-in-c"}
+    # Bounded by the limits (1 s per rule, the C call by its own task's deadline), not by the rules: the
+    # C call alone would run for minutes.
+    print(f"\nfive rules, four misbehaving: {took:.1f} s")
+    assert took < 120
+
+
+def test_the_pool_recovers_after_a_killed_worker() -> None:
+    limits = LimitSettings()
+    with pytest.raises(Overrun) as crashed:
+        run_bounded(limits, 30, _suicide)
+    assert crashed.value.kind == "crashed"
+    assert run_bounded(limits, 30, os.getpid) != os.getpid()  # a fresh worker answers
+
+
+def _suicide() -> None:
+    os.kill(os.getpid(), 9)
+
+
+def test_exceptions_and_results_cross_the_boundary() -> None:
+    limits = LimitSettings()
+    with pytest.raises(ZeroDivisionError):
+        run_bounded(limits, 30, divmod, 1, 0)
+    outcomes = map_bounded(limits, 5, divmod, [7, 9], 2)
+    assert [o[0] for o in outcomes] == [(3, 1), (4, 1)]
+
+
+def operator_bomb_pdf(path: Path, operators: int = 2_000_000) -> Path:
+    """One A4 page whose Flate-compressed content stream repeats a text operator ``operators`` times."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(595, 842)
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 0 0 Td (a) Tj ET\n" * operators)
+    page[NameObject("/Contents")] = writer._add_object(stream.flate_encode())
+    writer.write(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb_mail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("bomb")
+    pdf = operator_bomb_pdf(directory / "bomb.pdf")
+    assert pdf.stat().st_size < 200_000
+    raw = build_mail(style="163", sender="office@wensan.edu.cn", to="jcjyzj2025@163.com",
+                     subject="浙江省杭州市文三街小学+“AI+劳动”课程群建设+人工智能教育", body="见附件",
+                     attachments=[Attachment("文三街小学申报表（盖章）.pdf", pdf.read_bytes(), "application/pdf")],
+                     received_at=RECEIVED)
+    mail = directory / "bomb.eml"
+    mail.write_bytes(raw)
+    return mail
+
+
+def inspect(mail: Path, tmp_path: Path, key: str, value: int) -> dict:  # type: ignore[type-arg]
+    """``intake inspect --json`` with the shipped example configuration, one [limits] key changed."""
+    example = (Path(__file__).parent.parent / "config.example.toml").read_text(encoding="utf-8")
+    changed, n = re.subn(rf"^{key} = \d+$", f"{key} = {value}", example, flags=re.M)
+    assert n == 1
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(changed, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "ingest.cli", "inspect", str(mail), "--json", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_pdf_that_takes_minutes_is_stopped_and_sent_to_review(bomb_mail: Path, tmp_path: Path) -> None:
+    report = inspect(bomb_mail, tmp_path, "file_seconds", 3)
+    assert report["status"] == "needs_review"
+    assert any("读取超时（超过 3 秒" in reason for reason in report["review_reasons"]), report["review_reasons"]
+    readable = [f for f in report["findings"] if f["rule"] == "files-readable"][0]
+    assert not readable["passed"] and "读取超时" in readable["message"]
+
+
+def test_a_pdf_that_needs_gigabytes_meets_the_memory_limit(bomb_mail: Path, tmp_path: Path) -> None:
+    report = inspect(bomb_mail, tmp_path, "worker_memory_mb", 400)
+    assert report["status"] == "needs_review"
+    assert any("内存超过限制" in reason for reason in report["review_reasons"]), report["review_reasons"]
+
+
+@pytest.mark.e2e
+def test_the_daemon_reads_on_past_a_hanging_pdf(bomb_mail: Path, tmp_path: Path, dovecot, smtp_sink,  # type: ignore[no-untyped-def]
+                                                db_url: str) -> None:
+    """Through Dovecot and the real `intake poll --once`: the hostile PDF costs its own mail 3 seconds and a
+    review, the compliant mail behind it is accepted, and both are answered."""
+    user = dovecot.new_user()
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
+                              limits="file_seconds = 3")
+    dovecot.append(user, "INBOX", bomb_mail.read_bytes(), internaldate=RECEIVED)
+    dovecot.append(user, "INBOX", submission_mail(SCHOOLS[1], photos=1, video_seconds=None), internaldate=RECEIVED)
+    out = run_intake(cfg, "poll", "--once", password=dovecot.password).stdout
+    assert "已入库 2" in out and "失败 0" in out, out
+    listed = json.loads(run_intake(cfg, "list", "--format", "json", password=dovecot.password).stdout)["cases"]
+    status = {row["organization"]: row["status"] for row in listed}
+    assert status.pop("杭州市文三街小学") == "needs_review" and list(status.values()) == ["accepted"], status
+    bomb_case = next(row["case_no"] for row in listed if row["organization"] == "杭州市文三街小学")
+    shown = run_intake(cfg, "show", bomb_case, "--format", "json", password=dovecot.password).stdout
+    assert "读取超时（超过 3 秒" in shown
+    smtp_sink.wait_for(2)

@@ -75,7 +75,8 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
             result.not_appendable.append(f"{case.name}: {type(exc).__name__}")
     db_url = f"sqlite:///{workdir / 'intake.db'}"
     cfg = write_intake_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
-                              poll_interval_seconds=60, replies_per_sender_per_hour=1000)
+                              poll_interval_seconds=60, replies_per_sender_per_hour=1000,
+                              limits="file_seconds = 15")  # the PDF operator bomb stops at 15 s
     before = _snapshot(workdir)
     tmp_before = set(os.listdir(tempfile.gettempdir()))
     env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}

@@ -32,7 +32,7 @@ _LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled
+    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed
     title: str
     detail: str
 
@@ -87,6 +87,15 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
             alerts.append(Alert("poll_failing", "连续收信失败",
                                 f"已连续 {history.failures_since_success} 次收信失败，程序会自动重试。"
                                 f"最后一次错误：{history.last_error}"))
+    failed = rt.store.failed_messages()
+    if failed:
+        lines = [f"邮件 #{m.id}（{m.from_addr or '发件人不明'}，主题“{(m.subject or '')[:40]}”）：{m.error}"
+                 for m in failed[:10]]
+        more = f"\n……另有 {len(failed) - 10} 封" if len(failed) > 10 else ""
+        alerts.append(Alert("messages_failed", f"{len(failed)} 封邮件多次处理失败，已停止自动重试",
+                            "\n".join(lines) + more + "\n原始邮件已保存在收件目录中，不会丢失。排除原因后运行"
+                            "“intake retry 编号”重新处理；已人工处理的用“intake retry 编号 --dismiss --reason 说明”"
+                            "标记。"))
     limit = timedelta(minutes=intake.alert_no_poll_minutes)
     if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
         reference = history.last_success or history.first_failure_since_success

@@ -245,6 +245,46 @@ def recheck(case_nos: tuple[str, ...], actor: str, config_path: str | None) -> N
 
 
 @main.command()
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--dismiss", is_flag=True, help="Set the messages aside instead (handled by hand); needs --reason.")
+@click.option("--reason", default="", help="Why they are set aside (event log).")
+@click.option("--actor", envvar="USER", default="staff", show_default=True, help="Who asks (event log).")
+@click.option("--config", "config_path", envvar="INTAKE_CONFIG", help=CONFIG_HELP)
+def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str, config_path: str | None) -> None:
+    """Mail that failed for good (shown by `intake health`): list it, queue it again, or set it aside.
+
+    Without message numbers: list the failed messages. With them: they are processed again on the next poll
+    (after the cause was fixed), or with --dismiss recorded as handled by hand.
+
+    \b
+    Example:
+      intake retry
+      intake retry 17 23
+      intake retry 17 --dismiss --reason "已电话联系学校重新发送"
+    """
+    cfg = _load(config_path, offline=True)
+    rt = _runtime(cfg)
+    store = rt.store
+    if not message_ids:
+        failed = store.failed_messages()
+        for m in failed:
+            click.echo(f"#{m.id}  {m.received_at.astimezone(cfg.campaign.tz):%Y-%m-%d %H:%M}  "
+                       f"{m.from_addr or '发件人不明'}  “{(m.subject or '')[:40]}”  {m.error}")
+        click.echo(f"多次处理失败的邮件：{len(failed)} 封")
+        rt.close()
+        return
+    if dismiss and not reason.strip():
+        fail("--dismiss 需要 --reason 说明如何处理的")
+    for message_id in message_ids:
+        done = (store.dismiss_message(message_id, actor=actor, reason=reason.strip()) if dismiss
+                else store.retry_message(message_id, actor=actor))
+        if not done:
+            fail(f"邮件 #{message_id} 不存在或不是处理失败的邮件（用 intake retry 查看）")
+        click.echo(f"邮件 #{message_id}：" + ("已标记为人工处理" if dismiss else "已重新排队，下一轮收信时处理"))
+    rt.close()
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--send-alerts", is_flag=True,
               help="Also mail each problem to campaign.organizer_email (once per kind and day); for cron.")

@@ -1,9 +1,9 @@
 """Reading strangers' files with a bound on time and memory: the work runs in a worker process.
 
 python-docx, pypdf, Pillow, libarchive and libmediainfo parse whatever a sender attaches. Most hostile input
-makes them raise (recorded as a finding by the caller), but some makes them run for minutes or eat gigabytes
-(a 15 KB PDF whose content stream holds millions of operators took 10 s and 420 MB in pypdf, and grows
-linearly), and a fault in a C library can end the process. In the daemon's own process any of these would stall
+makes them raise (recorded as a finding by the caller), but some makes them run for minutes or eat memory
+(a 12 KB PDF whose 3 pages share a content stream of 150,000 operators kept pypdf busy 15.7 s at 331 MB, and it
+grows with the pages), and a fault in a C library can end the process. In the daemon's own process any of these would stall
 every mail behind it or kill the daemon with the mail half done, again on every restart.
 
 So each step that reads a file (unpacking one attachment, classifying or reading one file, the rules over one
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import copyreg
+import ctypes
 import logging
 import multiprocessing
 import resource
@@ -85,7 +86,21 @@ _pools: dict[int, ProcessPool] = {}
 _pools_lock = threading.Lock()
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when its parent (the fork server, which ends with the daemon) dies,
+    so a daemon killed with SIGKILL leaves no worker reading on with nobody to enforce its deadline."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _worker_init(memory_mb: int, log_setup: tuple[str, int] | None) -> None:
+    _die_with_parent()
     if log_setup is not None:
         logs.setup_logging(*log_setup)
     if memory_mb > 0:

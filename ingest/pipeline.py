@@ -24,7 +24,7 @@ from ingest.mime_stream import parse_file
 from ingest.replies import KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_reply, version_record
 from ingest.runtime import Runtime
 from ingest.stages import StageTimes
-from store import CaseFields, SpooledMessage
+from store import MAX_ATTEMPTS, CaseFields, SpooledMessage
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,11 @@ def _match_bounce(rt: Runtime, msg: SpooledMessage, spooled: Path) -> None:
 
 def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda: False) -> ProcessReport:
     report = ProcessReport()
+    # A message that killed the process on every attempt (it never got as far as being marked failed): stop.
+    for message_row_id in rt.store.give_up_messages():
+        log.error("message %d: processing never finished in %d attempts; left for staff (intake retry)",
+                  message_row_id, MAX_ATTEMPTS)
+        report.failed += 1
     # Filed messages without a queued reply (killed between the two commits) run again: the filing is
     # idempotent per message and the reply is queued this time.
     pending = rt.store.messages_with_status(("spooled", "parsed", "failed"))

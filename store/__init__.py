@@ -4,15 +4,16 @@ from store.records import (
     AttachmentRecord,
     CaseFields,
     CaseSummary,
+    FailedMessage,
     FiledVersion,
     FindingRecord,
     OutgoingMail,
     SpooledMessage,
     VersionRecord,
 )
-from store.repo import Store
+from store.repo import MAX_ATTEMPTS, Store
 
 __all__ = [
-    "AttachmentRecord", "CaseFields", "CaseSummary", "FiledVersion", "FindingRecord", "OutgoingMail",
+    "MAX_ATTEMPTS", "AttachmentRecord", "CaseFields", "CaseSummary", "FailedMessage", "FiledVersion", "FindingRecord", "OutgoingMail",
     "SpooledMessage", "Store", "VersionRecord",
 ]

@@ -24,6 +24,19 @@ class SpooledMessage:
 
 
 @dataclass(frozen=True)
+class FailedMessage:
+    """A message that failed for good: no more automatic retries until staff retry or dismiss it."""
+
+    id: int
+    uid: int
+    from_addr: str | None
+    subject: str | None
+    error: str | None
+    attempts: int
+    received_at: datetime  # when it was spooled
+
+
+@dataclass(frozen=True)
 class CaseFields:
     """What was understood of who sent what (from the subject, completed from the files)."""
 

@@ -27,11 +27,16 @@ from store.models import (
 from store.records import (
     CaseFields,
     CaseSummary,
+    FailedMessage,
     FiledVersion,
     OutgoingMail,
     SpooledMessage,
     VersionRecord,
 )
+
+
+# Attempts at processing one message before it is left for staff (each attempt starts from the spooled bytes).
+MAX_ATTEMPTS = 5
 
 
 def _spooled(m: Message) -> SpooledMessage:
@@ -135,13 +140,13 @@ class Store:
             s.commit()
             return _spooled(row)
 
-    def messages_with_status(self, statuses: Sequence[str], *, max_attempts: int = 5) -> list[SpooledMessage]:
+    def messages_with_status(self, statuses: Sequence[str], *, max_attempts: int = MAX_ATTEMPTS) -> list[SpooledMessage]:
         with self.session() as s:
             rows = s.scalars(select(Message).where(Message.status.in_(statuses), Message.attempts < max_attempts)
                              .order_by(Message.id))
             return [_spooled(m) for m in rows]
 
-    def messages_filed_without_reply(self, *, max_attempts: int = 5) -> list[SpooledMessage]:
+    def messages_filed_without_reply(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[SpooledMessage]:
         """Filed ('stored') messages whose reply was never queued: a kill -9 between the filing
         transaction and the outbox insert leaves these; they must still be answered."""
         filed = select(Submission.id).where(Submission.message_row_id == Message.id).exists()
@@ -150,6 +155,48 @@ class Store:
             rows = s.scalars(select(Message).where(Message.status == "stored", Message.attempts < max_attempts,
                                                    filed, ~queued).order_by(Message.id))
             return [_spooled(m) for m in rows]
+
+    def give_up_messages(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[int]:
+        """Messages whose processing began ``max_attempts`` times and never ended (the process died each time:
+        killed for memory, a crash in a library) are marked failed, so they are no longer retried and show in
+        ``intake health`` and the alerts. A failure that raised is marked failed at once (pipeline)."""
+        with self.session() as s, s.begin():
+            rows = s.scalars(select(Message).where(Message.status.in_(("spooled", "parsed")),
+                                                   Message.attempts >= max_attempts)).all()
+            for m in rows:
+                m.status = "failed"
+                m.error = f"处理此邮件时程序 {m.attempts} 次异常退出，未能完成，已停止自动重试"
+                s.add(Event(action="message.gave_up", message_row_id=m.id, detail={"attempts": m.attempts}))
+            return [m.id for m in rows]
+
+    def failed_messages(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[FailedMessage]:
+        """Messages that failed for good (every automatic attempt used)."""
+        with self.session() as s:
+            rows = s.scalars(select(Message).where(Message.status == "failed", Message.attempts >= max_attempts)
+                             .order_by(Message.id))
+            return [FailedMessage(m.id, m.uid, m.from_addr, m.subject, m.error, m.attempts, m.created_at)
+                    for m in rows]
+
+    def retry_message(self, message_row_id: int, *, actor: str) -> bool:
+        """A failed message goes back to the queue with fresh attempts (after the cause was fixed)."""
+        with self.session() as s, s.begin():
+            m = s.get(Message, message_row_id)
+            if m is None or m.status != "failed":
+                return False
+            m.status, m.attempts = "spooled", 0
+            s.add(Event(action="message.retry", message_row_id=m.id, actor=actor, detail={"error": m.error}))
+            return True
+
+    def dismiss_message(self, message_row_id: int, *, actor: str, reason: str) -> bool:
+        """Staff handled a failed message by hand (e.g. asked the school to send again): it is set aside."""
+        with self.session() as s, s.begin():
+            m = s.get(Message, message_row_id)
+            if m is None or m.status != "failed":
+                return False
+            s.add(Event(action="message.dismissed", message_row_id=m.id, actor=actor,
+                        detail={"reason": reason, "error": m.error}))
+            m.status, m.kind, m.error = "skipped", "dismissed", f"工作人员已处理：{reason}"
+            return True
 
     def begin_attempt(self, message_row_id: int) -> None:
         with self.session() as s, s.begin():

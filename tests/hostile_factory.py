@@ -144,6 +144,23 @@ def pdf_with_javascript() -> bytes:
 
 
 @lru_cache(maxsize=None)
+def pdf_operator_bomb(operators: int = 150_000, pages: int = 20) -> bytes:
+    """A small PDF (~20 KB) whose pages share one Flate-compressed content stream repeating a text operator.
+    Each page stays under pypdf's own limit of tokens per stream, so nothing stops the reader but time."""
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 0 0 Td (a) Tj ET\n" * operators)
+    shared = writer._add_object(stream.flate_encode())
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)[NameObject("/Contents")] = shared
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=None)
 def jpeg_bytes() -> bytes:
     path = _tmp() / "图1.jpg"
     samples.make_jpeg(path, 200_000)
@@ -196,6 +213,7 @@ def payload_cases() -> list[tuple[str, Callable[[str], list[Attachment]]]]:
         ("docx-noise", lambda m: [Attachment("申报表.docx", _noise(50_000, 1))]),
         ("pdf-truncated", lambda m: [Attachment("申报表.pdf", truncated(pdf_bytes()), "application/pdf")]),
         ("pdf-noise-header", lambda m: [Attachment("申报表.pdf", b"%PDF-1.7\n" + _noise(40_000, 2))]),
+        ("pdf-operator-bomb", lambda m: [Attachment("申报表（盖章）.pdf", pdf_operator_bomb(), "application/pdf")]),
         ("pdf-javascript", lambda m: [Attachment("申报表（盖章）.pdf", pdf_with_javascript(), "application/pdf")]),
         ("jpeg-truncated", lambda m: [Attachment("图1：活动现场.jpg", truncated(jpeg_bytes(), 0.3), "image/jpeg")]),
         ("jpeg-noise", lambda m: [Attachment("图2：活动现场.jpg", b"\xff\xd8\xff\xe0" + _noise(30_000, 3))]),

@@ -1,8 +1,9 @@
 """Bounds on reading strangers' files and on rules (issue 9.2: "a rule that hangs"; 9.4: "no hang").
 
 Real worker processes, real hangs: a rule that loops, a regular expression that backtracks, a C call that
-never returns to Python, a rule that SIGKILLs its worker, and a 150 KB PDF (made with pypdf) whose content
-stream holds two million operators, which pypdf needs minutes and gigabytes to read."""
+never returns to Python, a rule that SIGKILLs its worker, and PDFs made with pypdf (tests/hostile_factory.py):
+one of ~20 KB whose 20 pages share a content stream of 150,000 operators (pypdf reads ~5 s per page, so
+~100 s), one of ~150 KB with a single stream of two million operators (~470 MB before pypdf gives up)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hostile_factory import pdf_operator_bomb
 from isolation_rules import MISBEHAVING
-from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, NameObject
 
 from checks.facts import SubjectFields, SubmissionFacts
 from checks.registry import RULE_ERROR
@@ -75,29 +75,26 @@ def test_exceptions_and_results_cross_the_boundary() -> None:
     assert [o[0] for o in outcomes] == [(3, 1), (4, 1)]
 
 
-def operator_bomb_pdf(path: Path, operators: int = 2_000_000) -> Path:
-    """One A4 page whose Flate-compressed content stream repeats a text operator ``operators`` times."""
-    writer = PdfWriter()
-    page = writer.add_blank_page(595, 842)
-    stream = DecodedStreamObject()
-    stream.set_data(b"BT /F1 12 Tf 0 0 Td (a) Tj ET\n" * operators)
-    page[NameObject("/Contents")] = writer._add_object(stream.flate_encode())
-    writer.write(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def bomb_mail(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("bomb")
-    pdf = operator_bomb_pdf(directory / "bomb.pdf")
-    assert pdf.stat().st_size < 200_000
+def pdf_mail(directory: Path, pdf: bytes) -> Path:
     raw = build_mail(style="163", sender="office@wensan.edu.cn", to="jcjyzj2025@163.com",
                      subject="浙江省杭州市文三街小学+“AI+劳动”课程群建设+人工智能教育", body="见附件",
-                     attachments=[Attachment("文三街小学申报表（盖章）.pdf", pdf.read_bytes(), "application/pdf")],
+                     attachments=[Attachment("文三街小学申报表（盖章）.pdf", pdf, "application/pdf")],
                      received_at=RECEIVED)
     mail = directory / "bomb.eml"
     mail.write_bytes(raw)
     return mail
+
+
+@pytest.fixture(scope="module")
+def bomb_mail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~20 KB PDF that keeps pypdf busy for about 100 s."""
+    return pdf_mail(tmp_path_factory.mktemp("slow"), pdf_operator_bomb())
+
+
+@pytest.fixture(scope="module")
+def memory_bomb_mail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~150 KB PDF that makes pypdf grow to ~470 MB."""
+    return pdf_mail(tmp_path_factory.mktemp("big"), pdf_operator_bomb(2_000_000, 1))
 
 
 def inspect(mail: Path, tmp_path: Path, key: str, value: int) -> dict:  # type: ignore[type-arg]
@@ -121,8 +118,9 @@ def test_a_pdf_that_takes_minutes_is_stopped_and_sent_to_review(bomb_mail: Path,
     assert not readable["passed"] and "读取超时" in readable["message"]
 
 
-def test_a_pdf_that_needs_gigabytes_meets_the_memory_limit(bomb_mail: Path, tmp_path: Path) -> None:
-    report = inspect(bomb_mail, tmp_path, "worker_memory_mb", 400)
+def test_a_pdf_that_needs_hundreds_of_megabytes_meets_the_memory_limit(memory_bomb_mail: Path,
+                                                                        tmp_path: Path) -> None:
+    report = inspect(memory_bomb_mail, tmp_path, "worker_memory_mb", 300)
     assert report["status"] == "needs_review"
     assert any("内存超过限制" in reason for reason in report["review_reasons"]), report["review_reasons"]
 
@@ -146,3 +144,84 @@ def test_the_daemon_reads_on_past_a_hanging_pdf(bomb_mail: Path, tmp_path: Path,
     shown = run_intake(cfg, "show", bomb_case, "--format", "json", password=dovecot.password).stdout
     assert "读取超时（超过 3 秒" in shown
     smtp_sink.wait_for(2)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _attempts(db_url: str) -> int:
+    from sqlalchemy import create_engine, select
+
+    from store.models import Message
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(Message.attempts)).scalar() or 0)
+    except Exception:  # noqa: BLE001 - the schema does not exist before the first poll has started
+        return 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.e2e
+def test_a_mail_that_kills_the_daemon_every_time_is_set_aside_and_can_be_retried(  # type: ignore[no-untyped-def]
+        bomb_mail: Path, tmp_path: Path, dovecot, smtp_sink, db_url: str) -> None:
+    """The daemon is SIGKILLed while it works on the same mail, five times (as an OOM killer would). The mail
+    is then marked failed instead of waiting in the queue forever, `intake health` raises it, and after
+    `intake retry` it is processed. The worker reading the file dies with the daemon each time."""
+    user = dovecot.new_user()
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
+                              limits="file_seconds = 10")
+    dovecot.append(user, "INBOX", bomb_mail.read_bytes(), internaldate=RECEIVED)
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
+    for attempt in range(1, 6):
+        daemon = subprocess.Popen([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _attempts(db_url) < attempt or not any(_children(c) for c in _children(daemon.pid)):
+            assert daemon.poll() is None, f"attempt {attempt}: the poll ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = [w for c in _children(daemon.pid) for w in _children(c)]  # daemon → fork server → worker
+        daemon.kill()
+        daemon.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers):
+            assert time.monotonic() < deadline, "a file-reading worker outlived its daemon"
+            time.sleep(0.05)
+
+    out = run_intake(cfg, "poll", "--once", password=dovecot.password).stdout
+    assert "失败 1" in out and "已入库 0" in out, out
+    health = run_intake(cfg, "health", "--json", password=dovecot.password, check=False)
+    assert health.returncode == 1
+    alerts = {a["kind"]: a for a in json.loads(health.stdout)["alerts"]}
+    assert "5 次异常退出" in alerts["messages_failed"]["detail"]
+    listed = run_intake(cfg, "retry", password=dovecot.password).stdout
+    assert "多次处理失败的邮件：1 封" in listed and "office@wensan.edu.cn" in listed
+    message_no = listed.split()[0].lstrip("#")
+
+    run_intake(cfg, "retry", message_no, password=dovecot.password)
+    out = run_intake(cfg, "poll", "--once", password=dovecot.password).stdout
+    assert "已入库 1" in out, out
+    case = json.loads(run_intake(cfg, "list", "--format", "json", password=dovecot.password).stdout)["cases"][0]
+    assert case["status"] == "needs_review"  # the PDF met the 10 s limit: staff look at it
+    health = run_intake(cfg, "health", "--json", password=dovecot.password, check=False)
+    assert "messages_failed" not in {a["kind"] for a in json.loads(health.stdout)["alerts"]}

@@ -265,7 +265,7 @@ class _Walker:
     def entity(self, msg: email.message.Message, boundaries: list[bytes], depth: int) -> bytes | None:
         """Read the body of ``msg``; returns the outer boundary line that ended it, or None at EOF."""
         boundary = msg.get_boundary() if msg.get_content_maintype() == "multipart" else None
-        if boundary and depth < MAX_NESTING:
+        if boundary is not None and depth < MAX_NESTING:  # boundary="" is legal-ish: "--" and "----"
             return self.multipart(boundary.encode("latin-1", "replace"), boundaries, depth)
         if msg.get_content_type() == "message/rfc822" and depth < MAX_NESTING and \
                 str(msg.get("Content-Transfer-Encoding", "7bit")).lower() in ("7bit", "8bit", "binary"):

@@ -119,3 +119,17 @@ def test_streaming_parser_on_truncated_and_boundaryless_input(tmp_path: Path) ->
     nob = tmp_path / "noboundary.eml"
     nob.write_bytes(b"Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nhello\r\n")
     assert parse_file(nob, tmp_path / "p2").subject == "x"
+
+
+def test_empty_boundary_parameter_still_yields_the_attachment(tmp_path: Path) -> None:
+    """boundary="" makes "--" and "----" the delimiters; the stdlib reads it so, and the streaming parser used
+    to take the whole body for text and lose the attachment without a word (hostile case "empty-boundary")."""
+    from hostile_factory import mime_cases
+
+    from ingest.mime_stream import parse_file
+
+    raw = dict(mime_cases())["empty-boundary"]
+    path = tmp_path / "m.eml"
+    path.write_bytes(raw)
+    streamed = parse_file(path, tmp_path / "parts")
+    assert [a.name for a in streamed.attachments] == [a.name for a in parse_message(raw).attachments] == ["x.docx"]

@@ -578,3 +578,19 @@ def reported_peak_memory_mb(stdout: str) -> tuple[float, float]:
     own = re.search(r"峰值内存 (\d+(?:\.\d+)?) MB", stdout)
     worker = re.search(r"工作进程另计 (\d+(?:\.\d+)?) MB", stdout)
     return (float(own.group(1)) if own else 0.0, float(worker.group(1)) if worker else 0.0)
+
+
+def bench_module(name: str) -> Any:
+    """``bench/NAME.py`` imported as module NAME (once per process): the reduced suites in tests/ run the
+    same code as the full ones in bench/."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module

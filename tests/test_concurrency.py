@@ -3,14 +3,13 @@ database lease (not luck), and a slow cycle never overlaps the next one."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from servers import bench_module
 from sqlalchemy import create_engine, func, select
 
 from store import Store
@@ -22,14 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _crash_suite() -> ModuleType:
-    if "crash_suite" in sys.modules:
-        return sys.modules["crash_suite"]
-    spec = importlib.util.spec_from_file_location("crash_suite", REPO / "bench" / "crash_suite.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crash_suite"] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("crash_suite")
 
 
 suite = _crash_suite()

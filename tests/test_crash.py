@@ -5,25 +5,18 @@ kills) is `python bench/crash_suite.py`."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from servers import bench_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _crash_suite() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "bench" / "crash_suite.py"
-    spec = importlib.util.spec_from_file_location("crash_suite", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crash_suite"] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("crash_suite")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -7,11 +7,9 @@ mail per kind and day to the organisers and show in `intake health`."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 from ingest.alerts import current_alerts, enqueue_alerts
 from ingest.config import load_config
 from ingest.runtime import Runtime
-from servers import DOVEADM_BINARY, SelfStartedPostgres, create_database, run_intake
+from servers import DOVEADM_BINARY, SelfStartedPostgres, bench_module, create_database, run_intake
 from store.models import Event, Message, OutboxMail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,14 +32,7 @@ ORGANIZER = "jcjyzj2025@163.com"  # campaign.organizer_email of the example camp
 
 
 def _crash_suite() -> ModuleType:
-    if "crash_suite" in sys.modules:
-        return sys.modules["crash_suite"]
-    spec = importlib.util.spec_from_file_location("crash_suite", REPO / "bench" / "crash_suite.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crash_suite"] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("crash_suite")
 
 
 suite = _crash_suite()

@@ -5,12 +5,11 @@ The full set (215 mails) is `python bench/hostile_suite.py`."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from servers import bench_module
 
 from hostile_factory import hostile_cases
 
@@ -20,12 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _hostile_suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hostile_suite", REPO / "bench" / "hostile_suite.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hostile_suite"] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("hostile_suite")
 
 
 def test_factory_makes_at_least_200_distinct_cases() -> None:

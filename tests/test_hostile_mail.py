@@ -43,7 +43,8 @@ def test_fifty_hostile_mails_no_crash_no_hang_nothing_outside_the_spool(dovecot,
     assert result.unclear == []
     assert result.written_outside == [] and result.escaped == []
     assert result.injected_replies == [] and result.replies == result.appended
-    assert result.peak_memory_mb < 600
+    # Daemon + the worker reading attachments (capped by limits.worker_memory_mb); 524 MB measured here.
+    assert result.peak_memory_mb < 900
     assert result.problems == []
 
 

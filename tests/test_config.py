@@ -61,6 +61,11 @@ def test_password_in_toml_is_refused(tmp_path: Path) -> None:
     ('\nsecurity = "ssl"', '\nsecurity = "tls"', "must be one of"),
     ('deadline = "2025-12-10"', 'deadline = "10/12/2025"', "expected a date"),
     ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "unknown time zone"),
+    ("file_seconds = 120", "file_seconds = 0", "limits.file_seconds: must be a positive number of seconds"),
+    ("rule_seconds = 10", 'rule_seconds = "10"', "limits.rule_seconds: expected a number"),
+    ("worker_memory_mb = 2048", "worker_memory_mb = 64", "limits.worker_memory_mb: 0 (no limit) or at least 256"),
+    ("isolate = true", "isolate = 1", "limits.isolate: expected bool"),
+    ("attachment_seconds = 600", "attachment_secs = 600", "limits: unknown key 'attachment_secs'"),
 ])
 def test_bad_values_give_one_line(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -79,6 +84,12 @@ def test_missing_file_and_missing_campaign(tmp_path: Path) -> None:
 def test_offline_commands_need_no_secrets() -> None:
     cfg = load_config(EXAMPLE, env={}, offline=True)
     assert cfg.imap is not None and cfg.imap.password == ""
+
+
+def test_limits_are_read(tmp_path: Path) -> None:
+    cfg = load_config(example_with(tmp_path, "file_seconds = 120", "file_seconds = 7.5"), env=ENV)
+    assert cfg.limits.file_seconds == 7.5 and cfg.limits.isolate and cfg.limits.worker_memory_mb == 2048
+    assert load_config(EXAMPLE, env=ENV).limits.file_seconds == 120.0
 
 
 def test_config_is_frozen() -> None:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
 from checks.subject import ParsedSubject, example_subject, fill_from_other_sources, parse_subject
-from ingest.classify import Classification, classify, read_form_fields
+from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
 from ingest.facts import extract_facts
-from ingest.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.config import LimitSettings
+from ingest.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
 from ingest.stages import StageTimes
@@ -90,6 +91,20 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
                    reasons=("回复邮件：沿用原案例的申报单位、案例名称和类别",), doubts=())
 
 
+# Names LibreOffice may be started for inside classify (its own timeout: CONVERT_SECONDS on top of reading).
+_LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt")
+
+
+def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list[Outcome]:
+    """Each file's ``Classification`` (or the ``Overrun`` that stopped it), in order."""
+    legacy = [i for i, f in enumerate(files) if f.name.lower().endswith(_LEGACY_WORD_SUFFIXES)]
+    other = [i for i in range(len(files)) if i not in set(legacy)]
+    outcomes: dict[int, Outcome] = {}
+    for indexes, seconds in ((legacy, bounds.file_seconds + CONVERT_SECONDS), (other, bounds.file_seconds)):
+        outcomes.update(zip(indexes, map_bounded(bounds, seconds, classify, [files[i] for i in indexes])))
+    return [outcomes[i] for i in range(len(files))]
+
+
 def _file_facts(f: AnalysedFile) -> FileFacts:
     assert f.path is not None
     return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
@@ -132,13 +147,13 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         unpack_findings.extend(found)
         extracted.extend(members)
 
-    # Legacy Word conversion (LibreOffice, its own 120 s timeout) happens inside classify.
-    for ef, (cls, seconds) in zip(extracted, map_bounded(bounds, bounds.file_seconds + 120.0, classify, extracted)):
+    stopped: dict[Path, str] = {}
+    for ef, (cls, seconds) in zip(extracted, _classify_all(bounds, extracted)):
         times.seconds["classify"] = times.seconds.get("classify", 0.0) + seconds
-        if isinstance(cls, Overrun):
+        if isinstance(cls, Overrun):  # recorded once, as this file's facts (no second try at reading it)
             overruns.append(f"文件“{ef.name}”{cls.chinese()}")
-            cls = Classification("unknown", "unknown", "application/octet-stream", cls.chinese(), None,
-                                 (UnpackFinding(f"file.{cls.kind}", f"文件“{ef.name}”{cls.chinese()}。", ef.name),))
+            stopped[ef.path] = cls.chinese()
+            cls = Classification("unknown", "unknown", "application/octet-stream", cls.chinese())
         unpack_findings.extend(cls.findings)
         files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256,
                                   path=cls.converted or ef.path, archive=ef.archive, note=cls.reason))
@@ -161,9 +176,12 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         subject, mismatches = fill_from_other_sources(
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
 
-    readable = [f for f in files if f.kind == "file" and f.path is not None]
+    read: dict[int, FileFacts] = {
+        id(f): FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive,
+                         error=stopped[f.path])
+        for f in files if f.path in stopped}
+    readable = [f for f in files if f.kind == "file" and f.path is not None and f.path not in stopped]
     outcomes = map_bounded(bounds, bounds.file_seconds, _file_facts, readable)
-    read: dict[int, FileFacts] = {}
     for f, (result, seconds) in zip(readable, outcomes):
         times.seconds[f"facts:{f.role}"] = times.seconds.get(f"facts:{f.role}", 0.0) + seconds
         if isinstance(result, Overrun):

@@ -185,6 +185,10 @@ def _ole_kind(path: Path) -> str:
 # Legacy Word through LibreOffice
 # ---------------------------------------------------------------------------------------------------------------
 
+# Seconds LibreOffice gets to convert one legacy .doc/.wps.
+CONVERT_SECONDS = 120.0
+
+
 def _lift_memory_limit() -> None:
     """LibreOffice maps far more address space than it uses; the limit our file-reading worker runs under
     (ingest/isolation.py) would make it fail, so its child lifts the soft limit again (the timeout bounds it)."""
@@ -192,7 +196,7 @@ def _lift_memory_limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = 120.0) -> tuple[Path | None,
+def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = CONVERT_SECONDS) -> tuple[Path | None,
                                                                                             Finding | None]:
     """Convert a .doc/.wps to DOCX with LibreOffice; (docx path, None) or (None, finding in Chinese)."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
@@ -337,7 +341,7 @@ def _ticked(value: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 def classify(file: NamedFile | tuple[str, Path], *, convert_dir: Path | None = None,
-             timeout_seconds: float = 120.0) -> Classification:
+             timeout_seconds: float = CONVERT_SECONDS) -> Classification:
     """Role of one file.  Legacy .doc/.wps are converted (into ``convert_dir``, default a "converted" folder next
     to the file) so their content can be read; the DOCX made is returned as ``converted``."""
     name, path = file if isinstance(file, tuple) else (file.name, file.path)

@@ -2,8 +2,8 @@
 
 python-docx, pypdf, Pillow, libarchive and libmediainfo parse whatever a sender attaches. Most hostile input
 makes them raise (recorded as a finding by the caller), but some makes them run for minutes or eat memory
-(a 12 KB PDF whose 3 pages share a content stream of 150,000 operators kept pypdf busy 15.7 s at 331 MB, and it
-grows with the pages), and a fault in a C library can end the process. In the daemon's own process any of these would stall
+(a 12 KB PDF whose 3 pages share a content stream of 150,000 text operators kept pypdf busy 37 s at 331 MB, and
+it grows with the pages), and a fault in a C library can end the process. In the daemon's own process any of these would stall
 every mail behind it or kill the daemon with the mail half done, again on every restart.
 
 So each step that reads a file (unpacking one attachment, classifying or reading one file, the rules over one

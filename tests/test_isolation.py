@@ -2,8 +2,8 @@
 
 Real worker processes, real hangs: a rule that loops, a regular expression that backtracks, a C call that
 never returns to Python, a rule that SIGKILLs its worker, and PDFs made with pypdf (tests/hostile_factory.py):
-one of ~20 KB whose 20 pages share a content stream of 150,000 operators (pypdf reads ~5 s per page, so
-~100 s), one of ~150 KB with a single stream of two million operators (~470 MB before pypdf gives up)."""
+one of ~20 KB whose 20 pages share a content stream of 150,000 text operators (pypdf reads ~12 s per page,
+so ~4 minutes), one of ~150 KB with a single stream of two million operators (~470 MB before pypdf gives up)."""
 
 from __future__ import annotations
 
@@ -75,10 +75,10 @@ def test_exceptions_and_results_cross_the_boundary() -> None:
     assert [o[0] for o in outcomes] == [(3, 1), (4, 1)]
 
 
-def pdf_mail(directory: Path, pdf: bytes) -> Path:
+def pdf_mail(directory: Path, pdf: bytes, name: str = "文三街小学申报表（盖章）.pdf") -> Path:
     raw = build_mail(style="163", sender="office@wensan.edu.cn", to="jcjyzj2025@163.com",
                      subject="浙江省杭州市文三街小学+“AI+劳动”课程群建设+人工智能教育", body="见附件",
-                     attachments=[Attachment("文三街小学申报表（盖章）.pdf", pdf, "application/pdf")],
+                     attachments=[Attachment(name, pdf, "application/pdf")],
                      received_at=RECEIVED)
     mail = directory / "bomb.eml"
     mail.write_bytes(raw)
@@ -87,7 +87,7 @@ def pdf_mail(directory: Path, pdf: bytes) -> Path:
 
 @pytest.fixture(scope="module")
 def bomb_mail(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ~20 KB PDF that keeps pypdf busy for about 100 s."""
+    """A ~20 KB PDF that keeps pypdf busy for about four minutes."""
     return pdf_mail(tmp_path_factory.mktemp("slow"), pdf_operator_bomb())
 
 
@@ -116,6 +116,16 @@ def test_a_pdf_that_takes_minutes_is_stopped_and_sent_to_review(bomb_mail: Path,
     assert any("读取超时（超过 3 秒" in reason for reason in report["review_reasons"]), report["review_reasons"]
     readable = [f for f in report["findings"] if f["rule"] == "files-readable"][0]
     assert not readable["passed"] and "读取超时" in readable["message"]
+
+
+def test_a_pdf_stopped_while_its_role_is_worked_out_is_recorded_once(tmp_path: Path) -> None:
+    """Named "材料.pdf", the PDF's role is read from its first pages' text, which takes pypdf ~18 s here: the
+    classification meets the 3 s bound, and the file is not read a second time for its facts."""
+    mail = pdf_mail(tmp_path, pdf_operator_bomb(), "材料.pdf")
+    report = inspect(mail, tmp_path, "file_seconds", 3)
+    assert report["status"] == "needs_review"
+    assert [r for r in report["review_reasons"] if "材料.pdf" in r] == ["文件“材料.pdf”读取超时（超过 3 秒仍未完成），文件可能已损坏或构造异常"]
+    assert [a["role"] for a in report["attachments"]] == ["unknown"]
 
 
 def test_a_pdf_that_needs_hundreds_of_megabytes_meets_the_memory_limit(memory_bomb_mail: Path,

@@ -119,7 +119,7 @@ def _pool(memory_mb: int) -> ProcessPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_PRELOAD)
             # One worker: the pipeline works on one mail at a time. Recycled now and then so a reader's leaks or
-            # heap fragmentation do not pile up over weeks, but rarely: a new worker costs ~0.3 s, and at 200
+            # heap fragmentation do not pile up over weeks, but rarely: a new worker costs ~0.5 s, and at 200
             # tasks per worker a 10,000-file zip took 71 s instead of 18 s (tasks themselves cost ~0.3 ms).
             pool = ProcessPool(max_workers=1, max_tasks=10_000, initializer=_worker_init,
                                initargs=(memory_mb, logs.current_setup()), context=context)

@@ -28,6 +28,7 @@ for _extra in (REPO, REPO / "tests"):
 from servers import DovecotServer, SmtpSink, reported_peak_memory_mb  # noqa: E402  (the test servers, reused)
 
 from ingest.config import example_campaign_toml  # noqa: E402
+from ingest.isolation import peak_memory_mb  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 MB = 1024 * 1024
@@ -75,17 +76,6 @@ class ChildRun:
     stderr: str
 
 
-def _vm_hwm_mb(pid: int) -> float:
-    """The process's peak resident set so far (VmHWM), 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
 def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800) -> ChildRun:
     """The real ``intake`` CLI in a fresh interpreter, with its peak RSS.
 
@@ -101,7 +91,7 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800)
         deadline = start + timeout
         peak = 0.0
         while proc.poll() is None:
-            peak = max(peak, _vm_hwm_mb(proc.pid))
+            peak = max(peak, peak_memory_mb(proc.pid))
             if time.perf_counter() > deadline:
                 proc.kill()
                 proc.wait()

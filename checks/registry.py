@@ -391,12 +391,17 @@ def run_rules(configured: ConfiguredRules, facts: SubmissionFacts) -> list[Findi
         # and sends the submission to staff review.
         except Exception as exc:  # noqa: BLE001
             log.exception("rule %s failed on case %s", rule.id, facts.case_no or "(new)")
-            findings.append(Finding(
-                rule=RULE_ERROR, clause=rule.spec.clause, severity="reject", passed=False,
-                message=f"检查项“{rule.spec.title}”（{rule.id}）运行出错，未能完成检查，需工作人员人工核对。",
-                evidence=MappingProxyType({"rule": rule.id, "error": f"{type(exc).__name__}: {exc}"[:500]}),
-                fix="工作人员人工核对该项；开发人员可在日志中查看错误详情。"))
+            findings.append(rule_error(rule, "出错", f"{type(exc).__name__}: {exc}"))
     return findings
+
+
+def rule_error(rule: ConfiguredRule, how: str, error: str) -> Finding:
+    """The finding of a rule that could not finish (``how``: "出错", "超时（限时 10 秒）", …): staff review."""
+    return Finding(
+        rule=RULE_ERROR, clause=rule.clause if rule.clause is not None else rule.spec.clause, severity="reject",
+        passed=False, message=f"检查项“{rule.spec.title}”（{rule.id}）运行{how}，未能完成检查，需工作人员人工核对。",
+        evidence=MappingProxyType({"rule": rule.id, "error": error[:500]}),
+        fix="工作人员人工核对该项；开发人员可在日志中查看错误详情。")
 
 
 def decide_status(findings: Iterable[Finding], subject_needs_review: bool) -> str:
@@ -415,5 +420,5 @@ def decide_status(findings: Iterable[Finding], subject_needs_review: bool) -> st
 
 __all__ = [
     "Check", "ConfiguredRule", "ConfiguredRules", "Finding", "ParamSpec", "REGISTRY", "RULE_ERROR", "RuleRegistry",
-    "RuleSpec", "SEVERITIES", "STATUSES", "all_rules", "configure", "decide_status", "run_rules",
+    "RuleSpec", "SEVERITIES", "STATUSES", "all_rules", "configure", "decide_status", "rule_error", "run_rules",
 ]

@@ -98,7 +98,7 @@ _LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt")
 def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list[Outcome]:
     """Each file's ``Classification`` (or the ``Overrun`` that stopped it), in order."""
     legacy = [i for i, f in enumerate(files) if f.name.lower().endswith(_LEGACY_WORD_SUFFIXES)]
-    other = [i for i in range(len(files)) if i not in set(legacy)]
+    other = sorted(set(range(len(files))) - set(legacy))
     outcomes: dict[int, Outcome] = {}
     for indexes, seconds in ((legacy, bounds.file_seconds + CONVERT_SECONDS), (other, bounds.file_seconds)):
         outcomes.update(zip(indexes, map_bounded(bounds, seconds, classify, [files[i] for i in indexes])))
@@ -108,6 +108,10 @@ def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list
 def _file_facts(f: AnalysedFile) -> FileFacts:
     assert f.path is not None
     return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
+
+
+def _unreadable(f: AnalysedFile, why: str) -> FileFacts:
+    return FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive, error=why)
 
 
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
@@ -149,7 +153,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
 
     stopped: dict[Path, str] = {}
     for ef, (cls, seconds) in zip(extracted, _classify_all(bounds, extracted)):
-        times.seconds["classify"] = times.seconds.get("classify", 0.0) + seconds
+        times.add("classify", seconds)
         if isinstance(cls, Overrun):  # recorded once, as this file's facts (no second try at reading it)
             overruns.append(f"文件“{ef.name}”{cls.chinese()}")
             stopped[ef.path] = cls.chinese()
@@ -176,20 +180,20 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         subject, mismatches = fill_from_other_sources(
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
 
-    read: dict[int, FileFacts] = {
-        id(f): FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive,
-                         error=stopped[f.path])
-        for f in files if f.path in stopped}
     readable = [f for f in files if f.kind == "file" and f.path is not None and f.path not in stopped]
-    outcomes = map_bounded(bounds, bounds.file_seconds, _file_facts, readable)
-    for f, (result, seconds) in zip(readable, outcomes):
-        times.seconds[f"facts:{f.role}"] = times.seconds.get(f"facts:{f.role}", 0.0) + seconds
-        if isinstance(result, Overrun):
-            overruns.append(f"文件“{f.name}”{result.chinese()}")
-            result = FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive,
-                               error=result.chinese())
-        read[id(f)] = result
-    with_facts = [replace(f, facts=read[id(f)]) if id(f) in read else f for f in files]
+    outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable)))
+    with_facts: list[AnalysedFile] = []
+    for f in files:
+        if f.path in stopped:
+            f = replace(f, facts=_unreadable(f, stopped[f.path]))
+        elif f in outcomes:
+            result, seconds = outcomes[f]
+            times.add(f"facts:{f.role}", seconds)
+            if isinstance(result, Overrun):
+                overruns.append(f"文件“{f.name}”{result.chinese()}")
+                result = _unreadable(f, result.chinese())
+            f = replace(f, facts=result)
+        with_facts.append(f)
 
     facts = SubmissionFacts(
         case_no=case_no,
@@ -206,7 +210,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     )
     checked, rule_seconds = run_rules_bounded(bounds, runtime.campaign.rules, facts)
     for rule_id, seconds in rule_seconds.items():
-        times.seconds[f"check:{rule_id}"] = times.seconds.get(f"check:{rule_id}", 0.0) + seconds
+        times.add(f"check:{rule_id}", seconds)
     findings = tuple(checked)
     status = decide_status(findings, subject.needs_review or bool(overruns))
     review = list(subject.reasons) if subject.needs_review else []

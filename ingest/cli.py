@@ -39,9 +39,9 @@ def _runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
 def memory_note(cfg: AppConfig) -> str:
     """"；峰值内存 98 MB（读取附件的工作进程另计 140 MB）": peak resident memory of this process and of the worker
     process that read the attachments (ingest/isolation.py); each from its own VmHWM."""
-    from ingest.isolation import own_peak_memory_mb, worker_peak_memory_mb
+    from ingest.isolation import peak_memory_mb, worker_peak_memory_mb
 
-    own = own_peak_memory_mb()
+    own = peak_memory_mb()
     if not own:
         return ""
     worker = worker_peak_memory_mb(cfg.limits)

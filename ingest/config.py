@@ -258,7 +258,7 @@ def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     seconds = {}
     for key in ("file_seconds", "attachment_seconds", "rule_seconds"):
         value = _optional(t, key, "limits", (int, float), getattr(default, key))
-        if isinstance(value, bool) or value <= 0:
+        if value <= 0:
             raise ConfigError(f"limits.{key}: must be a positive number of seconds")
         seconds[key] = float(value)
     memory = _optional(t, "worker_memory_mb", "limits", int, default.worker_memory_mb)

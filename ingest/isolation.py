@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from pebble import ProcessExpired, ProcessPool
 
 from checks.facts import SubmissionFacts
-from checks.registry import RULE_ERROR, ConfiguredRule, ConfiguredRules, Finding, run_rules
+from checks.registry import ConfiguredRule, ConfiguredRules, Finding, rule_error, run_rules
 from ingest import logs
 from ingest.config import LimitSettings
 
@@ -127,14 +127,15 @@ def _pool(memory_mb: int) -> ProcessPool:
         return pool
 
 
-def own_peak_memory_mb() -> float:
-    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+def peak_memory_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory in MB (VmHWM; unlike ru_maxrss it is not inherited across exec),
+    0 when it is gone or /proc is absent."""
     try:
-        with open("/proc/self/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
-    except OSError:
+    except (OSError, ValueError):
         pass
     return 0.0
 
@@ -147,7 +148,7 @@ def worker_peak_memory_mb(limits: LimitSettings) -> float | None:
     if not limits.isolate or pool is None or not pool.active:
         return None
     try:
-        return run_bounded(limits, 10.0, own_peak_memory_mb)
+        return run_bounded(limits, 10.0, peak_memory_mb)
     except Overrun:
         return None
 
@@ -272,15 +273,6 @@ def run_rule(rule: ConfiguredRule, facts: SubmissionFacts) -> list[Finding]:
     return run_rules(ConfiguredRules((rule,)), facts)
 
 
-def rule_overrun_finding(rule: ConfiguredRule, overrun: Overrun, seconds: float) -> Finding:
-    how = {"timeout": f"超时（限时 {seconds:.0f} 秒）", "memory": "所需内存超过限制"}.get(overrun.kind, "时处理进程异常退出")
-    return Finding(
-        rule=RULE_ERROR, clause=rule.clause or rule.spec.clause, severity="reject", passed=False,
-        message=f"检查项“{rule.spec.title}”（{rule.id}）运行{how}，未能完成检查，需工作人员人工核对。",
-        evidence=MappingProxyType({"rule": rule.id, "error": str(overrun)}),
-        fix="工作人员人工核对该项；开发人员可在日志中查看该规则为何未能完成。")
-
-
 def run_rules_bounded(limits: LimitSettings, rules: ConfiguredRules,
                       facts: SubmissionFacts) -> tuple[list[Finding], dict[str, float]]:
     """Every rule's findings (a rule past ``rule_seconds`` becomes a rule-error finding: staff review) and
@@ -291,13 +283,14 @@ def run_rules_bounded(limits: LimitSettings, rules: ConfiguredRules,
     for rule, (result, took) in zip(rules.rules, outcomes):
         if isinstance(result, Overrun):
             log.warning("rule %s on case %s: %s", rule.id, facts.case_no or "(new)", result)
-            findings.append(rule_overrun_finding(rule, result, limits.rule_seconds))
+            how = {"timeout": f"超时（限时 {limits.rule_seconds:.0f} 秒）", "memory": "所需内存超过限制"}
+            findings.append(rule_error(rule, how.get(result.kind, "时处理进程异常退出"), str(result)))
         else:
             findings += result
         seconds[rule.id] = took
     return findings, seconds
 
 
-__all__ = ["LimitSettings", "Outcome", "Overrun", "each_under_alarm", "map_bounded", "own_peak_memory_mb",
-           "rule_overrun_finding", "run_bounded", "run_rule", "run_rules_bounded", "shutdown",
+__all__ = ["LimitSettings", "Outcome", "Overrun", "each_under_alarm", "map_bounded", "peak_memory_mb",
+           "run_bounded", "run_rule", "run_rules_bounded", "shutdown",
            "worker_peak_memory_mb"]

@@ -26,7 +26,11 @@ class StageTimes:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Time measured elsewhere (in the worker process that reads the files)."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def rounded(self) -> dict[str, float]:
         return {name: round(value, 4) for name, value in self.seconds.items()}

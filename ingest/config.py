@@ -18,13 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from checks.errors import ConfigError  # re-exported: callers import it from here
+
 CONFIG_ENV = "INTAKE_CONFIG"
 DEFAULT_CONFIG = "config.toml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(ValueError):
-    """A configuration problem, worded as the single line shown to the operator."""
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,15 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
+from checks.errors import LoginRefused, MailboxError, MailboxUnreachable
 from ingest.config import ImapSettings
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = {"name": "case-intake", "version": "0.1", "vendor": "case-intake", "support-email": ""}
 HEADER_ITEM = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
-
-
-class MailboxError(RuntimeError):
-    """A failure talking to the mailbox, worded for the operator."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +78,54 @@ def body_chunk(data: Mapping[bytes, Any], offset: int) -> bytes:
 
 # ---- I/O ---------------------------------------------------------------------------------------------
 
+def send_client_id(client: IMAPClient) -> dict[bytes, bytes] | None:
+    """Send RFC 2971 ``ID`` after LOGIN (163/126 refuse SELECT without it: "Unsafe Login"); returns the
+    server's ID fields, or None when the server gave none. A refused ID is logged, never fatal."""
+    try:
+        if b"ID" in client.capabilities():
+            return _id_fields(client.id_(CLIENT_ID))
+        return id_without_capability(client)
+    except (IMAPClientError, OSError) as exc:
+        log.warning("IMAP ID command refused: %s", exc)
+        return None
+
+
+def id_without_capability(client: IMAPClient) -> dict[bytes, bytes] | None:
+    """``ID`` for servers that require it without announcing it (Coremail may omit ID from CAPABILITY).
+
+    imapclient's ``id_()`` refuses without the capability (imapclient #544), so the same command goes
+    through imaplib: the one place that uses imapclient's private ``_imap``."""
+    from imapclient.response_parser import parse_response
+
+    imap = client._imap
+    fields = " ".join(f'"{k}" "{v}"' for k, v in CLIENT_ID.items() if v)
+    typ, data = imap._simple_command("ID", f"({fields})")
+    if typ != "OK":
+        raise IMAPClientError(f"ID: {typ} {data!r}")
+    _typ, data = imap._untagged_response(typ, data, "ID")
+    return _id_fields(parse_response(data))
+
+
+def _id_fields(parsed: Any) -> dict[bytes, bytes] | None:
+    """The parsed ``* ID ("name" "Dovecot" …)`` reply as a dict (NIL or nothing: None)."""
+    items = parsed[0] if parsed and isinstance(parsed[0], tuple) else ()
+    return {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)} or None
+
+
+def _logout_quietly(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except (IMAPClientError, OSError):
+        pass
+
+
 class MailboxClient:
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: IMAPClient | None = None
         self.uidvalidity: int = 0
         self.uidnext: int = 0
-        self.server_id: Mapping[Any, Any] | None = None
+        self.server_id: dict[bytes, bytes] | None = None
 
     @property
     def account(self) -> str:
@@ -100,6 +138,7 @@ class MailboxClient:
         return self._client
 
     def connect(self) -> None:
+        """Connect, log in, send ID, select the folder; raises ``MailboxUnreachable`` or ``LoginRefused``."""
         s = self.settings
         try:
             context = ssl.create_default_context() if s.security != "plain" else None
@@ -109,26 +148,25 @@ class MailboxClient:
             c.normalise_times = False  # keep INTERNALDATE's offset instead of converting to naive local time
             if s.security == "starttls":
                 c.starttls(context)
-            c.login(s.username, s.password)
-            self._client = c
-            self._send_id()
-            self.select()
-        except (IMAPClientError, OSError, socket.timeout) as exc:
-            self.close()
-            raise MailboxError(f"无法登录邮箱 {s.username}@{s.host}:{s.port}：{exc}") from exc
-
-    def _send_id(self) -> None:
-        c = self.client
+        except socket.gaierror as exc:
+            raise MailboxUnreachable.unresolved(s.host) from exc
+        except (IMAPClientError, OSError) as exc:  # refused, timed out, TLS handshake
+            raise MailboxUnreachable.no_connection(s.host, s.port, exc) from exc
         try:
-            if b"ID" in c.capabilities():
-                self.server_id = c.id_(CLIENT_ID)
-            else:
-                # Coremail may omit ID from CAPABILITY yet still require it; imapclient's id_() refuses
-                # without the capability, so issue the same command through imaplib directly.
-                typ, data = c._imap._simple_command("ID", '("name" "case-intake" "version" "0.1")')
-                log.debug("ID without capability: %s %r", typ, data)
-        except IMAPClientError as exc:
-            log.warning("IMAP ID command refused: %s", exc)
+            c.login(s.username, s.password)
+        except LoginError as exc:
+            _logout_quietly(c)
+            raise LoginRefused.for_account(s.username, s.host, exc) from exc
+        except (IMAPClientError, OSError) as exc:
+            _logout_quietly(c)
+            raise MailboxUnreachable.no_connection(s.host, s.port, exc) from exc
+        self._client = c
+        try:
+            self.server_id = send_client_id(c)
+            self.select()
+        except (IMAPClientError, OSError) as exc:
+            self.close()
+            raise MailboxError(f"邮箱 {s.username}@{s.host}:{s.port} 无法打开文件夹 {s.folder}：{exc}") from exc
 
     def select(self) -> None:
         info = self.client.select_folder(self.settings.folder, readonly=True)
@@ -137,10 +175,7 @@ class MailboxClient:
 
     def close(self) -> None:
         if self._client is not None:
-            try:
-                self._client.logout()
-            except (IMAPClientError, OSError):
-                pass
+            _logout_quietly(self._client)
             self._client = None
 
     def __enter__(self) -> MailboxClient:

@@ -14,6 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, Sequence
 
+# SendError and its permanent/transient kinds live with the other errors (checks/errors.py); re-exported.
+from checks.errors import SendError, SmtpPermanent, SmtpTransient
+
+__all__ = ["DryRunSender", "SendError", "Sender", "SmtpPermanent", "SmtpSender", "SmtpTarget", "SmtpTransient",
+           "build_message", "domain_of", "make_message_id"]
+
 
 @dataclass(frozen=True)
 class SmtpTarget:
@@ -24,9 +30,6 @@ class SmtpTarget:
     password: str = field(default="", repr=False)
     timeout_seconds: int = 30
 
-
-class SendError(RuntimeError):
-    """The reply could not be handed over now (transient: retried later)."""
 
 
 class Sender(Protocol):

@@ -48,6 +48,8 @@ class HostileResult:
     exit_code: int | None = None
     timed_out: bool = False
     peak_memory_mb: float = 0.0
+    daemon_peak_mb: float = 0.0  # seccon (issue 15 §5): the two parts of peak_memory_mb
+    worker_peak_mb: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
     unclear: list[str] = field(default_factory=list)
@@ -56,6 +58,11 @@ class HostileResult:
     injected_replies: list[str] = field(default_factory=list)
     replies: int = 0
     second_poll: str = ""
+    # seccon (issue 15 §5): disk the spool keeps per mail after the polls (raw copies and work directories)
+    spool_raw_mb: float = 0.0
+    spool_work_mb: float = 0.0
+    work_mb_per_mail: float = 0.0
+    work_mb_max_mail: float = 0.0
     problems: list[str] = field(default_factory=list)
 
 
@@ -86,7 +93,8 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
                               capture_output=True, text=True, timeout=time_limit)
         result.exit_code = proc.returncode
         (workdir / "poll.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-        result.peak_memory_mb = sum(reported_peak_memory_mb(proc.stdout))  # daemon + file-reading worker
+        result.daemon_peak_mb, result.worker_peak_mb = reported_peak_memory_mb(proc.stdout)
+        result.peak_memory_mb = result.daemon_peak_mb + result.worker_peak_mb  # daemon + file-reading worker
         # A cycle sends at most 100 replies; the next one sends the rest and must find nothing new to do.
         again = subprocess.run([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env, cwd=workdir,
                                capture_output=True, text=True, timeout=time_limit)
@@ -107,11 +115,27 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
             if any(m in name for m in markers):
                 result.escaped.append(str(root / name))
     result.escaped += [n for n in new_tmp if any(m in n for m in markers)]
+    _measure_disk(result, workdir / "spool")
     _judge(result, db_url)
     time.sleep(1)
     _check_replies(result, smtp_sink)
     _problems(result)
     return result
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.exists() else 0
+
+
+def _measure_disk(result: HostileResult, spool: Path) -> None:
+    """seccon (issue 15 §5): what the spool keeps per mail once the polls are done."""
+    mb = 1024 * 1024
+    result.spool_raw_mb = round(_tree_bytes(spool / "raw") / mb, 1)
+    work = spool / "work"
+    per_mail = [_tree_bytes(d) for d in work.iterdir()] if work.exists() else []
+    result.spool_work_mb = round(sum(per_mail) / mb, 1)
+    result.work_mb_per_mail = round(sum(per_mail) / mb / max(1, result.appended), 2)
+    result.work_mb_max_mail = round(max(per_mail, default=0) / mb, 1)
 
 
 def _judge(result: HostileResult, db_url: str) -> None:

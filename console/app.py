@@ -7,7 +7,6 @@ but ``store`` and stays a thin layer over the same library the CLI uses.
 
 from __future__ import annotations
 
-import mimetypes
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
@@ -26,10 +25,17 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from console.auth import LoginLimiter, StaffUser, csrf_ok, new_csrf_token, verify
+from console.preview import PreviewError, preview_jpeg
+from console.security import DOWNLOAD_CSP, SecurityHeaders, SessionRegistry, safe_link
 from store import Store, queries
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STYLESHEET = Path(__file__).resolve().parent / "static" / "console.css"
 PAGE_SIZE = 50
+MAX_PAGE = 100_000
+MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger id is a bad request, not a database error
+MAX_QUERY_CHARS = 200
+SESSION_SECONDS = 8 * 3600
 STATUS_OPTIONS = [(status, queries.status_label(status)) for status in queries.STATUSES]
 ROLE_LABELS = {"form_word": "申报表 Word", "form_pdf": "申报表 PDF", "text": "文字材料", "photo": "图片",
                "video": "视频", "audio": "音频", "auxiliary": "辅助资料", "link": "超大附件链接", "unknown": "未识别"}
@@ -61,23 +67,54 @@ class ConsoleServices:
     last_poll: Callable[[], dict[str, Any]] | None = None
 
 
-def _parse_date(value: str | None) -> date | None:
+class BadQuery(ValueError):
+    """A query value the console cannot use: answered with 400 and the reason, never a 500."""
+
+
+def _parse_date(value: str | None, label: str) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:
+        raise BadQuery(f"{label}不是有效的日期（应为 2025-12-10 这样的格式）") from None
+
+
+def _text_param(params: Any, key: str, label: str) -> str | None:
+    value = params.get(key) or None
+    if value is None:
         return None
+    if len(value) > MAX_QUERY_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadQuery(f"{label}过长或含有控制字符")
+    return str(value)
 
 
 def case_filter(params: Any) -> queries.CaseFilter:
     category = params.get("category") or ""
+    status = params.get("status") or None
+    if status is not None and status not in queries.STATUSES:
+        raise BadQuery("没有这个审查结论")
+    if category and not (category.isdigit() and len(category) <= 3):
+        raise BadQuery("类别应为类别编号")
     return queries.CaseFilter(
-        status=params.get("status") or None,
-        category_no=int(category) if category.isdigit() else None,
-        region=params.get("region") or None,
-        received_from=_parse_date(params.get("from")),
-        received_to=_parse_date(params.get("to")),
-        text=params.get("q") or None,
+        status=status,
+        category_no=int(category) if category else None,
+        region=_text_param(params, "region", "地区"),
+        received_from=_parse_date(params.get("from"), "起始日期"),
+        received_to=_parse_date(params.get("to"), "截止日期"),
+        text=_text_param(params, "q", "搜索词"),
     )
+
+
+def _page(params: Any) -> int:
+    raw = params.get("page") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadQuery("页码无效")
+    return int(raw)
+
+
+def _id(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise HTTPException(404, "没有这个文件")
+    return int(raw)
 
 
 def create_app(store: Store, settings: ConsoleSettings, services: ConsoleServices = ConsoleServices()) -> Starlette:
@@ -85,14 +122,16 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     env = templates.env
     env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
     env.globals["status_label"] = queries.status_label
+    env.globals["safe_link"] = safe_link
     env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
     env.filters["detail"] = lambda d: "；".join(f"{k}：{v}" for k, v in dict(d or {}).items())
     env.filters["filesize"] = lambda n: f"{(n or 0) / 1048576:.1f} MB" if (n or 0) >= 1048576 else f"{(n or 0) / 1024:.0f} KB"
     limiter = LoginLimiter()
+    sessions = SessionRegistry(SESSION_SECONDS)
 
     def session_user(request: Request) -> StaffUser | None:
-        name = request.session.get("user")
-        return settings.users.get(name) if isinstance(name, str) else None
+        name = sessions.user(request.session.get("sid"))
+        return settings.users.get(name) if name is not None else None
 
     def csrf_token(request: Request) -> str:
         token = request.session.get("csrf")
@@ -131,19 +170,24 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         form = await checked_form(request)
         name, password = form.get("username", "").strip(), form.get("password", "")
         client = request.client.host if request.client else "unknown"
-        if not limiter.allow(f"ip:{client}", f"user:{name}"):
-            return render(request, "login.html", {"error": "尝试次数过多，请一分钟后再试"}, 429)
+        wait = limiter.wait_seconds(name, client)
+        if wait > 0:
+            return render(request, "login.html", {"error": f"尝试次数过多，请 {wait:.0f} 秒后再试"}, 429)
         user = await run_in_threadpool(verify, settings.users, name, password)
         if user is None:
+            limiter.failed(name, client)
             return render(request, "login.html", {"error": "用户名或密码错误"}, 401)
+        limiter.succeeded(name, client)
+        sessions.end(request.session.get("sid"))
         request.session.clear()  # a fresh session on sign-in (no fixation)
-        request.session["user"] = user.name
+        request.session["sid"] = sessions.start(user.name)
         request.session["csrf"] = new_csrf_token()
         target = request.query_params.get("next") or "/"
         return RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/", 303)
 
     async def logout(request: Request) -> Response:
         await checked_form(request)
+        sessions.end(request.session.get("sid"))  # every copy of the cookie stops working
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -159,8 +203,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @login_required()
     async def cases(request: Request) -> Response:
         filt = case_filter(request.query_params)
-        page = max(1, int(request.query_params.get("page", "1") or 1)) if \
-            request.query_params.get("page", "1").isdigit() else 1
+        page = _page(request.query_params)
         rows = await run_in_threadpool(queries.list_cases, store, settings.campaign_id, filt, tz=settings.tz,
                                        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         total = await run_in_threadpool(queries.count_cases, store, settings.campaign_id, filt, tz=settings.tz)
@@ -249,13 +292,30 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @login_required()
     async def download(request: Request) -> Response:
         found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
-                                        int(request.path_params["attachment_id"]))
+                                        _id(request.path_params["attachment_id"]))
         if found is None:
             raise HTTPException(404, "没有这个文件")
         name, path = found
-        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        disposition = "inline" if request.query_params.get("inline") and media.startswith("image/") else "attachment"
-        return FileResponse(path, media_type=media, filename=name, content_disposition_type=disposition)
+        # A stranger's bytes are only ever saved, never rendered: no type a browser would execute, no inline.
+        return FileResponse(path, media_type="application/octet-stream", filename=name,
+                            content_disposition_type="attachment",
+                            headers={"Content-Security-Policy": DOWNLOAD_CSP, "Cache-Control": "private, no-store"})
+
+    @login_required()
+    async def preview(request: Request) -> Response:
+        """A thumbnail the server drew itself (Pillow → JPEG) from a photo: never the uploaded bytes."""
+        found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
+                                        _id(request.path_params["attachment_id"]))
+        if found is None:
+            raise HTTPException(404, "没有这个文件")
+        try:
+            data = await run_in_threadpool(preview_jpeg, Path(found[1]))
+        except PreviewError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    async def stylesheet(request: Request) -> Response:
+        return FileResponse(STYLESHEET, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
     @login_required()
     async def export(request: Request) -> Response:
@@ -276,9 +336,16 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         Route("/cases/{case_no}/fields", correct, methods=["POST"]),
         Route("/cases/{case_no}/recheck", recheck, methods=["POST"]),
         Route("/cases/{case_no}/reply", reply, methods=["POST"]),
-        Route("/attachments/{attachment_id:int}", download),
+        Route("/attachments/{attachment_id}", download),
+        Route("/attachments/{attachment_id}/preview", preview),
+        Route("/static/console.css", stylesheet),
         Route("/export.xlsx", export),
     ]
-    middleware = [Middleware(SessionMiddleware, secret_key=settings.secret_key, https_only=settings.https_only,
-                             same_site="strict", session_cookie="intake_session", max_age=8 * 3600)]
-    return Starlette(routes=routes, middleware=middleware)
+    middleware = [Middleware(SecurityHeaders),
+                  Middleware(SessionMiddleware, secret_key=settings.secret_key, https_only=settings.https_only,
+                             same_site="strict", session_cookie="intake_session", max_age=SESSION_SECONDS)]
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return Response(f"请求参数无效：{exc}", status_code=400, media_type="text/plain; charset=utf-8")
+
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={BadQuery: bad_query})

@@ -36,14 +36,26 @@ class LargeAttachmentLink:
     expires_at: datetime | None  # timezone-aware
 
 
+def _host_in(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
 def link_provider(url: str) -> str | None:
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if "X-NETEASE-HUGE-ATTACHMENT" in url or (
-            "large-attachment-download" in parts.path and host.endswith(("163.com", "126.com", "yeah.net"))):
+    """"163" or "qq" for an http(s) link to those webmails' large-attachment downloads, else None. The scheme
+    and host decide, never words elsewhere in the URL: a stranger's ``javascript:…X-NETEASE-HUGE-ATTACHMENT``
+    or ``https://evil163.com/…`` is not a link we show staff."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or any(c.isspace() or ord(c) < 32 for c in url.strip()):
+        return None
+    if _host_in(host, ("163.com", "126.com", "yeah.net")) and (
+            "large-attachment-download" in parts.path or "X-NETEASE-HUGE-ATTACHMENT" in parts.query):
         return "163"
-    if host.endswith("qq.com") and (parts.path.startswith("/cgi-bin/ftnExs_download")
-                                    or parts.path.startswith("/ftn/download")):
+    if _host_in(host, ("qq.com",)) and (parts.path.startswith("/cgi-bin/ftnExs_download")
+                                        or parts.path.startswith("/ftn/download")):
         return "qq"
     return None
 

@@ -356,3 +356,38 @@ def hostile_cases(limit: int | None = None, *, styles: tuple[str, ...] = STYLES)
         step = len(cases) / limit
         cases = [cases[int(i * step)] for i in range(limit)]
     return cases
+
+
+# ==== seccon (issue 15 §4–6): strangers' content aimed at the console, per-mail budgets, bad bytes ============
+# Kept apart from the cases above (and from the §1–3 block) so parallel additions rebase cleanly.
+
+def script_payloads(marker_url: str) -> list[Attachment]:
+    """Files that run script if the console ever renders them: each one fetches ``marker_url`` + its own name and
+    logs "XSS-<name>" to the browser console, so a test sees it both on the server and in the browser."""
+    def js(tag: str) -> str:
+        return f"fetch('{marker_url}/{tag}');console.log('XSS-{tag}')"
+
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" onload="{js("svg-onload")}">'
+           f'<script>{js("svg")}</script><rect width="100" height="100" fill="red"/></svg>').encode()
+    html = f"<html><body><h1>申报表</h1><script>{js('html')}</script></body></html>".encode()
+    xml = (f'<?xml version="1.0"?><root xmlns:h="http://www.w3.org/1999/xhtml">'
+           f'<h:script>{js("xml")}</h:script></root>').encode()
+    return [Attachment("图1：活动现场.svg", svg, "image/svg+xml"),
+            Attachment("申报表.html", html, "text/html"),
+            Attachment("说明.xml", xml, "text/xml"),
+            Attachment("图2：活动现场.jpg", html, "image/jpeg")]  # HTML behind a photo's name (sniffing bait)
+
+
+def script_link_html(marker_url: str) -> str:
+    """A body that imitates a 163 超大附件 block but whose anchors are a javascript: URL and a stranger's host."""
+    js = f"javascript:fetch('{marker_url}/link');console.log('XSS-link')//X-NETEASE-HUGE-ATTACHMENT"
+    return (f'<div id="divNeteaseBigAttach"><a href="{js}" filename="案例视频.mp4" filesize="3785359">案例视频.mp4</a>'
+            f'<span>(3.61M, 2025年12月25日 13:35 到期)</span>'
+            f'<a href="https://evil-163.com.example/large-attachment-download/index.html?'
+            f'p=X-NETEASE-HUGE-ATTACHMENT&file=x" filename="案例视频2.mp4">案例视频2.mp4</a></div>')
+
+
+def console_script_mail(marker_url: str, *, sender: str = "xss@163.com") -> bytes:
+    return build_mail(style="163", sender=sender, to=MAILBOX, subject=SUBJECT, body="附件为申报材料",
+                      html=script_link_html(marker_url), attachments=script_payloads(marker_url),
+                      message_id=f"<hostile.console-script.{uuid.uuid4().hex[:10]}@163.com>")

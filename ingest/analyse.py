@@ -92,7 +92,7 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
 
 
 # Names LibreOffice may be started for inside classify (its own timeout: CONVERT_SECONDS on top of reading).
-_LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt")
+_LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt", ".rtf")
 
 
 def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list[Outcome]:

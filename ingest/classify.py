@@ -5,12 +5,14 @@ unknown.  The call (四.3, 四.4) asks for the application form as Word and as a
 photos (JPG) and auxiliary material (one MP4 video, media reports).  Format rules (JPG only, MP4 only, sizes) are
 checked elsewhere; here a PNG photo is still a photo and an AVI is still a video.
 
-Legacy .doc/.wps are read through LibreOffice (``soffice --headless --convert-to docx``) with a fresh profile per
-job and a timeout, when it is installed; when it is not, the finding says so plainly.
+Legacy .doc/.wps/.rtf are read through LibreOffice (``soffice --headless --convert-to docx``, installed by
+scripts/install-system-deps.sh) with a fresh profile per job and a timeout, inside the file-reading worker
+(ingest/isolation.py); on a machine without it, the finding says so plainly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -196,13 +198,20 @@ def _lift_memory_limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
+# Real types read through LibreOffice. No filter is forced: LibreOffice tells a WPS Office .wps (an OLE Word file)
+# from a Microsoft Works one by content.
+LEGACY_WORD_KINDS = ("doc", "wps", "rtf")
+
+
 def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = CONVERT_SECONDS) -> tuple[Path | None,
                                                                                             Finding | None]:
-    """Convert a .doc/.wps to DOCX with LibreOffice; (docx path, None) or (None, finding in Chinese)."""
+    """Convert a .doc/.wps/.rtf to DOCX with LibreOffice; (docx path, None) or (None, finding in Chinese)."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         return None, Finding("office.converter_missing", f"“{source.name}”是旧版 Word/WPS 文件，本机未安装 LibreOffice，"
                              "无法自动读取其内容，请工作人员人工查看；也可请申报单位改发 .docx 文件。", None)
+    # A folder per source: "案例.doc" and "案例.wps" side by side would both become "案例.docx".
+    out_dir = out_dir / hashlib.sha1(str(source).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
         # A profile of its own per job: concurrent soffice runs sharing one profile block or fail silently.
@@ -402,7 +411,7 @@ def _classify_word(name: str, path: Path, kind: str, convert_dir: Path, timeout_
     converted: Path | None = None
     findings: tuple[Finding, ...] = ()
     readable: Path | None = path if kind == "docx" else None
-    if kind in ("doc", "wps"):
+    if kind in LEGACY_WORD_KINDS:
         converted, problem = convert_legacy_word(path, convert_dir, timeout_seconds)
         if problem is not None:
             findings = (Finding(problem.code, problem.message.replace(f"“{path.name}”", f"“{name}”"), name),)
@@ -418,7 +427,7 @@ def _classify_word(name: str, path: Path, kind: str, convert_dir: Path, timeout_
         if _heading_count("\n".join(paragraphs)) >= 3:
             return result("text", "Word 内容含文字材料的各部分标题", converted, findings)
         return result("auxiliary", "Word 名称与内容均非申报表或文字材料，作为辅助材料", converted, findings)
-    if kind in ("doc", "wps") and converted is None:
+    if kind in LEGACY_WORD_KINDS and converted is None:
         return result("auxiliary", "旧版 Word/WPS 文件未能转换，名称未说明用途，暂作辅助材料，请人工查看",
                       None, findings)
     return result("auxiliary", f"{kind} 文件无法读取内容，名称未说明用途，作为辅助材料", converted, findings)

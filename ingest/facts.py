@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from docx import Document
 from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
+from lxml import etree
 from PIL import Image, ImageChops, ImageFilter, UnidentifiedImageError
 from pymediainfo import MediaInfo
 from pypdf import PdfReader
@@ -324,9 +325,9 @@ def _paragraph_facts(p: Any, styles: _Styles, in_table: bool) -> ParagraphFacts:
     style_el = ppr.find(qn("w:pStyle")) if ppr is not None else None
     style_id = style_el.get(qn("w:val")) if style_el is not None else styles.default_paragraph
     style_chain = list(styles.chain(style_id))
-    runs = [r for r in p.iter(qn("w:r")) if "".join(t.text or "" for t in r.iter(qn("w:t"))).strip()]
-    text = "".join(t.text or "" for t in p.iter(qn("w:t")))
-    dominant = max(runs, key=lambda r: len("".join(t.text or "" for t in r.iter(qn("w:t")))), default=None)
+    runs = [r for r in p.iter(qn("w:r")) if _own_text(r).strip()]
+    text = _own_text(p)
+    dominant = max(runs, key=lambda r: len(_own_text(r)), default=None)
 
     def rpr_sources() -> Iterator[Any]:
         if dominant is not None:
@@ -364,6 +365,46 @@ def _paragraph_facts(p: Any, styles: _Styles, in_table: bool) -> ParagraphFacts:
         in_table=in_table)
 
 
+_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"  # python-docx has no "mc"
+_TEXTBOX = qn("w:txbxContent")
+
+
+def _own_text(element: Any) -> str:
+    """The text of a paragraph or run without the text boxes anchored in it (they are counted on their own)."""
+    return "".join(t.text or "" for t in element.iter(qn("w:t")) if not _inside(t, element, (_TEXTBOX, _FALLBACK)))
+
+
+def _inside(node: Any, stop: Any, tags: tuple[str, ...]) -> bool:
+    """Whether ``node`` lies in an element of one of ``tags`` below ``stop``."""
+    for ancestor in node.iterancestors():
+        if ancestor is stop:
+            return False
+        if ancestor.tag in tags:
+            return True
+    return False
+
+
+def _text_boxes(body: Any) -> list[Any]:
+    """Each text box once. Word 2010+ writes a text box twice, as DrawingML (``mc:Choice``) and as its VML copy
+    (``mc:Fallback``): only the first is counted, as Word's 字数统计 does. A VML-only box (older Word,
+    LibreOffice's conversion of a .doc) has no Fallback ancestor and is counted."""
+    return [box for box in body.iter(_TEXTBOX)
+            if not _inside(box, body, (_FALLBACK,)) and not _inside(box, body, (_TEXTBOX,))]
+
+
+def _notes(document: Any) -> list[str]:
+    """Footnote and endnote texts (Word's 字数统计 counts them with 包括文本框、脚注和尾注, its default); the
+    separator notes Word writes have no text."""
+    texts: list[str] = []
+    for rel in document.part.rels.values():
+        if rel.is_external or not rel.reltype.endswith(("/footnotes", "/endnotes")):
+            continue
+        root = etree.fromstring(rel.target_part.blob, parser=etree.XMLParser(resolve_entities=False))
+        for p in root.iter(qn("w:p")):
+            texts.append(_own_text(p))
+    return texts
+
+
 def read_docx(path: Path) -> DocFacts:
     try:
         document = Document(str(path))
@@ -376,7 +417,8 @@ def read_docx(path: Path) -> DocFacts:
         paragraphs: list[ParagraphFacts] = []
         tables: list[tuple[tuple[str, ...], ...]] = []
         lines: list[str] = []
-        for child in document.element.body.iterchildren():
+        body = document.element.body
+        for child in body.iterchildren():
             if child.tag == qn("w:p"):
                 para = _paragraph_facts(child, styles, in_table=False)
                 paragraphs.append(para)
@@ -386,8 +428,13 @@ def read_docx(path: Path) -> DocFacts:
                 tables.append(rows)
                 for row in rows:
                     lines.extend(row)
+                # Many schools lay the whole text out in a one-cell table: its paragraphs are the text's own.
                 for p in child.iter(qn("w:p")):
-                    paragraphs.append(_paragraph_facts(p, styles, in_table=True))
+                    if not _inside(p, child, (_TEXTBOX, _FALLBACK)):
+                        paragraphs.append(_paragraph_facts(p, styles, in_table=True))
+        for box in _text_boxes(body):
+            lines.extend(_own_text(p) for p in box.iter(qn("w:p")) if not _inside(p, box, (_TEXTBOX,)))
+        lines.extend(_notes(document))
     except XMLSyntaxError as exc:
         raise _Unreadable("Word文档内容损坏，无法读取") from exc
     text = "\n".join(lines)[:MAX_TEXT_CHARS]
@@ -411,7 +458,7 @@ def _table_rows(tbl: Any) -> tuple[tuple[str, ...], ...]:
     for tr in tbl.iterchildren(qn("w:tr")):
         cells = []
         for tc in tr.iterchildren(qn("w:tc")):
-            cells.append("\n".join("".join(t.text or "" for t in p.iter(qn("w:t"))) for p in tc.iter(qn("w:p"))))
+            cells.append("\n".join(_own_text(p) for p in tc.iter(qn("w:p")) if not _inside(p, tc, (_TEXTBOX, _FALLBACK))))
         rows.append(tuple(cells))
     return tuple(rows)
 

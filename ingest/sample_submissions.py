@@ -51,7 +51,7 @@ SCHOOLS: tuple[SchoolCase, ...] = (
 
 
 def _files(case: SchoolCase, workdir: Path, *, photos: int, photo_bytes: int, video_seconds: float | None,
-           with_pdf: bool = True, text_chars: int = 2400) -> list[Path]:
+           with_pdf: bool = True, text_chars: int = 2400, text_kind: str = "docx") -> list[Path]:
     out: list[Path] = []
     form = workdir / f"{case.school}申报表.docx"
     samples.make_form_docx(form, {"申报单位": f"{case.province}{case.city}{case.school}", "案例名称": case.case_name,
@@ -61,9 +61,7 @@ def _files(case: SchoolCase, workdir: Path, *, photos: int, photo_bytes: int, vi
         pdf = workdir / f"{case.school}申报表（盖章）.pdf"
         samples.make_scanned_pdf(pdf, with_seal=True)
         out.append(pdf)
-    text = workdir / f"{case.case_name}文字材料.docx"
-    samples.make_text_docx(text, text_chars)
-    out.append(text)
+    out.append(_text_file(workdir / f"{case.case_name}文字材料.docx", text_chars, text_kind))
     for i in range(1, photos + 1):
         p = workdir / f"图{i}：{case.school}学生活动现场.jpg"
         samples.make_jpeg(p, photo_bytes)
@@ -73,6 +71,26 @@ def _files(case: SchoolCase, workdir: Path, *, photos: int, photo_bytes: int, vi
         samples.make_mp4(v, video_seconds, 1280, 720)
         out.append(v)
     return out
+
+
+TEXT_KINDS = ("docx", "doc", "rtf", "wps", "textbox")
+
+
+def _text_file(docx: Path, chars: int, kind: str) -> Path:
+    """The text material as ``kind``: "doc"/"rtf" saved from the DOCX by LibreOffice; "wps" is that .doc renamed
+    .wps (WPS Office's own .wps is a Word-compatible OLE file; no tool here writes one, and a .doc renamed .wps is
+    what many WPS users send); "textbox" is a DOCX of ``chars - 65`` 字 plus a 65-字 text box."""
+    if kind == "textbox":
+        box = "本案例由学校课程中心牵头实施，覆盖全校三十六个教学班，参与教师八十余人，相关成果已在区域内推广应用。" * 2
+        return samples.make_textbox_docx(docx, chars - 65, box[:65])
+    samples.make_text_docx(docx, chars)
+    if kind == "docx":
+        return docx
+    made = samples.libreoffice_convert(docx, "rtf" if kind == "rtf" else "doc", docx.parent / "legacy")
+    docx.unlink()
+    target = docx.with_suffix(f".{kind}")
+    made.rename(target)
+    return target
 
 
 def zip_gbk(files: Sequence[Path], folder: str) -> bytes:
@@ -90,11 +108,11 @@ def zip_gbk(files: Sequence[Path], folder: str) -> bytes:
 def submission_mail(case: SchoolCase, *, photos: int = 3, photo_bytes: int = 2_200_000,
                     video_seconds: float | None = 4.0, packed: bool = True, with_pdf: bool = True,
                     text_chars: int = 2400, subject: str | None = None, message_id: str | None = None,
-                    received_at: datetime | None = RECEIVED) -> bytes:
+                    received_at: datetime | None = RECEIVED, text_kind: str = "docx") -> bytes:
     """One submission mail; ``packed`` puts the files in a GBK-named ZIP (打包, seed 000 四.3)."""
     with tempfile.TemporaryDirectory(prefix="intake-sample-") as tmp:
         files = _files(case, Path(tmp), photos=photos, photo_bytes=photo_bytes, video_seconds=video_seconds,
-                       with_pdf=with_pdf, text_chars=text_chars)
+                       with_pdf=with_pdf, text_chars=text_chars, text_kind=text_kind)
         if packed:
             attachments = [Attachment(f"{case.school}-{case.case_name}.zip", zip_gbk(files, case.school),
                                       "application/zip")]

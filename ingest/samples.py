@@ -122,6 +122,71 @@ def make_text_docx(path: Path, n_chars: int, parts: Sequence[str] = SECTIONS, *,
     return n_chars
 
 
+def libreoffice_convert(source: Path, to: str, out_dir: Path, timeout_seconds: float = 180.0) -> Path:
+    """``source`` saved by LibreOffice itself as ``to`` ("doc", "rtf", "docx"): real legacy Word files, as an office
+    suite writes them. A fresh profile per run (parallel runs sharing one block each other)."""
+    import shutil
+    import tempfile
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        raise RuntimeError("LibreOffice is not installed: run scripts/install-system-deps.sh")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lo-sample-") as profile:
+        subprocess.run([soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
+                        "--convert-to", to, "--outdir", str(out_dir), str(source)],
+                       check=True, capture_output=True, timeout=timeout_seconds)
+    target = out_dir / f"{source.stem}.{to}"
+    if not target.is_file():
+        raise RuntimeError(f"LibreOffice did not write {target}")
+    return target
+
+
+def make_textbox_docx(path: Path, body_chars: int, box_text: str, *, footnote: str = "", endnote: str = "",
+                      parts: Sequence[str] = SECTIONS, in_table: bool = False) -> Path:
+    """Text material as LibreOffice writes it to .docx (the same ``mc:AlternateContent`` text box, DrawingML
+    choice plus VML fallback, that Word 2010+ writes): ``body_chars`` 字 of headings and prose (in a one-cell
+    table when ``in_table``), a text box holding ``box_text``, and optionally a footnote and an endnote."""
+    from xml.sax.saxutils import escape
+
+    rng = random.Random(_seed(path, None))
+    headings = [f"{'一二三四五六七八九十'[i]}、{p}" for i, p in enumerate(parts)]
+    body = body_chars - sum(word_count(h) for h in headings)
+    per = [body // len(parts) + (1 if i < body % len(parts) else 0) for i in range(len(parts))]
+    paragraphs = []
+    for i, heading in enumerate(headings):
+        paragraphs.append(f"<text:p>{escape(heading)}</text:p>")
+        prose = escape(_prose(per[i], rng))
+        if i == 0 and footnote:
+            prose += (f'<text:note text:note-class="footnote"><text:note-body><text:p>{escape(footnote)}'
+                      "</text:p></text:note-body></text:note>")
+        if i == 1 and endnote:
+            prose += (f'<text:note text:note-class="endnote"><text:note-body><text:p>{escape(endnote)}'
+                      "</text:p></text:note-body></text:note>")
+        paragraphs.append(f"<text:p>{prose}</text:p>")
+    content = "".join(paragraphs)
+    if in_table:
+        content = ("<table:table><table:table-column/><table:table-row><table:table-cell>"
+                   f"{content}</table:table-cell></table:table-row></table:table>")
+    box = ('<text:p><draw:frame text:anchor-type="paragraph" svg:width="6cm" svg:height="3cm"><draw:text-box>'
+           f"<text:p>{escape(box_text)}</text:p></draw:text-box></draw:frame></text:p>") if box_text else ""
+    fodt = f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+ xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
+ xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" office:version="1.2"
+ office:mimetype="application/vnd.oasis.opendocument.text"><office:body><office:text>{box}{content}</office:text>
+</office:body></office:document>"""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fodt-") as tmp:
+        source = Path(tmp) / f"{path.stem}.fodt"
+        source.write_text(fodt, encoding="utf-8")
+        made = libreoffice_convert(source, "docx", Path(tmp) / "out")
+        path.write_bytes(made.read_bytes())
+    return path
+
+
 def make_caption_docx(path: Path, captions: Sequence[str], title: str = "图片说明") -> Path:
     """A caption list (图片说明) with one line per photo, e.g. "图1：学生在劳动基地种植蔬菜"."""
     doc = _a4_document()

@@ -3,8 +3,9 @@
 # Idempotent: a second run installs nothing. Never starts the system Dovecot (the tests run their own).
 set -euo pipefail
 
-# chromium: the console's browser tests (Playwright drives Debian's build); fonts-noto-cjk: Chinese in charts.
-packages=(dovecot-imapd libarchive13 libarchive-tools p7zip-full isync chromium fonts-noto-cjk)
+# chromium: the console's browser tests (Playwright drives Debian's build); fonts-noto-cjk: Chinese in charts and
+# in LibreOffice; libreoffice-writer-nogui: reading .doc/.wps/.rtf (runtime, ingest/classify.py).
+packages=(dovecot-imapd libarchive13 libarchive-tools p7zip-full isync chromium fonts-noto-cjk libreoffice-writer-nogui)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -18,6 +18,8 @@ from reportlab.pdfgen import canvas
 
 from archive_factory import (CORPUS, a4_document, application_form_docx, case_text_docx, encrypted_docx,
                              infozip_raw_names, jpeg_bytes, plain_docx)
+from ingest import samples
+from ingest.facts import extract_facts
 from ingest.classify import ROLES, classify, convert_legacy_word, detect_kind, read_form_fields
 from ingest.unpack import UnpackLimits, unpack_attachment
 
@@ -183,12 +185,26 @@ def test_missing_libreoffice_is_reported_plainly(tmp_path: Path, monkeypatch: py
     assert finding.code == "office.converter_missing" and "LibreOffice" in finding.message and "人工" in finding.message
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
 def test_libreoffice_converts_when_installed(tmp_path: Path) -> None:
     rtf = tmp_path / "申报表.rtf"
     rtf.write_text(r"{\rtf1\ansi \u30003?\u25253?\u34920? hello}", encoding="ascii")
     converted, finding = convert_legacy_word(rtf, tmp_path / "conv", timeout_seconds=120)
     assert finding is None and converted is not None and detect_kind(converted) == "docx"
+
+
+def test_legacy_word_files_written_by_libreoffice_are_read_as_text(tmp_path: Path) -> None:
+    """.doc and .rtf saved by LibreOffice from a DOCX, and that .doc renamed .wps (as WPS users send it), side by
+    side in one folder: each is converted on its own and read as text material with its 字数."""
+    samples.make_text_docx(tmp_path / "案例.docx", 2900)
+    doc = samples.libreoffice_convert(tmp_path / "案例.docx", "doc", tmp_path)
+    rtf = samples.libreoffice_convert(tmp_path / "案例.docx", "rtf", tmp_path)
+    wps = tmp_path / "案例.wps"
+    wps.write_bytes(doc.read_bytes())
+    for path, kind in ((doc, "doc"), (rtf, "rtf"), (wps, "wps")):
+        result = classify((path.name, path), convert_dir=tmp_path / "conv")
+        assert (result.kind, result.role, result.findings) == (kind, "text", ()), (path.name, result)
+        assert result.converted is not None
+        assert extract_facts(result.converted, path.name, "text", 1, "", None).doc.word_count == 2900
 
 
 def test_outlook_msg_from_the_corpus_is_an_ole_container(tmp_path: Path) -> None:

@@ -181,3 +181,25 @@ def test_samples_seal_generator_is_real() -> None:
     path = made("scan_sealed.pdf")
     assert path.read_bytes().startswith(b"%PDF")
     assert samples.A4_MM == (210.0, 297.0)
+
+
+def test_word_count_takes_each_text_box_once_and_counts_notes(tmp_path: Path) -> None:
+    """Word's 字数统计 (包括文本框、脚注和尾注 ticked): 2,900 字 of body, a 65-字 text box written twice (DrawingML
+    choice and VML fallback, by LibreOffice as by Word 2010+), a footnote and an endnote: 2,969, not 3,034."""
+    path = samples.make_textbox_docx(tmp_path / "t.docx", 2900, "框" * 65, footnote="脚注", endnote="尾注")
+    import zipfile
+
+    xml = zipfile.ZipFile(path).read("word/document.xml").decode()
+    assert xml.count("txbxContent>") == 4 and "mc:Fallback" in xml  # the box really is there twice
+    doc = facts(path, "text").doc
+    assert doc.word_count == 2900 + 65 + 2 + 2
+    assert doc.text.count("框" * 65) == 1
+
+
+def test_six_parts_found_in_a_one_cell_table(tmp_path: Path) -> None:
+    from test_rules_support import run, submission
+
+    path = samples.make_textbox_docx(tmp_path / "t.docx", 2000, "", in_table=True)
+    f = facts(path, "text")
+    assert f.doc.word_count == 2000 and all(p.in_table for p in f.doc.paragraphs if p.text)
+    assert [x.passed for x in run("text-sections", submission(f))] == [True]

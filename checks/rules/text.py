@@ -76,7 +76,8 @@ _NUMBERING = re.compile(r"^\s*(?:[（(]?[一二三四五六七八九十\d]+[)）
 
 def _heading_candidates(f: FileFacts) -> list[str]:
     if f.doc is not None and f.doc.paragraphs:
-        lines = [p.text for p in f.doc.paragraphs if not p.in_table]
+        # Paragraphs in tables too: many schools lay the whole text out in a one-cell table.
+        lines = [p.text for p in f.doc.paragraphs]
     else:
         lines = f.text.splitlines()
     out = []

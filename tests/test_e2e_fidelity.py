@@ -12,12 +12,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
+from ingest import samples
+from ingest.mailfactory import Attachment, build_mail
 from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
 from store.models import Case
 from servers import run_intake, write_intake_config
@@ -79,3 +81,53 @@ def test_legacy_word_texts_are_read_and_counted(poll, smtp_sink, db_url, legacy_
         assert re.search(f"文字材料\\.{ext}[”》]字数为{chars}字", text), (kind, text)
         assert "LibreOffice" not in text and "无法读取" not in text
     assert "超过3000字的上限" in replies[SCHOOLS[1].sender][1]
+
+
+# --- Section 3: each call's profile says what its notice says, no more ------------------------------------------
+
+XINHUA_AT = datetime(2024, 9, 2, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+XINHUA_TO = "xhweducation@news.cn"
+PROSE = "学校坚持立德树人根本任务，围绕课程建设、教师发展和评价改革三个方面系统推进育人方式变革。"
+
+
+@pytest.fixture(scope="module")
+def xinhua_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    d = tmp_path_factory.mktemp("xinhua")
+
+    def mail(style: str, sender: str, subject: str, files: list[Path]) -> bytes:
+        return build_mail(style=style, sender=sender, to=XINHUA_TO, subject=subject, body="您好！附件为申报材料，请查收。",
+                          attachments=[Attachment.from_file(f) for f in files], received_at=XINHUA_AT)
+
+    # 1. The subject is exactly the marker 五(一)1 asks for; the case (1,200 字) is written in the filled 申报表 and
+    #    comes with a video instead of pictures.
+    form = samples.make_form_docx(d / "申报表.docx", {"申报单位": "北京市海淀区教师进修学校", "案例名称": "区域教研数字化转型",
+                                                  "征集方向": "数字教育", "案例正文": (PROSE * 30)[:1200]})
+    video1 = samples.make_mp4(d / "区域教研案例视频.mp4", 200, 1920, 1080)
+    # 2. A text case with a video and no pictures ("需附上图片或视频").
+    text = d / "乡村教师成长计划案例.docx"
+    samples.make_text_docx(text, 2000, ("申报单位简介", "案例背景", "主要做法", "主要成效", "经验启示"))
+    form2 = samples.make_form_docx(d / "申报表2.docx", {"申报单位": "北京师范大学", "案例名称": "乡村教师成长计划"})
+    video2 = samples.make_mp4(d / "成长计划视频.mp4", 200, 1920, 1080)
+    # 3. An audio case without its cover picture (五(二)5).
+    form3 = samples.make_form_docx(d / "申报表3.docx", {"申报单位": "浙江广播电视大学", "案例名称": "空中课堂"})
+    audio = samples.make_audio(d / "空中课堂音频.mp3", 200)
+    return {
+        "marker_only": mail("163", "hdjx@163.com", "2024新华网教育优秀案例征集", [form, video1]),
+        "text_video": mail("qq", "bnu@qq.com", "2024新华网教育优秀案例征集+北京师范大学+乡村教师成长计划+公益教育",
+                           [form2, text, video2]),
+        "audio_no_cover": mail("foxmail", "zjtvu@126.com", "2024新华网教育优秀案例征集+浙江广播电视大学+空中课堂+数字教育",
+                               [form3, audio]),
+    }
+
+
+def test_xinhua_text_or_video_cover_and_case_in_the_form(poll, smtp_sink, db_url, xinhua_mails) -> None:  # type: ignore[no-untyped-def]
+    poll(*xinhua_mails.values(), campaign_file="campaigns/xinhua2024.toml", received_at=XINHUA_AT)
+    replies = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(3, timeout=120)}
+    statuses = case_statuses(db_url)
+    assert statuses["hdjx@163.com"] == ["accepted"], replies["hdjx@163.com"]
+    assert statuses["bnu@qq.com"] == ["accepted"], replies["bnu@qq.com"]
+    assert statuses["zjtvu@126.com"] == ["rejected"], replies["zjtvu@126.com"]
+    subject, text = replies["hdjx@163.com"]
+    assert "区域教研数字化转型" in subject and "北京市海淀区教师进修学校" in text and "（5）数字教育" in text
+    assert "可不附5张图片" in replies["bnu@qq.com"][1]
+    assert "音频案例未附封面图片" in replies["zjtvu@126.com"][1]

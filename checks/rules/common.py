@@ -6,6 +6,8 @@ import re
 import unicodedata
 from typing import Iterable
 
+from checks.facts import FileFacts, SubmissionFacts
+
 MB = 1024 * 1024  # "2M" as Windows shows file sizes (2.00 MB = 2,097,152 bytes), which is what senders see
 
 
@@ -57,3 +59,11 @@ _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 def normalise(text: str) -> str:
     """For tolerant comparison: full-width forms folded (NFKC), case folded, spaces and punctuation removed."""
     return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def case_in_form(facts: SubmissionFacts, min_words: int) -> tuple[FileFacts, ...]:
+    """Application forms (Word) that carry the case itself: a call that asks only for "the filled 申报表" (Xinhua
+    2024 五(一)1) gets cases written inside it; a form of at least ``min_words`` 字 is such a text (0: never)."""
+    if min_words <= 0:
+        return ()
+    return tuple(f for f in facts.with_role("form_word") if f.doc is not None and f.doc.word_count >= min_words)

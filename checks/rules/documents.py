@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
-from checks.rules.common import listing, normalise, quoted
+from checks.rules.common import case_in_form, listing, normalise, quoted
 
 _DOC_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "file_words": list, "content_words": list, "deadline": (str, dt.date), "batch": str}
@@ -117,7 +117,8 @@ def _day(d: dt.date) -> str:
 
 @REGISTRY.rule(id="required-documents", clause="四", severity="reject", title="规定材料",
                params={"documents": (list[dict], []), "match": (str, "name_or_content"),
-                       "formats": (list[str], []), "timezone": (str, "Asia/Shanghai")},
+                       "formats": (list[str], []), "other_formats_warn": (bool, False),
+                       "timezone": (str, "Asia/Shanghai")},
                from_campaign={"timezone": "timezone"}, validate=_validate)
 def required_documents(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     docs = _documents(params)
@@ -141,17 +142,24 @@ def required_documents(facts: SubmissionFacts, params: Params) -> Iterator[Check
             yield Check(False, f"未找到{d.name}（{listing(together)}须一并报送）。", evidence={"missing": d.name},
                         fix=f"请补充{d.name}，文件名写明材料名称，与同批材料一并重新发送。")
             continue
-        yield from _document_checks(d, files, formats, local)
+        yield from _document_checks(d, files, formats, local, params["other_formats_warn"])
 
 
-def _document_checks(d: _Document, files: list[FileFacts], formats: set[str], local: dt.datetime) -> Iterator[Check]:
+def _document_checks(d: _Document, files: list[FileFacts], formats: set[str], local: dt.datetime,
+                     other_formats_warn: bool) -> Iterator[Check]:
     names = listing(quoted(f.name) for f in files)
     ok = True
     if formats:
         wrong = [f for f in files if _extension(f) not in formats]
-        if wrong and len(wrong) == len(files):
+        allowed = "/".join(dict.fromkeys(_FORMAT_ZH.get(x, x) for x in sorted(formats)))
+        if wrong and len(wrong) == len(files) and other_formats_warn:
+            # A call that names no format: any file is accepted; the editable version is asked for, not required.
             ok = False
-            allowed = "/".join(dict.fromkeys(_FORMAT_ZH.get(x, x) for x in sorted(formats)))
+            yield Check(False, f"{d.name}{names}不是可编辑版本（{allowed}），已受理；如有可编辑版本，请一并发送。",
+                        file=files[0].name, evidence={"format": _extension(files[0])}, milder="warn",
+                        fix=f"建议补发{d.name}的{allowed}文件，便于汇总。")
+        elif wrong and len(wrong) == len(files):
+            ok = False
             yield Check(False, f"{d.name}{names}的格式不符合要求，应为{allowed}文件。", file=files[0].name,
                         evidence={"format": _extension(files[0])},
                         fix=f"请以{allowed}文件（{'、'.join('.' + x for x in sorted(formats))}）提交{d.name}。")
@@ -174,14 +182,19 @@ _ROLE_ZH = {"text": "文字材料", "video": "视频", "audio": "音频", "photo
 
 
 @REGISTRY.rule(id="material-present", clause="四", severity="reject", title="案例表现形式",
-               params={"any_of": (list[str], ["text", "video", "audio"])})
+               params={"any_of": (list[str], ["text", "video", "audio"]), "form_text_min_words": (int, 0)})
 def material_present(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     roles = tuple(params["any_of"])
     wanted = "、".join(_ROLE_ZH.get(r, r) for r in roles)
     present = [r for r in roles if facts.with_role(r)]
+    in_form = case_in_form(facts, params["form_text_min_words"]) if "text" in roles else ()
     if present:
         got = "、".join(f"{_ROLE_ZH.get(r, r)}{len(facts.with_role(r))}个" for r in present)
         yield Check(True, f"已收到案例材料：{got}。", evidence={"roles": ",".join(present)})
+    elif in_form:
+        words = in_form[0].doc.word_count if in_form[0].doc is not None else 0
+        yield Check(True, f"案例文本写在申报表{quoted(in_form[0].name)}中（{words}字），作为文本案例受理。",
+                    file=in_form[0].name, evidence={"roles": "form_text", "measured": words})
     else:
         yield Check(False, f"未收到案例材料：{wanted}至少需要提供一种。", evidence={"roles": ""},
                     fix=f"请以{wanted}中的一种或几种形式提交案例后重新发送。")

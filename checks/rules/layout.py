@@ -10,6 +10,8 @@ reported as a milder finding for staff rather than as a fault.
 
 from __future__ import annotations
 
+import re
+
 from typing import Iterator
 
 from checks.facts import DocFacts, FileFacts, ParagraphFacts, SubmissionFacts
@@ -135,10 +137,27 @@ def text_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield from _role_checks(f, "标题", [title], params["title_font"], params["title_size_pt"])
         if subtitle is not None:
             yield from _role_checks(f, "副标题", [subtitle], params["subtitle_font"], params["subtitle_size_pt"])
-        body = [p for p in rest if p.heading_level is None]
+        body = [p for p in rest if not _is_section_heading(p)]
         yield from _role_checks(f, "正文", body, params["body_font"], params["body_size_pt"])
         if params["line_spacing"] and body:
             yield _spacing_check(f, body, params["line_spacing"])
+
+
+# "一、案例描述", "（二）做法", "3. 反思", "第一部分": numbered lines that open a section.
+_SECTION_NUMBER = re.compile(r"^\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）、.．]|第[一二三四五六七八九十\d]+[部分章节])")
+_HEADING_MAX_CHARS = 30
+
+
+def _is_section_heading(p: ParagraphFacts) -> bool:
+    """Section headings are not 正文 (the call sets fonts for 标题, 副标题 and 正文 only): a paragraph in a heading
+    style or outline level, or a short line without a full stop that is numbered or set in bold, as schools type
+    their headings."""
+    if p.heading_level is not None:
+        return True
+    text = p.text.strip()
+    if len(text) > _HEADING_MAX_CHARS or text.endswith(("。", "；", ";", "！", "？")):
+        return False
+    return bool(_SECTION_NUMBER.match(text)) or p.bold is True
 
 
 def _page_checks(f: FileFacts, doc: DocFacts, params: Params) -> Iterator[Check]:

@@ -9,7 +9,7 @@ from typing import Iterator
 
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
-from checks.rules.common import MB, limit_mb, mb, normalise, quoted
+from checks.rules.common import MB, case_in_form, limit_mb, mb, normalise, quoted
 
 _FORMAT_ZH = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "BMP": "BMP", "TIFF": "TIFF",
               "HEIC": "HEIC（苹果手机格式）"}
@@ -32,18 +32,27 @@ def _validate_count(params: Params) -> None:
 
 
 @REGISTRY.rule(id="photo-count", clause="四.4(4)", severity="reject", title="照片数量",
-               params={"min_count": (int, 0), "max_count": (int, 8), "only_with_roles": (list[str], [])},
+               params={"min_count": (int, 0), "max_count": (int, 8), "only_with_roles": (list[str], []),
+                       "unless_roles": (list[str], []), "form_text_min_words": (int, 0)},
                validate=_validate_count)
 def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     n = len(_photos(facts))
     low, high = params["min_count"], params["max_count"]
-    # Some calls ask for photos only with one form of case (the Xinhua call: a text case comes with photos).
-    gate = tuple(params["only_with_roles"])
-    if gate and not facts.with_role(*gate):
-        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）。",
-                    evidence={"measured": n, "min": low, "max": high})
-        return
     evidence = {"measured": n, "min": low, "max": high}
+    # Some calls ask for photos only with one form of case (the Xinhua call: a text case comes with photos, and
+    # a case written in its 申报表 is a text case too)…
+    gate = tuple(params["only_with_roles"])
+    text_in_form = "text" in gate and bool(case_in_form(facts, params["form_text_min_words"]))
+    if gate and not facts.with_role(*gate) and not text_in_form:
+        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）。",
+                    evidence=evidence)
+        return
+    # … or with something else instead ("需附上图片或视频": a video stands in for the pictures).
+    instead = [r for r in params["unless_roles"] if facts.with_role(r)]
+    if instead and n < low:
+        yield Check(True, f"共收到{n}张照片；已附{'、'.join(_ROLE_ZH.get(r, r) for r in instead)}，"
+                          f"可不附{low}张图片。", evidence=evidence)
+        return
     if high and n > high:
         yield Check(False, f"共收到{n}张照片，超过每个案例不超过{high}张的要求（四.4(4)）。", evidence=evidence,
                     fix=f"请从中精选不超过{high}张照片后重新发送。")
@@ -217,3 +226,32 @@ def photo_caption(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         found = "，".join(f"{k}{v}张" for k, v in sources.items())
         yield Check(True, f"{len(photos)}张照片均有文字说明（来自{found}）。", evidence=dict(sources))
 
+
+
+@REGISTRY.rule(id="cover-image", clause="五(二)5", severity="reject", title="音视频封面图片",
+               params={"with_roles": (list[str], ["video", "audio"]), "name_words": (list[str], ["封面"]),
+                       "requirement": (str, ""), "form_text_min_words": (int, 0)})
+def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
+    """A video or audio case comes with its cover picture (Xinhua 2024 五(二)5). Its format, size and long edge are
+    the photo rules' (every photo is held to them). A picture not named as the cover is taken as the cover, with a
+    warning: the call can be read either way."""
+    media = [f for f in facts.with_role(*params["with_roles"])]
+    if not media:
+        yield Check(True, "本案例不含音视频，无需封面图片。")
+        return
+    # A video sent with a text case illustrates it (五(二)4 "附上图片或视频"): the case is a text case.
+    if facts.with_role("text") or case_in_form(facts, params["form_text_min_words"]):
+        yield Check(True, "本案例为文本案例，所附音视频无需单独的封面图片。")
+        return
+    photos = _photos(facts)
+    what = "、".join(dict.fromkeys(_ROLE_ZH.get(f.role, f.role) for f in media))
+    named = [p for p in photos if any(w in p.base_name for w in params["name_words"])]
+    if named:
+        yield Check(True, f"已附{what}案例的封面图片{quoted(named[0].name)}。", file=named[0].name)
+    elif photos:
+        yield Check(False, f"{what}案例未注明哪张是封面图片，暂以{quoted(photos[0].name)}作为封面。", file=photos[0].name,
+                    milder="warn", fix="请在封面图片的文件名中注明“封面”。")
+    else:
+        need = f"（{params['requirement']}）" if params["requirement"] else ""
+        yield Check(False, f"{what}案例未附封面图片{need}。",
+                    fix="请补充一张封面图片（文件名注明“封面”）后重新发送。")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
 from checks.subject import ParsedSubject, example_subject, fill_from_other_sources, parse_subject
+from ingest.batch import BatchPlan, plan_batch
 from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
 from ingest.facts import extract_facts
 from ingest.config import LimitSettings
@@ -114,6 +115,17 @@ def _unreadable(f: AnalysedFile, why: str) -> FileFacts:
     return FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive, error=why)
 
 
+def _batch_reason(plan: BatchPlan | None, files: Sequence[AnalysedFile]) -> str:
+    """Why a mail of several cases goes to staff (plain Chinese), "" for a mail of one case."""
+    if plan is None or not plan.is_batch:
+        return ""
+    if plan.ambiguous:
+        return plan.ambiguous + "，不能作为一个案例受理，工作人员将人工拆分登记"
+    folders = "、".join(f"“{g.folder.rsplit('/', 1)[-1]}”" for g in plan.cases[:10])
+    return (f"本邮件含{len(plan.cases)}个案例（{len(plan.cases)}份申报表，分别在文件夹{folders}中），"
+            "不能作为一个案例受理，工作人员将按案例拆分登记，每个案例分别计入推荐名额")
+
+
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
             prior: Sequence[PriorSubmission] = (), case_no: str = "",
             known: CaseFields | None = None, corrections: Mapping[str, Any] | None = None,
@@ -167,6 +179,9 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                                   archive=None, kind="link", url=link.url, expires_at=link.expires_at,
                                   note=link.size_text))
 
+    # Several complete cases in one mail (a province's recommended cases, one folder each) are never one case.
+    plan = plan_batch([f"{f.archive}/{f.name}" if f.archive else f.name for f in files], [f.role for f in files])
+
     form_fields: dict[str, str] = {}
     with times.stage("subject"):
         for f in files:
@@ -212,8 +227,10 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     for rule_id, seconds in rule_seconds.items():
         times.add(f"check:{rule_id}", seconds)
     findings = tuple(checked)
-    status = decide_status(findings, subject.needs_review or bool(overruns))
-    review = list(subject.reasons) if subject.needs_review else []
+    batch_reason = _batch_reason(plan, files)
+    status = decide_status(findings, subject.needs_review or bool(overruns) or bool(batch_reason))
+    review = [batch_reason] if batch_reason else []
+    review += list(subject.reasons) if subject.needs_review else []
     review += overruns
     review += [f.message for f in findings if f.rule == "rule-error"]
     review += list(mismatches)

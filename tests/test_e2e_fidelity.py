@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, select
 
 from ingest import samples
 from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
+from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 from store.models import Case
 from servers import run_intake, write_intake_config
 
@@ -131,3 +132,58 @@ def test_xinhua_text_or_video_cover_and_case_in_the_form(poll, smtp_sink, db_url
     assert "区域教研数字化转型" in subject and "北京市海淀区教师进修学校" in text and "（5）数字教育" in text
     assert "可不附5张图片" in replies["bnu@qq.com"][1]
     assert "音频案例未附封面图片" in replies["zjtvu@126.com"][1]
+
+
+# --- Section 2: one mail carrying several complete cases ---------------------------------------------------------
+
+BATCH_SCHOOLS = (("01 夷陵中学", "青年教师成长共同体", "教师队伍建设"), ("02 宜昌市第一中学", "县中振兴行动", "基础教育扩优提质"),
+                 ("03 枝江市实验小学", "劳动教育“五育融合”课程", "“五育并举”育人"))
+
+
+@pytest.fixture(scope="module")
+def batch_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    d = tmp_path_factory.mktemp("batch")
+    root = d / "湖北省教育厅推荐案例"
+    files: list[Path] = []
+    for folder, case, category in BATCH_SCHOOLS:
+        case_dir = root / folder
+        case_dir.mkdir(parents=True)
+        school = folder.split(" ", 1)[1]
+        files.append(samples.make_form_docx(case_dir / f"{school}申报表.docx", {
+            "申报单位": f"湖北省宜昌市{school}", "案例名称": case, "类别": category}))
+        files.append(case_dir / f"{case}文字材料.docx")
+        samples.make_text_docx(files[-1], 2000)
+        for i in range(1, 4):  # 9 photos in all: as one case, more than the 8 allowed
+            files.append(case_dir / f"图{i}：{school}活动现场.jpg")
+            samples.make_jpeg(files[-1], 200_000)
+    letter = root / "湖北省教育厅推荐函.docx"
+    samples.make_text_docx(letter, 300, ("推荐意见",), title="推荐函")
+    files.append(letter)
+    archive = d / "batch.zip"
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in files:
+            z.write(f, f.relative_to(d).as_posix())
+    batch = build_mail(style="163", sender="hbjyt@163.com", to=MAILBOX, subject="湖北省教育厅推荐2025年基础教育创新案例（3个）",
+                       body="附件为我省推荐的3个案例，请查收。", received_at=RECEIVED,
+                       attachments=[Attachment("湖北省推荐案例.zip", archive.read_bytes(), "application/zip")])
+    loose = [samples.make_form_docx(d / "甲校申报表.docx", {"申报单位": "湖南省长沙市甲校", "案例名称": "甲案例"}),
+             samples.make_form_docx(d / "乙校申报表.docx", {"申报单位": "湖南省长沙市乙校", "案例名称": "乙案例"})]
+    ambiguous = build_mail(style="qq", sender="hnjyt@qq.com", to=MAILBOX, subject="湖南省教育厅推荐案例", body="请查收。",
+                           received_at=RECEIVED, attachments=[Attachment.from_file(f) for f in loose])
+    return {"batch": batch, "ambiguous": ambiguous}
+
+
+def test_a_mail_of_several_cases_is_never_one_case(poll, smtp_sink, db_url, batch_mails) -> None:  # type: ignore[no-untyped-def]
+    poll(*batch_mails.values())
+    replies = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(2, timeout=120)}
+    statuses = case_statuses(db_url)
+    assert statuses == {"hbjyt@163.com": ["needs_review"], "hnjyt@qq.com": ["needs_review"]}, replies
+    batch_text = replies["hbjyt@163.com"][1]
+    assert "本邮件含3个案例" in batch_text and "“01 夷陵中学”" in batch_text, batch_text
+    assert "不是每份各在一个文件夹中" in replies["hnjyt@qq.com"][1]
+    if os.environ.get("INTAKE_WRITE_RECEIPTS") == "1" and db_url.startswith("sqlite"):
+        out = Path(__file__).resolve().parent.parent / "docs" / "receipts" / "jcjy2025-provincial-batch.txt"
+        subject, text = replies["hbjyt@163.com"]
+        out.write_text(f"主题：{subject}\n\n{text.replace(chr(13), '')}", encoding="utf-8")

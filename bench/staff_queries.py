@@ -40,9 +40,8 @@ from store.queries import campaign_stats, list_cases  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 TZ = ZoneInfo("Asia/Shanghai")
-# The CLI as the lead registers it (ingest/cli.py + STAFF_COMMANDS), run in a fresh interpreter.
-CLI = ("from ingest.cli import main\nfrom ingest.staff import STAFF_COMMANDS\n"
-       "for c in STAFF_COMMANDS:\n    main.add_command(c) if c.name not in main.commands else None\nmain()\n")
+# The real `intake` command in a fresh interpreter (as `python -m ingest.cli` runs it).
+CLI = "from ingest.cli import main\nmain()\n"
 
 
 @dataclass(frozen=True)

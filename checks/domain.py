@@ -219,6 +219,21 @@ class CaseIdentity:
         return asdict(self)
 
 
+def format_size(n_bytes: int | float | None) -> str:
+    """A file size as every message writes it: "512 B", "830 KB", "3.4 MB", "1.21 GB" (1 KB = 1024 bytes, as
+    Windows shows sizes to senders); "—" for none."""
+    if n_bytes is None:
+        return "—"
+    n = float(n_bytes)
+    if n < 1024:
+        return f"{n:.0f} B"
+    if n < 1024 ** 2:
+        return f"{n / 1024:.0f} KB"
+    if n < 1024 ** 3:
+        return f"{n / 1024 ** 2:.1f} MB"
+    return f"{n / 1024 ** 3:.2f} GB"
+
+
 #: The field names of a ``CaseIdentity``, in order.
 IDENTITY_FIELDS: tuple[str, ...] = ("submitter_kind", "province", "city", "organization", "case_name",
                                     "category_no", "category")
@@ -226,5 +241,5 @@ IDENTITY_FIELDS: tuple[str, ...] = ("submitter_kind", "province", "city", "organ
 __all__ = [
     "ACCEPTED_STATUSES", "IDENTITY_FIELDS", "LABELS", "STATUS_LABEL_ALIASES", "AttachmentKind", "CaseIdentity",
     "FileRole", "MessageStatus", "OutboxStatus", "ReplyKind", "Severity", "SubmissionStatus", "SubmitterKind",
-    "parse_status",
+    "format_size", "parse_status",
 ]

@@ -7,31 +7,34 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from checks.domain import FileRole, Severity, SubmissionStatus, SubmitterKind, format_size
+from checks.errors import UnreadableFile
 from ingest.analyse import analyse
 from ingest.mime import NotAMimeMessage
 from ingest.mime_stream import parse_file
 from ingest.runtime import Runtime
-from notify.render import ROLE_LABELS, STATUS_LABELS
 
 
 def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> dict[str, Any]:
-    """Raises ``ValueError`` (one line) for a file that is not a mail at all."""
+    """Raises ``UnreadableFile`` (one line) for a file that is not a mail at all. Times are in the campaign's
+    zone."""
     with tempfile.TemporaryDirectory(prefix="intake-inspect-") as tmp:
         try:
             mail = parse_file(path, Path(tmp) / "parts")
         except NotAMimeMessage as exc:
-            raise ValueError(f"{path.name}: {exc}") from exc
+            raise UnreadableFile(f"{path.name}：{exc}") from exc
         received_at = received or mail.date or datetime.now(timezone.utc)
         analysis = analyse(mail, work_dir=Path(tmp), runtime=rt, received_at=received_at)
         return {
             "file": str(path),
             "from": mail.from_addr,
             "raw_subject": mail.subject,
-            "received_at": received_at.isoformat(),
+            "received_at": received_at.astimezone(rt.config.campaign.tz).isoformat(),
             "subject": analysis.subject.to_json(),
             "attachments": [
                 {"name": f.name, "role": f.role, "size": f.size, "sha256": f.sha256, "archive": f.archive,
-                 "kind": f.kind, "url": f.url, "expires_at": f.expires_at.isoformat() if f.expires_at else None}
+                 "kind": f.kind, "url": f.url,
+                 "expires_at": f.expires_at.astimezone(rt.config.campaign.tz).isoformat() if f.expires_at else None}
                 for f in analysis.files
             ],
             "defects": list(analysis.defects),
@@ -51,18 +54,22 @@ def render_report(report: dict[str, Any]) -> None:
 
     console = Console()
     s = report["subject"]
-    console.print(f"[bold]{report['raw_subject']}[/bold]  （发件人 {report['from']}，收件 {report['received_at']}）")
-    console.print(f"省份 {s.get('province') or '—'} | 单位 {s.get('organization') or '—'} | "
-                  f"案例 {s.get('case_name') or '—'} | 类别 {s.get('category') or '—'} | 可信度 {s.get('confidence')}")
+    received = datetime.fromisoformat(report["received_at"]).strftime("%Y-%m-%d %H:%M")
+    console.print(f"[bold]{report['raw_subject']}[/bold]  （发件人 {report['from']}，收件 {received}）",
+                  highlight=False)
+    console.print(f"{SubmitterKind.label_of(s.get('submitter_kind'))} | 省份 {s.get('province') or '—'} | "
+                  f"单位 {s.get('organization') or '—'} | 案例 {s.get('case_name') or '—'} | "
+                  f"类别 {s.get('category') or '—'}", highlight=False)
     files = Table("文件", "类型", "大小", "来自压缩包")
     for a in report["attachments"]:
-        files.add_row(a["name"], ROLE_LABELS.get(a["role"], a["role"]), str(a["size"]), a["archive"] or "")
+        files.add_row(a["name"], FileRole.label_of(a["role"]), format_size(a["size"]) if a["kind"] != "link" else "—",
+                      a["archive"] or "")
     console.print(files)
     checks = Table("结果", "条款", "规则", "说明")
     for f in report["findings"]:
-        mark = "✓" if f["passed"] else ("✗" if f["severity"] == "reject" else "!")
+        mark = "通过" if f["passed"] else Severity.label_of(f["severity"])
         checks.add_row(mark, f["clause"], f["rule"], f["message"] + ("" if f["passed"] else f"\n→ {f['fix']}"))
     console.print(checks)
     for d in report["defects"]:
         console.print(f"[yellow]缺陷[/yellow] {d}")
-    console.print(f"[bold]结论：{STATUS_LABELS.get(report['status'], report['status'])}[/bold]")
+    console.print(f"[bold]结论：{SubmissionStatus.label_of(report['status'])}[/bold]")

@@ -11,9 +11,10 @@ from store.records import (
     SpooledMessage,
     VersionRecord,
 )
+from store.db import SchemaMismatch
 from store.repo import MAX_ATTEMPTS, Store
 
 __all__ = [
-    "MAX_ATTEMPTS", "AttachmentRecord", "CaseFields", "CaseSummary", "FailedMessage", "FiledVersion", "FindingRecord", "OutgoingMail",
+    "MAX_ATTEMPTS", "SchemaMismatch", "AttachmentRecord", "CaseFields", "CaseSummary", "FailedMessage", "FiledVersion", "FindingRecord", "OutgoingMail",
     "SpooledMessage", "Store", "VersionRecord",
 ]

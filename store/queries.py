@@ -26,7 +26,7 @@ from store.repo import Store
 STATUSES = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
 STATUS_LABELS = {
     "accepted": "已受理",
-    "accepted_with_warnings": "已受理（有提醒）",
+    "accepted_with_warnings": "已受理（有提醒事项）",
     "rejected": "退回修改",
     "needs_review": "待人工审核",
 }

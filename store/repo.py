@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import make_engine, migrate, session_factory
+from store.db import check_schema, make_engine, migrate, session_factory
 from store.models import (
     Attachment,
     Case,
@@ -54,9 +54,17 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Open the database and migrate it; with ``upgrade=False`` (read-only commands) only check that its
+        schema is the one this code reads (``SchemaMismatch`` otherwise)."""
         store = cls(make_engine(url))
-        if upgrade:
-            migrate(store.engine)
+        try:
+            if upgrade:
+                migrate(store.engine)
+            else:
+                check_schema(store.engine)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def session(self) -> Session:

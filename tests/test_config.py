@@ -96,3 +96,20 @@ def test_config_is_frozen() -> None:
     cfg = load_config(EXAMPLE, env=ENV)
     with pytest.raises(AttributeError):
         cfg.intake.poll_interval_seconds = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("url", ["sqlite:///intake.db", "sqlite:///data/库/intake.db", "sqlite:////srv/intake.db",
+                                 "sqlite:///~/intake.db", "sqlite:///intake.db?timeout=5", "sqlite:///a%20b.db",
+                                 "sqlite://", "sqlite:///:memory:", "postgresql://u@localhost/intake"])
+def test_database_url_fast_path_agrees_with_sqlalchemy(url: str, tmp_path: Path) -> None:
+    """Plain SQLite URLs are read without SQLAlchemy (start-up time); the result is what SQLAlchemy gives."""
+    from sqlalchemy.engine import make_url
+
+    from ingest.config import _database_url
+
+    got = make_url(_database_url(url, tmp_path))
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        expected = Path(parsed.database).expanduser()
+        parsed = parsed.set(database=str(expected if expected.is_absolute() else tmp_path / expected))
+    assert got == parsed

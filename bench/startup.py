@@ -1,0 +1,123 @@
+"""How fast do commands start? Repeated runs of short commands in a fresh interpreter, hyperfine-like.
+
+Staff and scripts run commands one by one (`intake subject` per line of a list, `intake stats` from cron), so the
+interpreter start, the imports and the database check count as much as the work. Each command is run --warmup
+times unmeasured, then --runs times; the table gives mean ± standard deviation, min and max (wall time), and
+which heavy modules the command imported (from `python -X importtime`).
+
+    python3 bench/startup.py                                  # this checkout
+    python3 bench/startup.py --runs 20 --compare /tmp/before  # also another checkout, runs interleaved
+
+`intake stats` runs on a SQLite database of --cases cases (tests/staff_factory.py), as bench/staff_queries.py.
+Results: bench/results/startup-<UTC time>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+HEAVY = ("sqlalchemy", "alembic", "rich", "openpyxl", "matplotlib", "jinja2", "ingest.pipeline", "console",
+         "starlette", "PIL")
+SUBJECT = "浙江省/杭州市文三街小学AI+劳动课程群建设+人工智能教育"
+
+
+def commands(cfg: Path) -> list[tuple[str, list[str]]]:
+    return [("intake --help", ["--help"]),
+            ("intake subject …", ["subject", SUBJECT]),
+            ("intake subject --json …", ["subject", "--json", SUBJECT]),
+            ("intake stats", ["stats", "--config", str(cfg)]),
+            ("intake stats --format json", ["stats", "--format", "json", "--config", str(cfg)])]
+
+
+def run_once(checkout: Path, args: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
+    env.pop("INTAKE_CONFIG", None)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def heavy_imports(checkout: Path, args: list[str]) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ingest.cli", *args], env=env, cwd=checkout,
+                          capture_output=True, text=True, check=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    return [h for h in HEAVY if h in names]
+
+
+def fill(work: Path, cases: int) -> Path:
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]
+    from staff_factory import fill_cases  # noqa: PLC0415  (bench-only helper)
+
+    from store import Store
+
+    url = f"sqlite:///{work / 'intake.db'}"
+    store = Store.open(url)
+    fill_cases(store.engine, cases, seed=2025)
+    store.close()
+    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    cfg = work / "config.toml"
+    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "{url}"\n'
+                   + example[example.index("\n[campaign]\n"):], encoding="utf-8")
+    return cfg
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--compare", type=Path, help="another checkout (e.g. before a change), run interleaved")
+    args = parser.parse_args()
+    checkouts = {"this": REPO} | ({"compare": args.compare.resolve()} if args.compare else {})
+    results = []
+    with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
+        cfg = fill(Path(tmp), args.cases)
+        for what, cmd in commands(cfg):
+            times: dict[str, list[float]] = {name: [] for name in checkouts}
+            for name, checkout in checkouts.items():
+                for _ in range(args.warmup):
+                    run_once(checkout, cmd)
+            for _ in range(args.runs):  # interleaved: load on the machine hits both alike
+                for name, checkout in checkouts.items():
+                    times[name].append(run_once(checkout, cmd))
+            for name, checkout in checkouts.items():
+                t = times[name]
+                results.append({"checkout": name, "path": str(checkout), "what": what, "runs": len(t),
+                                "mean": round(statistics.mean(t), 3), "stdev": round(statistics.stdev(t), 3),
+                                "min": round(min(t), 3), "max": round(max(t), 3),
+                                "heavy_imports": heavy_imports(checkout, cmd)})
+                print(f"{name:8} {what:28} {statistics.mean(t):.3f} s ± {statistics.stdev(t):.3f}", flush=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    meta = {"runs": args.runs, "warmup": args.warmup, "cases": args.cases, "python": platform.python_version(),
+            "cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in load]}
+    (RESULTS_DIR / f"startup-{stamp}.json").write_text(
+        json.dumps({"meta": meta, "results": results}, ensure_ascii=False, indent=2), encoding="utf-8")
+    lines = [f"# Command start-up ({args.runs} runs after {args.warmup} warm-up, {os.cpu_count()} CPUs, "
+             f"load average at end {load[0]:.1f})", "",
+             "| checkout | command | mean s | ± s | min s | max s | heavy imports |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['checkout']} | {r['what']} | {r['mean']} | {r['stdev']} | {r['min']} | {r['max']} | "
+              f"{', '.join(r['heavy_imports']) or '—'} |" for r in results]
+    md = "\n".join(lines) + "\n"
+    (RESULTS_DIR / f"startup-{stamp}.md").write_text(md, encoding="utf-8")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

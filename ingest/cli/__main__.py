@@ -1,0 +1,5 @@
+"""``python -m ingest.cli``: the same as the ``intake`` command."""
+
+from ingest.cli import main
+
+main()

@@ -1,0 +1,186 @@
+"""收信与处理: run, poll, import, retry, health."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import click
+
+from ingest.cli.shell import app_config, config_option, echo_json, fail, json_time, local_time, open_runtime
+
+if TYPE_CHECKING:
+    from ingest.config import AppConfig
+
+
+def memory_note(cfg: AppConfig) -> str:
+    """"；峰值内存 98 MB（读取附件的工作进程另计 140 MB）": peak resident memory of this process and of the worker
+    process that read the attachments (ingest/isolation.py); each from its own VmHWM."""
+    from ingest.isolation import peak_memory_mb, worker_peak_memory_mb
+
+    own = peak_memory_mb()
+    if not own:
+        return ""
+    worker = worker_peak_memory_mb(cfg.limits)
+    extra = f"（读取附件的工作进程另计 {worker:.0f} MB）" if worker else ""
+    return f"；峰值内存 {own:.0f} MB{extra}"
+
+
+@click.command()
+@config_option
+# Kept so scripts written for earlier versions (`intake poll --once`) still run: one cycle is all poll does.
+@click.option("--once", is_flag=True, hidden=True, expose_value=False)
+def poll() -> None:
+    """收一轮信：取新邮件、检查、登记、发送回执，然后退出（适合 cron 和脚本）。
+
+    \b
+    示例：
+      INTAKE_IMAP_PASSWORD=授权码 INTAKE_SMTP_PASSWORD=授权码 intake poll --config config.toml
+    """
+    from ingest.daemon import Daemon
+    from ingest.logs import setup_logging
+
+    cfg = app_config(secrets=True)
+    setup_logging(cfg.intake.log_format)
+    report = Daemon(open_runtime(cfg)).cycle()
+    click.echo(report.summary() + memory_note(cfg))
+    if report.error:
+        sys.exit(1)
+
+
+@click.command()
+@config_option
+def run() -> None:
+    """作为守护进程运行：按配置的间隔收信，直到收到 SIGTERM。
+
+    \b
+    示例：
+      intake run --config /etc/case-intake/config.toml
+    """
+    from ingest.daemon import Daemon
+    from ingest.logs import setup_logging
+
+    cfg = app_config(secrets=True)
+    setup_logging(cfg.intake.log_format)
+    Daemon(open_runtime(cfg)).run_forever()
+
+
+@click.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--process/--no-process", default=True, show_default=True, help="导入后也检查、登记并回复。")
+@config_option
+def import_(source: Path, process: bool) -> None:
+    """从 .eml 文件、mbox 或 Maildir 补录邮件，走与收信相同的流程（重复导入不会重复登记）。
+
+    \b
+    示例：
+      intake import ~/导出邮件/INBOX.mbox
+    """
+    from ingest.local import import_local
+    from ingest.logs import setup_logging
+    from ingest.outbox import dispatch
+    from ingest.pipeline import process_pending
+
+    cfg = app_config(secrets=True)
+    setup_logging(cfg.intake.log_format)
+    rt = open_runtime(cfg)
+    new, known = import_local(source, rt.store, rt.spool)
+    click.echo(f"导入：新邮件 {new} 封，已存在 {known} 封")
+    if process:
+        rep = process_pending(rt)
+        click.echo(f"处理：入库 {rep.stored}，跳过 {rep.skipped}，失败 {rep.failed}")
+        if cfg.smtp is not None:
+            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=cfg.smtp.retry_base_seconds)
+            click.echo(f"回执：发送 {sent.sent}，失败 {sent.failed}")
+
+
+@click.command()
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--dismiss", is_flag=True, help="改为搁置这些邮件（已人工处理）；需同时给出 --reason。")
+@click.option("--reason", default="", help="为什么搁置（写入操作记录）。")
+@click.option("--actor", envvar="USER", default="staff", show_default=True, help="操作人（写入操作记录）。")
+@config_option
+def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str) -> None:
+    """多次处理失败的邮件（intake health 会提示）：列出、重新排队或搁置。
+
+    不给邮件编号时列出处理失败的邮件；给出编号时，这些邮件在下一轮收信时重新处理（先排除故障原因），
+    加 --dismiss 则记为已人工处理。
+
+    \b
+    示例：
+      intake retry
+      intake retry 17 23
+      intake retry 17 --dismiss --reason "已电话联系学校重新发送"
+    """
+    cfg = app_config()
+    store = open_runtime(cfg).store
+    if not message_ids:
+        failed = store.failed_messages()
+        for m in failed:
+            click.echo(f"#{m.id}  {local_time(m.received_at, cfg.campaign.tz)}  "
+                       f"{m.from_addr or '发件人不明'}  “{(m.subject or '')[:40]}”  {m.error}")
+        click.echo(f"多次处理失败的邮件：{len(failed)} 封")
+        return
+    if dismiss and not reason.strip():
+        fail("--dismiss 需要 --reason 说明如何处理的")
+    for message_id in message_ids:
+        done = (store.dismiss_message(message_id, actor=actor, reason=reason.strip()) if dismiss
+                else store.retry_message(message_id, actor=actor))
+        if not done:
+            fail(f"邮件 #{message_id} 不存在或不是处理失败的邮件（用 intake retry 查看）")
+        click.echo(f"邮件 #{message_id}：" + ("已标记为人工处理" if dismiss else "已重新排队，下一轮收信时处理"))
+
+
+def _counts_line(counts: dict[str, int], label: Callable[[str], str]) -> str:
+    """"已回复 3，处理失败 1": counts by status, each status by its Chinese label."""
+    return "，".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "无"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="输出一个 JSON 对象（供脚本使用）。")
+@click.option("--send-alerts", is_flag=True,
+              help="同时把每个问题发邮件给 campaign.organizer_email（每类每天一次），供 cron 使用。")
+@config_option
+def health(as_json: bool, send_alerts: bool) -> None:
+    """守护进程是否正常：最近一次成功收信、队列、失败和告警。有问题时退出码为 1。
+
+    \b
+    示例：
+      intake health --json
+      */10 * * * *  intake health --send-alerts     # cron：守护进程本身停了也能告警
+    """
+    from checks.domain import MessageStatus, OutboxStatus
+    from ingest.alerts import current_alerts, enqueue_alerts, poll_history, send_now
+
+    cfg = app_config(secrets=send_alerts)
+    tz = cfg.campaign.tz
+    rt = open_runtime(cfg)
+    store = rt.store
+    history = poll_history(store)
+    last = history.last_success
+    messages, outbox = store.message_status_counts(), store.outbox_counts()
+    alerts = current_alerts(rt)
+    if send_alerts:
+        enqueue_alerts(rt, alerts)
+        send_now(rt)
+    if as_json:
+        echo_json({"timezone": str(tz), "last_successful_poll": json_time(last, tz),
+                   "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
+                   "messages": messages, "outbox": outbox,
+                   "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]})
+    else:
+        click.echo(f"最近一次成功收信：{local_time(last, tz, '%Y-%m-%d %H:%M:%S') or '从未'}")
+        if history.failures_since_success:
+            click.echo(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
+        click.echo("邮件状态：" + _counts_line(messages, MessageStatus.label_of))
+        click.echo("回执队列：" + _counts_line(outbox, OutboxStatus.label_of))
+        for a in alerts:
+            click.echo(f"告警：{a.title}。{a.detail}")
+        if not alerts:
+            click.echo("告警：无")
+    if alerts:
+        sys.exit(1)
+
+
+COMMANDS: list[click.Command] = [run, poll, import_, retry, health]

@@ -1,0 +1,85 @@
+"""开始使用: demo, check-config, passwd, web."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ingest.cli.shell import app_config, config_option, fail, open_runtime
+
+
+@click.command("check-config")
+@config_option
+def check_config() -> None:
+    """检查配置、规则和回执模板，并把数据库升级到最新结构。
+
+    \b
+    示例：
+      intake check-config --config /etc/case-intake/config.toml
+    """
+    cfg = app_config(secrets=True)
+    rt = open_runtime(cfg)
+    click.echo(f"配置有效：{cfg.campaign.name}（{cfg.campaign.id}），截止 {cfg.campaign.deadline}，"
+               f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")
+
+
+@click.command()
+@click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
+              show_default=True, help="演示用的邮箱、数据库、存档和回执目录建在这里。")
+@click.option("--count", default=6, show_default=True, help="生成多少份样例申报。")
+def demo(demo_dir: Path, count: int) -> None:
+    """用生成的样例申报跑一遍全流程：SQLite，无需邮箱账号，回执写成文件。
+
+    \b
+    示例：
+      intake demo --dir /tmp/intake-demo
+    """
+    from ingest.demo import run_demo
+
+    run_demo(demo_dir, count, echo=click.echo)
+
+
+@click.command()
+@click.option("--password", prompt="新密码", hide_input=True, confirmation_prompt="再输入一次",
+              help="要生成散列的密码（不给出时会提示输入）。")
+def passwd(password: str) -> None:
+    """为 [[console.users]] 的 password_hash 生成 argon2 散列。
+
+    \b
+    示例：
+      intake passwd
+    """
+    from console.auth import hash_password
+
+    if len(password) < 10:
+        fail("密码至少 10 个字符")
+    click.echo(hash_password(password))
+
+
+@click.command()
+@config_option
+@click.option("--host", help="监听地址（默认：console.host）。")
+@click.option("--port", type=int, help="端口（默认：console.port）。")
+def web(host: str | None, port: int | None) -> None:
+    """启动工作人员管理页面（登录、总览、案例、审核、导出）。
+
+    \b
+    示例：
+      INTAKE_CONSOLE_SECRET=... intake web --config /etc/case-intake/config.toml
+    """
+    import uvicorn
+
+    from ingest.logs import setup_logging
+    from ingest.webapp import build_console
+
+    cfg = app_config(secrets=True)
+    if cfg.console is None:
+        fail("配置中没有 [console] 段，无法启动管理页面")
+    setup_logging(cfg.intake.log_format)
+    rt = open_runtime(cfg)
+    app = build_console(rt)
+    uvicorn.run(app, host=host or cfg.console.host, port=port or cfg.console.port, log_level="info")
+
+
+COMMANDS: list[click.Command] = [demo, check_config, passwd, web]

@@ -1,0 +1,131 @@
+"""What every command shares: the ``--config`` option, the configuration and the resources a command opens
+(runtime, database) closed by click when the command ends, one-line errors, JSON and time output.
+
+Imports here are light (click and the standard library): each command imports what it needs when it runs,
+so ``intake --help`` and ``intake subject`` start without SQLAlchemy, the pipeline or the console.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from contextlib import closing
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Sequence, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from ingest.config import AppConfig
+    from ingest.runtime import Runtime
+    from store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_ENV = "INTAKE_CONFIG"
+DEFAULT_CONFIG = "config.toml"
+_CONFIG_KEY = "intake.config_path"
+NO_CONFIG = ("没有找到配置文件：请用 --config 指定，或设置环境变量 INTAKE_CONFIG，或在当前目录放置 config.toml"
+             "（intake init 目录 可生成一份）")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Stop the command with one Chinese line on stderr."""
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(code)
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # ctx.meta is shared by a group and its subcommands: `intake review --config X override …` and
+    # `intake review override … --config X` both work; a later None (option not given) keeps the earlier value.
+    if value is not None or _CONFIG_KEY not in ctx.meta:
+        ctx.meta[_CONFIG_KEY] = value
+    return value
+
+
+def config_option(f: F) -> F:
+    """``--config FILE`` (default: $INTAKE_CONFIG, else ./config.toml), read through ``app_config()``."""
+    return click.option("--config", "config_path", envvar=CONFIG_ENV, metavar="FILE", expose_value=False,
+                        callback=_remember_config,
+                        help="配置文件（默认：环境变量 INTAKE_CONFIG，否则当前目录的 config.toml）。")(f)
+
+
+def app_config(*, secrets: bool = False, example_ok: bool = False) -> AppConfig:
+    """The validated configuration of this command, read once.
+
+    ``secrets``: mail passwords must be set (commands that fetch or send). ``example_ok``: without any
+    configuration the shipped example (the 2025 call) is used — only for the trial commands (subject, inspect);
+    every other command says in one line that it has no configuration instead of guessing one."""
+    from ingest.config import ConfigError, load_config
+
+    ctx = click.get_current_context()
+    cached = ctx.meta.get("intake.config")
+    if cached is not None:
+        return cached
+    path = ctx.meta.get(_CONFIG_KEY)
+    if not path and not example_ok and not Path(DEFAULT_CONFIG).exists():
+        fail(NO_CONFIG)
+    try:
+        cfg = load_config(path, offline=not secrets)
+    except ConfigError as exc:
+        fail(str(exc))
+    ctx.meta["intake.config"] = cfg
+    return cfg
+
+
+def open_runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
+    """The command's ``Runtime`` (campaign, templates, database), closed by click when the command ends."""
+    from ingest.runtime import Runtime, StartupError
+
+    try:
+        rt = Runtime(cfg, open_store=open_store)
+    except StartupError as exc:
+        fail(str(exc))
+    return click.get_current_context().with_resource(closing(rt))
+
+
+def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
+    """The command's database, closed by click when the command ends. Commands that only read check the schema
+    version (one query) instead of running the migrations; commands that write migrate first."""
+    from store import SchemaMismatch, Store
+
+    try:
+        store = Store.open(cfg.intake.database_url, upgrade=writes)
+    except SchemaMismatch as exc:
+        fail(str(exc))
+    return click.get_current_context().with_resource(closing(store))
+
+
+def local_time(dt: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as the campaign's local time for people ("" for none)."""
+    return dt.astimezone(tz).strftime(fmt) if dt else ""
+
+
+def json_time(dt: datetime | None, tz: tzinfo) -> str | None:
+    """A time for JSON: ISO 8601 in the campaign's time zone, the offset shown (2025-12-10T18:00:00+08:00)."""
+    return dt.astimezone(tz).isoformat() if dt else None
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def cell_width(text: str) -> int:
+    """Columns a text takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def plain_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Iterable[int] = ()) -> list[str]:
+    """Rows as aligned plain-text lines (for pipes and files: one record per line, no box drawing, no wrapping).
+    Columns are separated by two spaces; ``right`` are the indexes of right-aligned columns."""
+    table = [[str(v) for v in header]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(cell_width(r[i]) for r in table) for i in range(len(header))]
+    right_set = set(right)
+    lines = []
+    for r in table:
+        cells = [(" " * (w - cell_width(v)) + v) if i in right_set else (v + " " * (w - cell_width(v)))
+                 for i, (v, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return lines

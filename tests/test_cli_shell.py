@@ -1,0 +1,96 @@
+"""The command line's shell: no guessed configuration, the schema check of read-only commands, click's own words in
+Chinese, plain aligned text when piped, typed errors as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ingest.cli import main
+from ingest.cli.shell import NO_CONFIG, plain_table
+from staff_factory import fill_cases
+from store import Store
+from store.db import SCHEMA_HEAD, alembic_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def write_config(tmp_path: Path, db: Path) -> Path:
+    example = EXAMPLE.read_text(encoding="utf-8")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "sqlite:///{db}"\n'
+                   + example[example.index("\n[campaign]\n"):], encoding="utf-8")
+    return cfg
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env={"INTAKE_CONFIG": None, "COLUMNS": "80", **(env or {})})
+
+
+def test_schema_head_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == SCHEMA_HEAD
+
+
+@pytest.mark.parametrize("command", [["stats"], ["list"], ["show", "1"], ["review"], ["export", "--xlsx", "x.xlsx"],
+                                     ["chart"], ["health"], ["retry"], ["recheck"]])
+def test_staff_commands_never_guess_a_config(command: list[str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./config.toml here
+    result = run(*command)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"错误：{NO_CONFIG}"
+    assert not list(tmp_path.iterdir()), "nothing may be created without a configuration"
+
+
+def test_read_only_commands_check_the_schema_instead_of_migrating(tmp_path: Path) -> None:
+    from alembic import command
+
+    db = tmp_path / "intake.db"
+    cfg = str(write_config(tmp_path, db))
+    empty = run("stats", "--config", cfg)
+    assert empty.exit_code == 2 and "还没有收件数据表" in empty.output and empty.output.count("\n") == 1
+    command.upgrade(alembic_config(f"sqlite:///{db}"), "0001")
+    old = run("list", "--config", cfg)
+    assert old.exit_code == 2 and f"比本程序（{SCHEMA_HEAD}）旧" in old.output and "intake check-config" in old.output
+    store = Store.open(f"sqlite:///{db}")  # what check-config and the daemon do
+    fill_cases(store.engine, 5, seed=4)
+    store.close()
+    assert json.loads(run("stats", "--format", "json", "--config", cfg).output)["total"] == 5
+
+
+def test_click_speaks_chinese() -> None:
+    bad = run("list", "--limit", "x")
+    assert bad.exit_code == 2 and "错误：" in bad.output and "不是数字" in bad.output and "用法:" in bad.output
+    assert "没有命令 'lisst'" in run("lisst").output
+    assert "没有选项 '--bogus'" in run("stats", "--bogus").output
+    help_text = run("--help").output
+    assert "选项" in help_text and "查询与导出" in help_text and "显示本帮助并退出" in help_text
+    assert "--once" not in run("poll", "--help").output  # kept for old scripts, no longer offered
+
+
+def test_list_piped_is_one_aligned_line_per_case(tmp_path: Path) -> None:
+    db = tmp_path / "intake.db"
+    cfg = str(write_config(tmp_path, db))
+    store = Store.open(f"sqlite:///{db}")
+    data = fill_cases(store.engine, 12, seed=8)
+    store.close()
+    out = run("list", "--config", cfg).output.splitlines()
+    header, rows, total = out[0], out[1:-1], out[-1]
+    assert total == "共 12 件" and len(rows) == 12
+    assert sorted(r.split()[0] for r in rows) == sorted(c.case_no for c in data.cases)
+    # every column starts at the same terminal column on every line (CJK characters take two)
+    from ingest.cli.shell import cell_width
+
+    status_col = cell_width(header[:header.index("状态")])
+    assert all(cell_width(r[:len(r.split()[0])]) + 2 == status_col for r in rows)
+    assert "│" not in "\n".join(out) and "━" not in "\n".join(out)
+
+
+def test_plain_table_aligns_wide_characters() -> None:
+    lines = plain_table(("名称", "n"), [("浙江省", 1), ("ab", 12)], right=[1])
+    assert lines == ["名称     n", "浙江省   1", "ab      12"]

@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # before pyplot: no display on servers
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from store.queries import Count  # noqa: E402
 
@@ -92,6 +93,7 @@ def _per_day(ax: plt.Axes, by_day: Sequence[Count], labels: _Labels) -> None:
             label=labels.per_day)
     ax.fill_between(days, counts, alpha=0.15, color="#1f77b4")
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of cases: no 0.5 ticks
     running = ax.twinx()
     total = 0
     cumulative = []
@@ -101,10 +103,22 @@ def _per_day(ax: plt.Axes, by_day: Sequence[Count], labels: _Labels) -> None:
     running.plot(days, cumulative, color="#d62728", linewidth=1.4, linestyle="--", label=labels.cumulative)
     running.set_ylim(bottom=0)
     running.set_ylabel(labels.cumulative)
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=12))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    running.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _day_axis(ax, days)
     lines = ax.get_lines() + running.get_lines()
     ax.legend(lines, [str(line.get_label()) for line in lines], loc="upper left")
+
+
+def _day_axis(ax: plt.Axes, days: Any) -> None:
+    """Ticks on whole days only, at most about 12 of them, each labelled with its date. (AutoDateLocator put
+    several ticks on one day for a short campaign, labelled alike; a single day got a range of hours.) The year
+    is shown when the days span two years."""
+    first, last = float(days[0]), float(days[-1])
+    span = int(round(last - first)) + 1
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, -(-span // 12))))
+    crosses_years = mdates.num2date(first).year != mdates.num2date(last).year
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d" if crosses_years else "%m-%d"))
+    ax.set_xlim(first - 0.5, last + 0.5)
 
 
 def _per_category(ax: plt.Axes, by_category: Sequence[Count], labels: _Labels, *, chinese: bool) -> None:
@@ -118,4 +132,5 @@ def _per_category(ax: plt.Axes, by_category: Sequence[Count], labels: _Labels, *
     names = [c.label if chinese else (f"Category {c.key}" if c.key else "Unrecognised") for c in rows]
     bars = ax.barh(names, [c.count for c in rows], color="#2ca02c", alpha=0.8)
     ax.bar_label(bars, padding=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max(c.count for c in rows) * 1.12 + 1)

@@ -161,3 +161,28 @@ def test_chart_png_with_chinese_font_and_fallback(tmp_path: Path) -> None:
             assert len(im.convert("L").getcolors(256) or []) > 20  # something was drawn
     empty = render_chart((), (), tmp_path / "empty.png", title="x")
     assert empty.path.stat().st_size > 0 and (empty.days, empty.categories) == (0, 0)
+
+
+def test_chart_day_axis_has_one_labelled_tick_per_day_and_whole_counts() -> None:
+    import matplotlib.pyplot as plt
+
+    from ingest.chart import ENGLISH, _per_category, _per_day
+    from store.queries import Count
+
+    days = [Count("2025-11-30", "11-30", 1), Count("2025-12-01", "12-01", 2), Count("2025-12-02", "12-02", 1)]
+    fig, (ax, ax_cat) = plt.subplots(2, 1)
+    try:
+        _per_day(ax, days, ENGLISH)
+        _per_category(ax_cat, [Count("1", "思政课改革创新", 3), Count("2", "教育数字化", 1)], ENGLISH, chinese=False)
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert labels == ["11-30", "12-01", "12-02"]
+        assert all(float(t).is_integer() for t in ax.get_yticks())
+        assert all(float(t).is_integer() for t in ax_cat.get_xticks())
+        single, ax1 = plt.subplots()
+        _per_day(ax1, days[:1], ENGLISH)
+        single.canvas.draw()
+        assert [t.get_text() for t in ax1.get_xticklabels() if t.get_text()] == ["11-30"]
+        plt.close(single)
+    finally:
+        plt.close(fig)

@@ -63,6 +63,11 @@ _CHINESE_DIVISION_NUMBERS = ("一", "二", "三", "四", "五", "六", "七", "�
 _ETHNIC_PART = re.compile(r"(朝鲜|土家|苗|藏|羌|彝|布依|侗|哈尼|壮|傣|白|景颇|傈僳|回|蒙古|柯尔克孜|哈萨克)族?.*自治州$")
 
 
+_AUTONOMOUS_COUNTY = re.compile(r"^(.+?)(?:(?:各|蒙古|回|藏|维吾尔|苗|彝|壮|布依|朝鲜|满|侗|瑶|白|土家|哈尼|哈萨克|傣|黎|傈僳|佤|"
+                                r"畲|拉祜|水|东乡|纳西|景颇|柯尔克孜|土|达斡尔|仫佬|羌|布朗|撒拉|毛南|仡佬|锡伯|普米|塔吉克|"
+                                r"怒|鄂温克|裕固|独龙|鄂伦春)族)+自治县$")
+
+
 @dataclass(frozen=True)
 class Division:
     """One administrative division."""
@@ -152,12 +157,16 @@ def _gazetteer() -> _Gazetteer:
     divisions: dict[str, tuple[str, tuple[Division, ...]]] = {
         name: (name, tuple(found)) for name, found in full_names.items()
     }
-    # Short forms of prefectures only: county short forms (城关, 新华 …) are too often ordinary words.
+    # Short forms of prefectures only: county short forms (城关, 新华 …) are too often ordinary words. An
+    # autonomous county is written as its stem + 县 (孟连傣族拉祜族佤族自治县 → 孟连县), which is no ordinary word.
     prefecture_short: dict[str, list[tuple[str, Division]]] = {}
     for row in rows:
-        if row.level == "prefecture":
-            for form in _short_forms_of_prefecture(row.name):
-                prefecture_short.setdefault(form, []).append((row.name, row))
+        forms = _short_forms_of_prefecture(row.name) if row.level == "prefecture" else ()
+        county = _AUTONOMOUS_COUNTY.match(row.name) if row.level == "county" else None
+        if county and len(county.group(1)) >= 2:
+            forms = (county.group(1) + "县",)
+        for form in forms:
+            prefecture_short.setdefault(form, []).append((row.name, row))
     for form, found in prefecture_short.items():
         if form in divisions or form in province_by_written:
             continue  # a full name or a province's short form is what the writer meant
@@ -212,3 +221,27 @@ def divisions_named(name: str) -> tuple[Division, ...]:
 def provinces_of(name: str) -> tuple[str, ...]:
     """Full names of the provinces that have a division with this name (sorted; empty when unknown)."""
     return tuple(sorted({d.province for d in divisions_named(name)}))
+
+
+@lru_cache(maxsize=1)
+def _universities() -> dict[str, str]:
+    text = files("checks").joinpath("data", "universities.tsv").read_text(encoding="utf-8")
+    by_written: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line.startswith("name\t"):
+            continue
+        name, shorts, province = line.split("\t")
+        for written in (name, *(s for s in shorts.split(",") if s)):
+            by_written[written] = province
+    return by_written
+
+
+def university_at(text: str, start: int = 0) -> tuple[str, str] | None:
+    """A university named at ``text[start:]`` whose name carries no place name (华东师范大学, 人大): (as written,
+    the province it is in), longest first, or None. Its 附属 schools may stand elsewhere."""
+    table = _universities()
+    for length in range(min(max(map(len, table)), len(text) - start), 1, -1):
+        province = table.get(text[start : start + length])
+        if province is not None:
+            return text[start : start + length], province
+    return None

@@ -52,7 +52,12 @@ _REPLY_PREFIX = re.compile(
 _TEMPLATE_REMNANT = re.compile(r"[(\[]?区[、,，\s]*市[、,，\s]*兵团[)\]]?|[Xx×]{2}[省市区]?|(?:^|(?<=[/\x1f]))学校(?=\x1f)")
 _PROVINCE_RECOMMENDS = re.compile(
     r"[(\[【]?(?<![\u4e00-\u9fff])(?:省级教育行政部门推荐|省级推荐|省厅推荐|省教育厅推荐|省级教育行政部门)[)\]】]?")
+_SPLIT_WORDS = r"(?:因|由于)?(?:附件|文件|材料|邮件)?(?:较大|过大|太大|超大)?\s*[,，、]?\s*"
 _PART_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
+    # 附件较大，分2封发送，此为第1封 / 分两次发送，第二封 / 分3封发送之1: the total is written before the index
+    (re.compile(rf"[(\[【]?\s*{_SPLIT_WORDS}分\s*({NUMBER_PATTERN})\s*(?:封|次|份|个邮件|部分)\s*(?:邮件)?\s*(?:发送|发出|寄送|提交)?"
+                rf"\s*[,，、;；]?\s*(?:此为|这是|本邮件为|本封为|本封是|此封为|现发)?\s*(?:第|之)\s*({NUMBER_PATTERN})\s*"
+                r"(?:封|次|份|部分)?\s*[)\]】]?"), 2, 1),
     # (1/3), 第1/3封, [2/2]
     (re.compile(r"[(\[【]?\s*第?\s*(?<!\d)(\d{1,2})\s*/\s*(?:共\s*)?(\d{1,2})(?!\d)\s*(?:封|部分|份|个)?\s*[)\]】]?"),
      1, 2),
@@ -62,11 +67,24 @@ _PART_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
     # 第2封, 第二封（共3封）, 第1部分
     (re.compile(rf"[(\[【]?\s*第\s*({NUMBER_PATTERN})\s*(?:封|部分|份邮件|个压缩包|包)\s*(?:[,，、/(（]?\s*共\s*({NUMBER_PATTERN})\s*"
                 r"(?:封|部分|份)[)）]?)?\s*[)\]】]?"), 1, 2),
-    # 之一, （之二）: only at a boundary, so 十大案例之一 inside a name is left alone
-    (re.compile(r"[(\[【]?之([一二三四五六七八九十])[)\]】]?(?=$|[" + re.escape(SEPARATORS + CLOSERS) + "])"), 1, 0),
     # part 2, Part2
     (re.compile(r"(?i)\bpart\s*(\d{1,2})\b"), 1, 0),
 )
+# Ordinal suffixes (之一, （二）, (3)) are NOT parts: they tell a school's cases apart (劳动教育之一, 劳动教育之二 are two
+# cases). They stay in the case name; see _ordinal_after_category for one written after the category.
+
+# Notes about the mail, not part of the case name: a corrected version is a new version of the same case.
+_ANNOTATION = re.compile(
+    r"[(\[【]\s*(?:(?:更正|修改|修订|更新|最终|最新|重发|补发|二次修改|再次修改|修正)(?:版|稿|后)?|终稿|定稿|修改稿|"
+    r"第\s*[\d一二三四五六七八九十]{1,2}\s*次(?:提交|报送|发送|修改)|(?:重新|再次|二次)(?:提交|报送|发送)|补充材料|"
+    r"请?以此(?:版|稿|封)?为准)\s*[)\]】]"
+    r"|(?:^|(?<=[" + re.escape(SEPARATORS) + r"]))(?:更正版|修改版|修订版|修改稿|最终版|重新提交|再次提交|补发|重发|"
+    r"第\s*[\d一二三四五六七八九十]{1,2}\s*次(?:提交|报送))(?=$|[" + re.escape(SEPARATORS) + r"])")
+
+
+def _take_annotations(w: str) -> tuple[list[str], str]:
+    found = [m.group(0) for m in _ANNOTATION.finditer(w)]
+    return found, _ANNOTATION.sub(REMOVED, w)
 
 
 def _take_part(w: str) -> tuple[str | None, str]:
@@ -81,6 +99,24 @@ def _take_part(w: str) -> tuple[str | None, str]:
             part = f"{index}/{total}" if total else str(index)
             return part, w[: m.start()] + REMOVED + w[m.end():]
     return None, w
+
+
+_TRAILING_ORDINAL = re.compile(r"[(\[【]?之(?:[一二三四五六七八九十]{1,2}|\d{1,2})[)\]】]?$")
+
+
+def _ordinal_after_category(w: str, spec: SubjectSpec) -> tuple[str | None, str]:
+    """``…/五育并举之一``: an ordinal glued to the category names one of several cases. It is cut off here (so
+    the category is read) and appended to the case name, with a doubt."""
+    core = w.rstrip(SEPARATORS)
+    m = _TRAILING_ORDINAL.search(core)
+    if m is None:
+        return None, w
+    head = core[: m.start()]
+    cut = max((head.rfind(ch) for ch in SEPARATORS), default=-1)
+    last = head[cut + 1:]
+    if not last or parse_category(last, spec, allow_bare_number=False, fuzzy=False) is None:
+        return None, w
+    return m.group(0), head + REMOVED
 
 
 def _remove_marker(w: str, marker: str) -> tuple[bool, str]:
@@ -165,6 +201,8 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     recommended = _PROVINCE_RECOMMENDS.search(w) is not None
     w = _PROVINCE_RECOMMENDS.sub(REMOVED, w)
     part, w = _take_part(w)
+    _annotations, w = _take_annotations(w)
+    ordinal, w = _ordinal_after_category(w, spec)
     hit, w, taking_doubts = take_category(w, spec)
     doubts += taking_doubts
     if hit is None and not taking_doubts and spec.category_required:
@@ -206,6 +244,10 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     if case_name and _UNIT_TAIL_IN_CASE.match(case_name):
         doubts.append(Doubt("case_starts_like_unit", f"案例名称“{case_name}”的开头像单位名称的一部分，请核对单位与案例名称",
                             0.6, True))
+    if ordinal and case_name:
+        case_name += ordinal
+        doubts.append(Doubt("ordinal_after_category", f"类别后的“{ordinal}”按案例序号并入案例名称（序号不同即为不同案例）；"
+                            "若它是分封发送的序号，请核对案例名称", 0.6, True))
     if case_name is None:
         doubts.append(Doubt("no_case_name", "未识别到案例名称", 0.5, True))
     elif len(case_name) <= 2:

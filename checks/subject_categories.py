@@ -37,23 +37,23 @@ class CategoryHit:
     """A category read from a piece of the subject, and how it was recognised."""
 
     no: int | None  # None when the number is out of range
-    how: str  # "name", "number", "both", "fuzzy", "conflict", "out_of_range"
+    how: str  # "name", "topic", "number", "both", "fuzzy", "conflict", "out_of_range"
     written: str
     other_no: int | None = None  # the number written beside a name that disagrees with it
 
 
-@lru_cache(maxsize=16)
-def _category_index(categories: tuple[Category, ...]) -> dict[str, int]:
+@lru_cache(maxsize=32)
+def _category_index(categories: tuple[Category, ...], topics: bool) -> dict[str, int]:
     index: dict[str, int] = {}
     for category in categories:
-        for text in (category.name, *category.aliases):
+        for text in (category.name, *category.aliases, *(category.topics if topics else ())):
             index[name_key(text)] = category.no
     return index
 
 
-def _match_name(key: str, spec: SubjectSpec, fuzzy: bool) -> tuple[int, bool] | None:
-    """The category named by a normalised key: (number, was_fuzzy), or None."""
-    index = _category_index(spec.categories)
+def _match_name(key: str, spec: SubjectSpec, fuzzy: bool, topics: bool = False) -> tuple[int, bool] | None:
+    """The category named by a normalised key: (number, was_fuzzy), or None. Topics match exactly only."""
+    index = _category_index(spec.categories, topics)
     if key in index:
         return index[key], False
     stripped = _CATEGORY_TAIL_WORD.sub("", key)
@@ -62,7 +62,7 @@ def _match_name(key: str, spec: SubjectSpec, fuzzy: bool) -> tuple[int, bool] | 
     if not fuzzy or len(key) < 4:
         return None
     scored: list[tuple[float, int]] = []
-    for name, no in index.items():
+    for name, no in _category_index(spec.categories, False).items():
         if len(name) < 4 or abs(len(name) - len(key)) > 1:
             continue
         distance = _edit_distance(key, name)
@@ -87,8 +87,10 @@ def _number_hit(number_text: str, spec: SubjectSpec, written: str) -> CategoryHi
     return CategoryHit(no=number, how="number", written=written)
 
 
-def parse_category(token: str, spec: SubjectSpec, *, allow_bare_number: bool, fuzzy: bool) -> CategoryHit | None:
-    """Read one token as a category: 人工智能教育, 6, （六）, 类别六, 第六类, 6.人工智能教育, 人工只能教育 …"""
+def parse_category(token: str, spec: SubjectSpec, *, allow_bare_number: bool, fuzzy: bool,
+                   topics: bool = True) -> CategoryHit | None:
+    """Read one token as a category: 人工智能教育, 6, （六）, 类别六, 第六类, 6.人工智能教育, 人工只能教育 …;
+    with ``topics`` also one of a category's topics (劳动教育, 双减 …)."""
     text = fold_width(token).strip()
     labelled = bool(_CATEGORY_LABEL.match(strip_edges(text)))
     compact = re.sub(r"[\s" + re.escape(OPENERS + CLOSERS) + r"]", "", text).strip(SEPARATORS + ".")
@@ -96,9 +98,10 @@ def parse_category(token: str, spec: SubjectSpec, *, allow_bare_number: bool, fu
     if not compact:
         return None
     key = name_key(compact)
-    found = _match_name(key, spec, fuzzy=False)
+    found = _match_name(key, spec, fuzzy=False, topics=topics)
     if found:
-        return CategoryHit(no=found[0], how="name", written=token)
+        strong = _match_name(key, spec, fuzzy=False) is not None
+        return CategoryHit(no=found[0], how="name" if strong else "topic", written=token)
     decorated = labelled or bool(re.search(r"[第类()（）【】\[\]]", text))
     number_only = _NUMBER_ONLY.match(compact)
     if number_only and (allow_bare_number or decorated):
@@ -107,7 +110,7 @@ def parse_category(token: str, spec: SubjectSpec, *, allow_bare_number: bool, fu
         both = pattern.match(compact)
         if not both:
             continue
-        named = _match_name(name_key(both.group(name_group)), spec, fuzzy=fuzzy)
+        named = _match_name(name_key(both.group(name_group)), spec, fuzzy=fuzzy, topics=topics)
         number = parse_number(both.group(number_group))
         if named is None or number is None:
             continue
@@ -184,10 +187,22 @@ def _tail_category(w: str, spec: SubjectSpec) -> tuple[CategoryHit | None, int, 
             if hit is not None and hit.how in ("name", "both"):
                 best = (hit, cut, len(w))
             continue
+        if best[0] is not None and _glued_ordinal(w, cut, best[1]):
+            break  # 课程改革（一）+教育教学改革: （一） numbers the case, the category is the name after it
         hit = parse_category(tail, spec, allow_bare_number=True, fuzzy=True)
         if hit is not None:
             best = (hit, cut, len(w))
     return best
+
+
+def _glued_ordinal(w: str, start: int, category_start: int) -> bool:
+    """A bracket group at ``start`` glued to the text before it and parted from the category after it by a
+    separator: an ordinal of the case name (劳动教育（二）/五育并举), not a category number."""
+    if start == 0 or w[start] not in OPENERS or w[start - 1] in BOUNDARY:
+        return False
+    close = matching_close(w, start)
+    return close is not None and close < category_start and any(
+        ch in SEPARATORS for ch in w[close + 1:category_start + 1])
 
 
 _LABEL_ANYWHERE = re.compile(r"(?:具体类别|所属类别|申报类别|征集类别|案例类别|参评类别|类别)\s*:?\s*")
@@ -233,16 +248,19 @@ def _segment_category(w: str, spec: SubjectSpec) -> tuple[CategoryHit | None, in
             end = start + 1
         token = w[start:end]
         if not quoted_title(token):
-            hit = parse_category(token, spec, allow_bare_number=False, fuzzy=False)
+            hit = parse_category(token, spec, allow_bare_number=False, fuzzy=False, topics=False)
             before, after = w[start - 1] if start else "/", w[end] if end < len(w) else "/"
             # quotes and 《》 hold titles: a word right after “小班化” is part of the case name
             stands_alone = (before in _SEGMENT_EDGE or token[0] in OPENERS) and (
                 after in _SEGMENT_EDGE or token[-1] in CLOSERS)
+            if hit is not None and hit.how in ("number", "out_of_range") and before not in _SEGMENT_EDGE:
+                hit = None  # 课程改革（一）: a number glued to the text before it numbers the case
             if hit is not None and stands_alone:
                 # （六）人工智能教育, 人工智能教育（六）: a number group and a name written together
                 if end < len(w) and w[end] not in SEPARATORS:
                     joined_end = _token_end(w, end)
-                    joined = parse_category(w[start:joined_end], spec, allow_bare_number=False, fuzzy=False)
+                    joined = parse_category(w[start:joined_end], spec, allow_bare_number=False, fuzzy=False,
+                                            topics=False)
                     if joined is not None and joined_end > end:
                         return joined, start, joined_end
                 return hit, start, end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from checks import regions
@@ -38,10 +39,11 @@ _BUREAU = re.compile(r"^(?:教育局|教育厅|教委|教育委员会|教体局|
                      r"实践基地|活动中心|人民政府|政府|工委|学区|第?[一二三四五六七八九十\d]{1,3}[中小幼])$")
 # Verbs and phrases of case titles that never stand inside a unit's name.
 _ACTION_WORDS = re.compile(r"推进|构建|打造|探索|基于|深化|助力|赋能|开展|促进|聚焦|引领|落实|实施|提升|加强|推动|"
-                           r"背景下|视域|视角|路径|策略|如何|实践|课程|改革|的|让|以|与|和|及|在")
+                           r"背景下|视域|视角|路径|策略|如何|实践|课程|改革|的|让|以|与|和(?![平街路美谐顺睦])|及|在")
 _UNIT_STOP = set(SEPARATORS) | set(OPENERS) | set(CLOSERS)
 _UNIT_MORE = re.compile(
-    r"(?:第[一二三四五六七八九十]+)?(?:附属|附设)[^" + re.escape(SEPARATORS + OPENERS) + r"]{0,12}?"
+    r"(?:[^" + re.escape(SEPARATORS + OPENERS) + r"附]{0,6}?|第[一二三四五六七八九十]+)?(?:附属|附设)"
+    r"[^" + re.escape(SEPARATORS + OPENERS) + r"]{0,12}?"
     r"(?:幼儿园|小学|中学|学校|初中|高中)"
     r"|教研室|教研中心|教科所|教科院|教育研究院|教师发展中心|基础教育处|基教处"
     r"|(?:教育)?集团|[^" + re.escape(SEPARATORS + OPENERS) + r"]{0,5}?(?:分校|分园|校区)"
@@ -49,6 +51,14 @@ _UNIT_MORE = re.compile(
     r"|[(\[][^()\[\]]{0,8}(?:集团|校区|分校|分园|园区|本部|总校|校|部|园|学)[)\]]"
     r"|·[^" + re.escape(SEPARATORS + OPENERS) + r"]{1,8}?(?:校区|分校|学校)")
 _PROVINCIAL_AUTHORITY = re.compile(r"(?:教育厅|教育委员会|教委|教育局|教育工委|教育工作委员会)(?:基础教育处|基教处|办公室)?")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place name read inside a unit's name, and the provinces it may be in."""
+
+    written: str
+    provinces: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,11 @@ class Sender:
     region_only: bool = False  # only place names, no unit
     start: int = 0
     end: int = 0  # w[start:end] is the sender; the rest holds the case name
+    # The province is the head of the unit's own name (北京八中, 山东省实验中学), not a prefix written apart.
+    province_glued: bool = False
+    # Place names inside the unit's name: evidence of where it is, not proof (see province_doubts).
+    branch_places: tuple[Place, ...] = ()  # a branch's place after the parent school (人大附中深圳学校)
+    name_places: tuple[Place, ...] = ()  # a place that heads a university's name (北京师范大学…附属中学)
 
     @property
     def found(self) -> bool:
@@ -81,8 +96,15 @@ _GENERIC_STEM = re.compile(
     r"高原|牧区|团场|草原|义务教育|中小|各级|各类|全省|全市|全区|全县|本地|一流|品牌|新优质|百年|名|老|新|好)+$")
 
 
-def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
-    """End of the unit name starting at ``unit_start`` (stem = its part after place names), or None."""
+# A school's branch named after the parent (人大附中深圳学校, 清华大学附属中学合肥学校, 成都七中万达学校): what follows
+# a complete parent name up to the end of its segment.
+_PARENT_END = re.compile(r"(?:大学|附中|附小|附属中学|附属小学|第?[一二三四五六七八九十\d]{1,3}中|中学)$")
+_BRANCH_REST = re.compile(r"^[^的]{1,6}?(?:外国语学校|实验学校|学校|分校|校区|中学|小学)$")
+
+
+def _unit_end(w: str, stem_start: int, unit_start: int) -> tuple[int, int] | None:
+    """End of the unit name starting at ``unit_start`` (stem = its part after place names), and the end of
+    its first complete name (what follows it names a branch: 附属中学, 深圳学校 …), or None."""
     segment_end = stem_start
     while segment_end < len(w) and w[segment_end] not in _UNIT_STOP:
         segment_end += 1
@@ -108,7 +130,10 @@ def _unit_end(w: str, stem_start: int, unit_start: int) -> int | None:
         rest = w[end:segment_end]
         if rest and (rest in ("校", "园") or _UNIT_WORDS_ONLY.match(rest)):
             end = segment_end
-        return end
+        elif rest and _PARENT_END.search(w, unit_start, end) and _BRANCH_REST.match(rest) and not \
+                _ACTION_WORDS.search(rest):
+            end = segment_end
+        return end, m.end()
     return None
 
 
@@ -130,13 +155,14 @@ def _read_places(w: str, pos: int, glued_after_province: bool
     level = 0
     while True:
         division = regions.match_division_at(w, pos)
-        if division is None:
-            break
+        if division is None or _name_borne(w, pos + len(division.written)):
+            break  # 南京师范大学…, 长春路小学: the place heads another name
         division_level = _LEVEL_ORDER[division.level]
         repeated = any(d.name == division.name for d in divisions)
         # Places go down (市 then 区/县); a short form (杭州) only opens the list, so 昆明市五华区长春小学 and
         # 大连市中山区中山小学 keep their school names.
-        if not repeated and (division_level <= level or (divisions and division.written != division.name)):
+        if not repeated and (division_level <= level or (divisions and division.written != division.name
+                                                        and division.level != "county")):
             break
         if glued_after_province and not divisions and unit_start is None:
             unit_start = pos
@@ -153,8 +179,69 @@ def _read_places(w: str, pos: int, glued_after_province: bool
     return divisions, pos, unit_start, region_end
 
 
+_RECOMMENDS = re.compile(r"\s*[(\[【（]?\s*(?:择优|正式)?推荐(?:案例|单位)?\s*[)\]】）]?")
+
+
 def read_sender(w: str, start: int) -> Sender:
-    """Read province, place names and unit at ``w[start:]`` (the start of the subject or of a segment)."""
+    """Read province, place names and unit at ``w[start:]`` (the start of the subject or of a segment).
+
+    ``浙江省教育厅推荐/杭州市文三街小学/…``, ``浙江省教育厅（推荐）-…``: a department recommending a school. The
+    school named after it is the unit (its place names count); the department makes the submitter a province
+    when it is a provincial one."""
+    sender = _read_sender(w, start)
+    if not sender.organization:
+        return sender
+    recommends = _RECOMMENDS.match(w, sender.end)
+    if recommends is None:
+        return sender
+    after = skip_marks(w, recommends.end(), SEPARATORS)
+    school = _read_sender(w, after) if after < len(w) else Sender()
+    if not school.organization or school.authority or (school.province and school.province != (
+            sender.province or school.province)):
+        return replace(sender, end=recommends.end())
+    return replace(sender, divisions=school.divisions or sender.divisions, organization=school.organization,
+                   region_only=False, end=school.end)
+
+
+# After a place name: the place heads a street's or a university's name (上海路小学, 北京西路小学, 北京师范大学…),
+# so it does not say where the unit is (a street) or only hints at it (a university's 附属 school may be anywhere).
+_STREET_AFTER = re.compile(r"[东西南北中]?(?:路|街|大街|大道|巷)")
+_UNIVERSITY_AFTER = re.compile(r"(?:师范|外国语|交通|理工|科技|农业|医科|工业|财经|民族|体育|第一师范|第二师范)?"
+                               r"(?:大学|师大|交大)")
+
+
+def _name_borne(w: str, end: int) -> str | None:
+    """"street" or "university" when the place name ending at ``end`` heads such a name, else None."""
+    if _STREET_AFTER.match(w, end) and regions.match_division_at(w, end) is None:  # 台州市路桥区 is no street
+        return "street"
+    if _UNIVERSITY_AFTER.match(w, end):
+        return "university"
+    return None
+
+
+def _place_at(w: str, i: int) -> Place | None:
+    """A province or prefecture/county name at ``w[i]`` (longest first), unless it heads a street's name."""
+    province = regions.match_province_at(w, i)
+    division = regions.match_division_at(w, i)
+    if division and (province is None or len(division.written) > len(province[0])):
+        place = Place(division.written, division.provinces)
+    elif province:
+        place = Place(province[0], (province[1],))
+    else:
+        return None
+    return None if _name_borne(w, i + len(place.written)) == "street" else place
+
+
+def _places_in(w: str, start: int, end: int) -> tuple[Place, ...]:
+    """The first place name in ``w[start:end]`` (a branch's name: 合肥学校, 乌兰察布分校, 厦门海沧附属实验中学)."""
+    for i in range(start, end - 1):
+        place = _place_at(w, i)
+        if place is not None and i + len(place.written) <= end:
+            return (place,)
+    return ()
+
+
+def _read_sender(w: str, start: int) -> Sender:
     i = skip_marks(w, start)
     province = province_at(w, i)
     p_full: str | None = None
@@ -162,6 +249,12 @@ def read_sender(w: str, start: int) -> Sender:
     pos = i
     unit_start = i
     glued = False
+    name_places: list[Place] = []
+    if province and _name_borne(w, i + len(province[0])):
+        # 北京师范大学贵阳附属中学, 上海路小学: the province names a university or a street, not the sender's place
+        if _name_borne(w, i + len(province[0])) == "university":
+            name_places.append(Place(province[0], (province[1],)))
+        province = None
     if province:
         p_written, p_full = province
         after = i + len(p_written)
@@ -186,10 +279,21 @@ def read_sender(w: str, start: int) -> Sender:
     if place_unit_start is not None:
         unit_start = place_unit_start
     stem_start = pos
-    unit_end = _unit_end(w, stem_start, unit_start)
-    sender = Sender(province=p_full, province_written=p_written, divisions=tuple(divisions), start=start)
-    if unit_end is not None:
-        return replace(sender, organization=w[unit_start:unit_end], end=unit_end)
+    head = _place_at(w, stem_start)
+    university = regions.university_at(w, stem_start)
+    if head is None and university is not None:
+        head = Place(university[0], (university[1],))  # 华东师范大学第二附属中学: the university's place
+    if head is not None and head not in name_places and (not divisions or _name_borne(w, stem_start + len(head.written))) and not (
+            p_full and head.provinces == (p_full,) and not _name_borne(w, stem_start + len(head.written))):
+        name_places.append(head)  # 浙江省/北京八中…, 深圳市南山区北京师范大学南山附属学校
+    ends = _unit_end(w, stem_start, unit_start)
+    sender = Sender(province=p_full, province_written=p_written, divisions=tuple(divisions), start=start,
+                    province_glued=glued and not divisions and unit_start == i)
+    if ends is not None:
+        unit_end, core_end = ends
+        branches = _places_in(w, core_end, unit_end)
+        return replace(sender, organization=w[unit_start:unit_end], end=unit_end, branch_places=branches,
+                       name_places=tuple(name_places))
     if divisions:
         return replace(sender, region_only=True, end=region_end)
     if p_full:
@@ -214,17 +318,49 @@ def sender_in_segments(w: str) -> Sender:
     return Sender()
 
 
+def _where(places: Sequence[Place]) -> str:
+    return "、".join(f"“{p.written}”（{'、'.join(p.provinces)}）" for p in places)
+
+
 def province_doubts(sender: Sender) -> tuple[str | None, list[Doubt]]:
-    """The province (written or inferred from place names) and what is doubtful about it."""
+    """The province (written or inferred from place names) and what is doubtful about it.
+
+    Place names inside a unit's name are evidence, not proof: a branch's place (人大附中深圳学校) outweighs the
+    parent school's (北京八中乌兰察布分校), a university's place (北京师范大学…) only hints. A written province
+    stands; it is flagged when the unit's own place names all point elsewhere."""
     names = "、".join(d.written for d in sender.divisions)
-    if sender.province:
+    inner = (*sender.branch_places, *sender.name_places)
+    if sender.province and not sender.province_glued:
         strangers = [d for d in sender.divisions if sender.province not in d.provinces]
         if strangers:
             where = "、".join(f"“{d.written}”（{'、'.join(d.provinces)}）" for d in strangers)
             return sender.province, [Doubt("province_conflict", f"主题中的省份“{sender.province}”与地名{where}不符，"
                                            "请人工确认", 0.5, True)]
+        agreeing = [p for p in inner if sender.province in p.provinces]
+        if inner and not agreeing and not sender.divisions:
+            return sender.province, [Doubt("unit_place_conflict", f"单位名称中的{_where(inner)}与主题所写省份"
+                                           f"“{sender.province}”不符，请核对申报单位与省份", 0.5, True)]
+        return sender.province, []
+    if sender.branch_places:
+        branch = sender.branch_places[0]
+        others = [*([Place(sender.province_written or "", (sender.province,))] if sender.province else []),
+                  *(Place(d.written, d.provinces) for d in sender.divisions), *sender.name_places]
+        strangers_of_branch = [p for p in others if not set(p.provinces) & set(branch.provinces)]
+        if len(branch.provinces) == 1 and not strangers_of_branch:
+            return branch.provinces[0], [Doubt("province_inferred", f"主题未写省份，按单位名称中的“{branch.written}”"
+                                               f"推断为{branch.provinces[0]}", 0.95)]
+        if len(branch.provinces) == 1:
+            return branch.provinces[0], [Doubt(
+                "unit_place_conflict", f"单位名称中的{_where([branch, *strangers_of_branch])}不在同一省份，"
+                f"按“{branch.written}”推断为{branch.provinces[0]}，请核对", 0.5, True)]
+    if sender.province:  # glued to the unit's name: 北京八中, 山东省实验中学
         return sender.province, []
     if not sender.divisions:
+        if len(sender.name_places) == 1 and len(sender.name_places[0].provinces) == 1:
+            place = sender.name_places[0]
+            return place.provinces[0], [Doubt(
+                "province_from_name", f"主题未写省份，按单位名称中的“{place.written}”推断为{place.provinces[0]}"
+                "（校名中的地名不一定是学校所在地），请核对", 0.6, True)]
         return None, [Doubt("no_province", "未写明省份，也无法从单位名称推断", 0.6, True)]
     common = set(sender.divisions[0].provinces)
     for division in sender.divisions[1:]:

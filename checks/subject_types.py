@@ -18,11 +18,14 @@ class Category:
     no: int
     name: str  # canonical name, as the call writes it (“五育并举”育人)
     aliases: tuple[str, ...] = ()
+    # The category's own topics (三 of the call: 劳动, 心理健康 → (三)). They name the category only where a
+    # category stands (end of the subject, after 类别：), because case names are full of them.
+    topics: tuple[str, ...] = ()
 
 
 _SUBJECT_KEYS = {"template", "required_marker", "template_words", "review_below", "example_province",
                  "example_organization", "example_case_name", "category_required"}
-_CATEGORY_KEYS = {"no", "name", "aliases"}
+_CATEGORY_KEYS = {"no", "name", "aliases", "topics"}
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,8 @@ def _category_from_table(index: int, table: Any) -> Category:
         raise ValueError(f"{where} must be a table")
     unknown = sorted(set(table) - _CATEGORY_KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: aliases, name, no)")
-    no, name, aliases = table.get("no"), table.get("name"), table.get("aliases", [])
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: aliases, name, no, topics)")
+    no, name, aliases, topics = table.get("no"), table.get("name"), table.get("aliases", []), table.get("topics", [])
     if isinstance(no, bool) or not isinstance(no, int) or not 1 <= no <= 99:
         raise ValueError(f"{where}.no must be a whole number from 1 to 99, got {no!r}")
     if not isinstance(name, str) or not name.strip():
@@ -96,7 +99,11 @@ def _category_from_table(index: int, table: Any) -> Category:
     if not isinstance(aliases, Sequence) or isinstance(aliases, str) or not all(
             isinstance(a, str) and a.strip() for a in aliases):
         raise ValueError(f"{where}.aliases must be an array of non-empty strings")
-    return Category(no=no, name=name.strip(), aliases=tuple(a.strip() for a in aliases))
+    if not isinstance(topics, Sequence) or isinstance(topics, str) or not all(
+            isinstance(t, str) and t.strip() for t in topics):
+        raise ValueError(f"{where}.topics must be an array of non-empty strings")
+    return Category(no=no, name=name.strip(), aliases=tuple(a.strip() for a in aliases),
+                    topics=tuple(t.strip() for t in topics))
 
 
 def _check_categories(categories: tuple[Category, ...]) -> None:
@@ -106,7 +113,7 @@ def _check_categories(categories: tuple[Category, ...]) -> None:
         if category.no in seen_no:
             raise ValueError(f"campaign.categories: number {category.no} is used twice")
         seen_no.add(category.no)
-        for text in (category.name, *category.aliases):
+        for text in (category.name, *category.aliases, *category.topics):
             key = name_key(text)
             if not key:
                 raise ValueError(f"campaign.categories: category {category.no} has an empty name or alias")

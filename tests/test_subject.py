@@ -52,6 +52,16 @@ def _corpus() -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
+# A flagged parse must say what it doubts: for each wrong field, some reason names it.
+FIELD_WORDS = {"submitter_kind": ("推荐", "省级", "单位"), "province": ("省",), "city": ("地名", "市", "区", "县"),
+               "organization": ("单位",), "case_name": ("案例名称",), "category_no": ("类别",),
+               "category": ("类别",), "part": ("封", "分", "序号")}
+
+
+def _names_the_doubt(field: str, reasons: list[str]) -> bool:
+    return any(word in reason for reason in reasons for word in FIELD_WORDS[field])
+
+
 def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         return fold_width(actual) == fold_width(expected)
@@ -69,6 +79,7 @@ def test_corpus_accuracy(spec: SubjectSpec) -> None:
     wrong_fields: Counter[str] = Counter()
     fully_right = 0
     silent: list[str] = []
+    unnamed: list[str] = []
     report: list[str] = []
     reviewed_right = 0
     for subject, expected in rows:
@@ -88,6 +99,8 @@ def test_corpus_accuracy(spec: SubjectSpec) -> None:
         report.append(line)
         if not parsed.needs_review:
             silent.append(line)
+        elif not all(_names_the_doubt(f, got["reasons"]) for f in bad):
+            unnamed.append(line)
     accuracy = fully_right / len(rows)
     print(f"\nsubject corpus: {fully_right}/{len(rows)} subjects with every field right ({accuracy:.1%}); "
           f"{len(report) - len(silent)} of {len(report)} not fully right flagged needs-review; "
@@ -97,6 +110,7 @@ def test_corpus_accuracy(spec: SubjectSpec) -> None:
     if report:
         print("not fully right:\n" + "\n".join(report))
     assert not silent, "wrong but not flagged needs-review:\n" + "\n".join(silent)
+    assert not unnamed, "flagged, but no reason names the wrong field:\n" + "\n".join(unnamed)
     assert accuracy >= 0.98
 
 
@@ -130,7 +144,8 @@ def test_category_conflict_is_never_silent(spec: SubjectSpec) -> None:
 
 def test_spec_from_example_config(spec: SubjectSpec) -> None:
     assert [c.no for c in spec.categories] == list(range(1, 11))
-    assert spec.category(3) == Category(3, "“五育并举”育人", spec.categories[2].aliases)
+    assert spec.category(3) == Category(3, "“五育并举”育人", spec.categories[2].aliases, spec.categories[2].topics)
+    assert "劳动" in spec.categories[2].topics and "思政" in spec.categories[0].aliases
     assert spec.review_below == 0.8 and spec.required_marker == ""
     assert "基础教育创新实践案例名称" in spec.template_words
 
@@ -145,6 +160,8 @@ def test_spec_from_example_config(spec: SubjectSpec) -> None:
     (lambda c: c["categories"].append({"no": "14", "name": "x"}), "whole number"),
     (lambda c: c["subject"].update(template_words="案例名称"), "template_words"),
     (lambda c: c.update(categories=[]), "non-empty"),
+    (lambda c: c["categories"].append({"no": 15, "name": "x", "topics": "劳动"}), "topics"),
+    (lambda c: c["categories"].append({"no": 16, "name": "y", "topics": ["心理健康"]}), "names both"),
 ])
 def test_spec_rejects_bad_config(campaign: dict[str, Any], change: Any, message: str) -> None:
     bad = {**campaign, "subject": dict(campaign["subject"]),

@@ -198,8 +198,8 @@ def _tail_category(w: str, spec: SubjectSpec) -> tuple[CategoryHit | None, int, 
 def _glued_ordinal(w: str, start: int, category_start: int) -> bool:
     """A bracket group at ``start`` glued to the text before it and parted from the category after it by a
     separator: an ordinal of the case name (劳动教育（二）/五育并举), not a category number."""
-    if start == 0 or w[start] not in OPENERS or w[start - 1] in BOUNDARY:
-        return False
+    if start == 0 or w[start] not in OPENERS or w[start - 1] in SEPARATORS + OPENERS:
+        return False  # 《县中振兴》（二）: a closing mark before it is still the case name's end
     close = matching_close(w, start)
     return close is not None and close < category_start and any(
         ch in SEPARATORS for ch in w[close + 1:category_start + 1])

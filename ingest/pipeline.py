@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from checks.subject import parse_subject
+from checks.subject import ParsedSubject, parse_subject
 from ingest.analyse import Analysis, analyse, prior_from_summaries
 from ingest.hygiene import assess
 from ingest.mime import NotAMimeMessage, ParsedMail
@@ -88,7 +88,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
                                  prior=prior, known=known, times=times)
     with times.stage("store"):
         if case_id is None:
-            case_id = store.find_case(campaign.id, mail.from_addr or "", analysis.subject.case_name)
+            case_id = same_case(rt, mail, analysis.subject)
         filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
                                    campaign.case_number_prefix)
     with times.stage("notify:enqueue"):
@@ -107,7 +107,7 @@ def _prepare(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, case_id: int | 
     known = store.case_fields(case_id) if case_id is not None else None
     first_look = parse_subject(mail.subject, rt.campaign.subject_spec)
     if case_id is None and first_look.part:
-        case_id = store.find_case(rt.config.campaign.id, mail.from_addr or "", first_look.case_name)
+        case_id = same_case(rt, mail, first_look)
     if case_id is not None and first_look.part:
         mail = _merge_parts(rt, case_id, first_look.part, mail, work_dir, this_message=msg.id)
     return mail, case_id, known
@@ -148,8 +148,15 @@ def _merge_parts(rt: Runtime, case_id: int, part: str, mail: ParsedMail, work_di
     return replace(mail, attachments=tuple(attachments), text="\n".join(texts), html="\n".join(htmls))
 
 
+def same_case(rt: Runtime, mail: ParsedMail, subject: ParsedSubject) -> int | None:
+    """The case of the same sender whose case name is this one's, as written: 劳动教育之一 and 劳动教育之二 are
+    two cases, 劳动教育（更正版） is the next version of 劳动教育 (the parser drops the annotation)."""
+    return rt.store.find_case(rt.config.campaign.id, mail.from_addr or "", subject.case_name, subject.category_no)
+
+
 def _continued_case(rt: Runtime, mail: ParsedMail) -> int | None:
-    """A reply to one of our receipts (In-Reply-To/References) or a case number in the subject."""
+    """A reply to one of our receipts (In-Reply-To/References) or a case number in the subject. With
+    :func:`same_case` this is all that joins a mail to an existing case."""
     case_id = rt.store.case_id_by_reply([mail.in_reply_to or "", *mail.references])
     if case_id is not None:
         return case_id

@@ -233,13 +233,19 @@ class Store:
             return {k: v for k, v in s.execute(select(Message.status, func.count()).group_by(Message.status))}
 
     # ---- cases --------------------------------------------------------------------------------
-    def find_case(self, campaign_id: str, sender: str, case_name: str | None) -> int | None:
-        """The case a later mail continues: same campaign, same sender, same case name."""
+    def find_case(self, campaign_id: str, sender: str, case_name: str | None,
+                  category_no: int | None = None) -> int | None:
+        """The case a later mail continues: same campaign, same sender, the same case name as written (an
+        ordinal suffix such as 之二 makes another case) and no other category (a category written only once
+        does not part them)."""
         if not case_name:
             return None
+        query = select(Case.id).where(Case.campaign_id == campaign_id, Case.sender == sender,
+                                      Case.case_name == case_name)
+        if category_no is not None:
+            query = query.where(or_(Case.category_no == category_no, Case.category_no.is_(None)))
         with self.session() as s:
-            return s.scalar(select(Case.id).where(Case.campaign_id == campaign_id, Case.sender == sender,
-                                                  Case.case_name == case_name).order_by(Case.id).limit(1))
+            return s.scalar(query.order_by(Case.id).limit(1))
 
     def case_id_by_no(self, case_no: str) -> int | None:
         with self.session() as s:

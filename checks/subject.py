@@ -18,23 +18,21 @@ always send the subject to staff review, whatever the configured threshold.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
-from checks.subject_categories import category_doubts, category_from_files, parse_category, take_category
+from checks.subject_categories import category_doubts, parse_category, take_category
+from checks.subject_form import fill_from_other_sources
 from checks.subject_sender import guess_unit, province_at, province_doubts, read_sender, sender_in_segments
 from checks.subject_text import (
-    BOUNDARY,
     CLOSERS,
     NUMBER_PATTERN,
     OPENERS,
     REMOVED,
     SEPARATORS,
+    clean_case_name,
     fold_width,
     parse_number,
     skip_marks,
-    strip_edges,
     unwrap,
 )
 from checks.subject_types import Category, Doubt, ParsedSubject, SubjectSpec, with_doubts
@@ -152,35 +150,6 @@ def parse_subject(text: str, spec: SubjectSpec) -> ParsedSubject:
 # 校/阳光体育…, 高级中学/县中…: the unit was cut short and its end landed in the case name
 _UNIT_TAIL_IN_CASE = re.compile(r"^(?:[校园]|[^/|+\s]{0,6}(?:中学|小学|学校|幼儿园|高中|初中|教育局))[/|+\s—_-]")
 _NOT_A_TITLE = re.compile(r"自动回复|请查收|请查阅|无主题|你好|您好|^关于.*的(?:函|通知|报告|请示)$|^[\d\s]*$")
-_ABOUT_CASE = re.compile(r"^关于(.+?)的?(?:案例)?(?:申报|报送|推荐|投稿)$")
-_NOISE_WORDS = ("申报材料", "报送材料", "案例申报", "案例材料", "申报", "报送", "推荐", "投稿", "参评", "材料", "案例")
-
-
-def _clean_case_name(text: str) -> str | None:
-    pieces = [unwrap(piece) for piece in text.split(REMOVED)]
-    pieces = [p for p in pieces if p and strip_edges(p)]
-    if not pieces:
-        return None
-    name = max(pieces, key=len)
-    for _ in range(3):
-        before = name
-        for word in _NOISE_WORDS:
-            if name.startswith(word) and (len(name) == len(word) or name[len(word)] in BOUNDARY):
-                name = unwrap(name[len(word):])
-            if name.endswith(word) and (len(name) == len(word) or name[-len(word) - 1] in BOUNDARY):
-                name = unwrap(name[: -len(word)])
-        # 《AI赋能课堂》案例: the title is what the marks enclose
-        title = re.fullmatch(r"《([^《》]+)》(?:案例|实践案例|创新案例|创新实践案例)?", name)
-        if title:
-            name = title.group(1).strip()
-        about = _ABOUT_CASE.match(name)  # 关于AI赋能课堂的案例申报
-        if about:
-            name = unwrap(about.group(1))
-        if name == before:
-            break
-    name = re.sub(r"\s+", " ", name).strip()
-    return name or None
-
 def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
     w = re.sub(r"\s+", " ", _CONTROL.sub(" ", fold_width(text))).strip()
     doubts: list[Doubt] = []
@@ -222,12 +191,12 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
         if guess is not None:
             organization, rest = guess
             doubts.append(Doubt("unit_guess", f"“{organization}”不像常见的单位名称，按申报单位处理，请核对", 0.7))
-    case_name = _clean_case_name(rest)
+    case_name = clean_case_name(rest)
     if case_name and sender.province:
         # 上海市教委推荐——上海市/“五育融合”区域推进: the province written again before the case name
         again = province_at(case_name, 0)
         if again and again[1] == sender.province and skip_marks(case_name, len(again[0]), SEPARATORS) > len(again[0]):
-            case_name = _clean_case_name(case_name[len(again[0]):])
+            case_name = clean_case_name(case_name[len(again[0]):])
     if case_name and hit is None and not sender.found and (looks_like_prose or _NOT_A_TITLE.search(case_name)):
         case_name = None  # a sentence, an auto-reply, "（无主题）": there is no case name to read
     province, place_doubts = province_doubts(sender)
@@ -263,124 +232,6 @@ def _parse(text: str, spec: SubjectSpec) -> ParsedSubject:
 # ---------------------------------------------------------------------------------------------------------------
 # Cross-checks with the attachments and the application form; the example shown to senders
 # ---------------------------------------------------------------------------------------------------------------
-
-_FILE_WORDS = re.compile(r"申报表|申请表|推荐表|文字材料|案例材料|案例文本|图片材料|图片说明|图片|照片|视频|辅助材料|辅助资料|"
-                         r"相关材料|附件\s*\d*|PDF版|word版|盖章版?|扫描件|说明|材料|正文|终稿|定稿|最终版|修改版|\(\d+\)|"
-                         r"\d+$|^\d+[.、]", re.IGNORECASE)
-_FILLED_CODES = {"organization": ("no_unit", "unit_guess"), "case_name": ("no_case_name", "short_case_name"),
-                 "category": ("no_category", "category_glued", "category_near"),
-                 "province": ("no_province", "province_ambiguous")}
-
-
-def _compare_key(text: str) -> str:
-    return re.sub(r"[\s" + re.escape(SEPARATORS + OPENERS + CLOSERS) + r"·.、]", "", fold_width(text)).lower()
-
-
-def _differs(a: str, b: str) -> bool:
-    ka, kb = _compare_key(a), _compare_key(b)
-    return bool(ka and kb) and ka not in kb and kb not in ka
-
-
-def _name_from_files(attachment_names: Sequence[str], organization: str | None) -> str | None:
-    """The case name most attachment names share once file words (申报表, 图片3 …) are removed."""
-    counts: dict[str, int] = {}
-    for name in attachment_names:
-        stem = fold_width(re.split(r"[/\\]", name)[-1]).rsplit(".", 1)[0]
-        if organization:
-            stem = stem.replace(fold_width(organization), REMOVED)
-        stem = _FILE_WORDS.sub(REMOVED, stem)
-        cleaned = _clean_case_name(stem)
-        if cleaned and len(cleaned) >= 4 and not cleaned.isdigit():
-            counts[cleaned] = counts.get(cleaned, 0) + 1
-    if not counts:
-        return None
-    return max(counts.items(), key=lambda item: (item[1], len(item[0])))[0]
-
-
-def _unit_glued_to_case(parsed_name: str | None, form_name: str, form_unit: str) -> bool:
-    """The template invites "学校" and "案例名称" written with nothing between them, so the tail of the unit
-    ("实验小学") can end up at the head of the parsed case name. The form tells them apart: the parsed name is
-    the form's case name with a prefix that ends the form's unit."""
-    if not parsed_name or not form_unit or parsed_name == form_name or not parsed_name.endswith(form_name):
-        return False
-    prefix = parsed_name[: -len(form_name)]
-    return bool(prefix) and fold_width(form_unit).endswith(fold_width(prefix))
-
-
-def fill_from_other_sources(parsed: ParsedSubject, *, attachment_names: Sequence[str],
-                            form_fields: Mapping[str, str], spec: SubjectSpec) -> tuple[ParsedSubject, tuple[str, ...]]:
-    """Complete what the subject lacks from the application form (申报单位, 案例名称, 类别) and the attachment
-    names; return the completed subject and the disagreements between them (plain Chinese)."""
-    notes: list[str] = []
-    doubts = list(parsed.doubts)
-    fields: dict[str, Any] = {}
-    filled: list[str] = []
-
-    unit = (form_fields.get("申报单位") or "").strip()
-    if unit:
-        if parsed.organization is None:
-            fields["organization"] = unit
-            filled.append("organization")
-            doubts.append(Doubt("unit_from_form", f"申报单位取自申报表：{unit}", 1.0))
-        elif _differs(parsed.organization, unit):
-            notes.append(f"邮件主题中的申报单位“{parsed.organization}”与申报表中的“{unit}”不一致")
-        unit_sender = read_sender(fold_width(unit), 0)
-        unit_province, _ = province_doubts(unit_sender) if unit_sender.found else (None, [])
-        if parsed.province is None and unit_province:
-            fields["province"] = unit_province
-            filled.append("province")
-            doubts.append(Doubt("province_from_form", f"省份按申报表中的单位“{unit}”确定为{unit_province}", 0.95))
-        elif parsed.province and unit_province and unit_province != parsed.province:
-            notes.append(f"邮件主题中的省份“{parsed.province}”与申报表单位所在省份“{unit_province}”不一致")
-        if parsed.city is None and unit_sender.divisions:
-            fields["city"] = "".join(d.name for d in unit_sender.divisions)
-
-    case_name = (form_fields.get("案例名称") or "").strip()
-    if case_name:
-        glued = _unit_glued_to_case(parsed.case_name, case_name, unit)
-        if parsed.case_name is None or "short_case_name" in {d.code for d in parsed.doubts} or glued:
-            fields["case_name"] = case_name
-            filled.append("case_name")
-            doubts.append(Doubt("case_from_form", f"案例名称取自申报表：{case_name}", 1.0))
-        elif _differs(parsed.case_name, case_name):
-            notes.append(f"邮件主题中的案例名称“{parsed.case_name}”与申报表中的“{case_name}”不一致")
-    elif parsed.case_name is None:
-        from_files = _name_from_files(attachment_names, parsed.organization or fields.get("organization"))
-        if from_files:
-            fields["case_name"] = from_files
-            filled.append("case_name")
-            doubts.append(Doubt("case_from_files", f"案例名称取自附件名“{from_files}”，请核对", 0.75))
-
-    form_category = (form_fields.get("类别") or "").strip()
-    category_no: int | None = None
-    if form_category:
-        hit = parse_category(form_category, spec, allow_bare_number=True, fuzzy=True)
-        category_no = hit.no if hit is not None and hit.how not in ("conflict", "out_of_range") else None
-        if category_no is None:
-            notes.append(f"申报表中的类别“{form_category}”不是本次征集的类别")
-    if category_no is not None and parsed.category_no is not None and category_no != parsed.category_no:
-        form_name = spec.category(category_no)
-        notes.append(f"邮件主题中的类别“{parsed.category}”与申报表中的类别“{form_name.name if form_name else ''}”"
-                     "不一致")
-        doubts.append(Doubt("category_mismatch", "邮件主题与申报表的类别不一致，请人工确认", 0.4, True))
-    elif parsed.category_no is None or any(d.code in ("category_glued", "category_near") for d in parsed.doubts):
-        source = "申报表"
-        if category_no is None:
-            category_no, source = category_from_files(attachment_names, spec), "附件名"
-        chosen = spec.category(category_no)
-        if chosen is not None and (parsed.category_no is None or chosen.no == parsed.category_no):
-            fields["category_no"], fields["category"] = chosen.no, chosen.name
-            filled.append("category")
-            doubts.append(Doubt("category_from_" + ("form" if source == "申报表" else "files"),
-                                f"类别取自{source}：{chosen.name}", 1.0 if source == "申报表" else 0.85))
-
-    cleared = {code for field_name in filled for code in _FILLED_CODES.get(field_name, ())}
-    if "organization" in filled and parsed.submitter_kind == "unit":
-        cleared.add("no_unit")
-    doubts = [d for d in doubts if d.code not in cleared]
-    completed = replace(parsed, **fields)
-    return with_doubts(completed, doubts, spec), tuple(notes)
-
 
 def example_subject(parsed: ParsedSubject, spec: SubjectSpec) -> str:
     """A correct subject for this submission, built from what was understood (placeholders for the rest)."""

@@ -93,7 +93,8 @@ def parse_category(token: str, spec: SubjectSpec, *, allow_bare_number: bool, fu
     with ``topics`` also one of a category's topics (劳动教育, 双减 …)."""
     text = fold_width(token).strip()
     labelled = bool(_CATEGORY_LABEL.match(strip_edges(text)))
-    compact = re.sub(r"[\s" + re.escape(OPENERS + CLOSERS) + r"]", "", text).strip(SEPARATORS + ".")
+    # brackets become spaces: （一）五育并举 is 一 and 五育并举, not the numeral 一五
+    compact = re.sub(r"\s+", " ", re.sub(r"[" + re.escape(OPENERS + CLOSERS) + r"]", " ", text)).strip(SEPARATORS + ".")
     compact = _CATEGORY_LABEL.sub("", compact).strip(SEPARATORS + ".")
     if not compact:
         return None

@@ -115,3 +115,35 @@ def skip_marks(w: str, i: int, chars: str = SEPARATORS + OPENERS + CLOSERS) -> i
     while i < len(w) and w[i] in chars:
         i += 1
     return i
+
+
+_ABOUT_CASE = re.compile(r"^关于(.+?)的?(?:案例)?(?:申报|报送|推荐|投稿)$")
+_NOISE_WORDS = ("申报材料", "报送材料", "案例申报", "案例材料", "申报", "报送", "推荐", "投稿", "参评", "材料", "案例")
+
+
+def clean_case_name(text: str) -> str | None:
+    """The case name in what is left of a subject (or a file name): the longest piece between removed spans,
+    without noise words (申报材料 …) and enclosing marks."""
+    pieces = [unwrap(piece) for piece in text.split(REMOVED)]
+    pieces = [p for p in pieces if p and strip_edges(p)]
+    if not pieces:
+        return None
+    name = max(pieces, key=len)
+    for _ in range(3):
+        before = name
+        for word in _NOISE_WORDS:
+            if name.startswith(word) and (len(name) == len(word) or name[len(word)] in BOUNDARY):
+                name = unwrap(name[len(word):])
+            if name.endswith(word) and (len(name) == len(word) or name[-len(word) - 1] in BOUNDARY):
+                name = unwrap(name[: -len(word)])
+        # 《AI赋能课堂》案例: the title is what the marks enclose
+        title = re.fullmatch(r"《([^《》]+)》(?:案例|实践案例|创新案例|创新实践案例)?", name)
+        if title:
+            name = title.group(1).strip()
+        about = _ABOUT_CASE.match(name)  # 关于AI赋能课堂的案例申报
+        if about:
+            name = unwrap(about.group(1))
+        if name == before:
+            break
+    name = re.sub(r"\s+", " ", name).strip()
+    return name or None

@@ -16,13 +16,11 @@ from checks.subject import (
     SubjectSpec,
     example_subject,
     fill_from_other_sources,
-    fold_width,
     parse_subject,
 )
+from subject_corpus import FIELDS, load, names_the_doubt, same
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "data" / "subjects.tsv"
-FIELDS = ("submitter_kind", "province", "city", "organization", "case_name", "category_no", "part")
 JSON_KEYS = {"submitter_kind", "province", "city", "organization", "case_name", "category_no", "category", "part",
              "confidence", "needs_review", "reasons"}
 
@@ -38,43 +36,13 @@ def spec(campaign: dict[str, Any]) -> SubjectSpec:
     return SubjectSpec.from_campaign(campaign)
 
 
-def _corpus() -> list[tuple[str, dict[str, Any]]]:
-    rows = []
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        subject, kind, province, city, organization, case_name, category_no, part = line.split("\t")
-        expected: dict[str, Any] = {
-            "submitter_kind": kind, "province": province or None, "city": city or None,
-            "organization": organization or None, "case_name": case_name or None,
-            "category_no": int(category_no) if category_no else None, "part": part or None}
-        rows.append((subject, expected))
-    return rows
-
-
-# A flagged parse must say what it doubts: for each wrong field, some reason names it.
-FIELD_WORDS = {"submitter_kind": ("推荐", "省级", "单位"), "province": ("省",), "city": ("地名", "市", "区", "县"),
-               "organization": ("单位",), "case_name": ("案例名称",), "category_no": ("类别",),
-               "category": ("类别",), "part": ("封", "分", "序号")}
-
-
-def _names_the_doubt(field: str, reasons: list[str]) -> bool:
-    return any(word in reason for reason in reasons for word in FIELD_WORDS[field])
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(actual, str) and isinstance(expected, str):
-        return fold_width(actual) == fold_width(expected)
-    return bool(actual == expected)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The labelled corpus
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def test_corpus_accuracy(spec: SubjectSpec) -> None:
-    rows = _corpus()
+    rows = load()
     assert len(rows) >= 300
     wrong_fields: Counter[str] = Counter()
     fully_right = 0
@@ -85,7 +53,7 @@ def test_corpus_accuracy(spec: SubjectSpec) -> None:
     for subject, expected in rows:
         parsed = parse_subject(subject, spec)
         got = parsed.to_json()
-        bad = [f for f in FIELDS if not _same(got[f], expected[f])]
+        bad = [f for f in FIELDS if not same(got[f], expected[f])]
         category = spec.category(expected["category_no"])
         if (category.name if category else None) != parsed.category:
             bad.append("category")
@@ -99,7 +67,7 @@ def test_corpus_accuracy(spec: SubjectSpec) -> None:
         report.append(line)
         if not parsed.needs_review:
             silent.append(line)
-        elif not all(_names_the_doubt(f, got["reasons"]) for f in bad):
+        elif not all(names_the_doubt(f, got["reasons"]) for f in bad):
             unnamed.append(line)
     accuracy = fully_right / len(rows)
     print(f"\nsubject corpus: {fully_right}/{len(rows)} subjects with every field right ({accuracy:.1%}); "

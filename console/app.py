@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from checks.domain import format_size
 from console.auth import LoginLimiter, StaffUser, csrf_ok, new_csrf_token, verify
 from console.preview import PreviewError, preview_jpeg
 from console.security import DOWNLOAD_CSP, SecurityHeaders, SessionRegistry, safe_link
@@ -125,7 +126,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     env.globals["safe_link"] = safe_link
     env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
     env.filters["detail"] = lambda d: "；".join(f"{k}：{v}" for k, v in dict(d or {}).items())
-    env.filters["filesize"] = lambda n: f"{(n or 0) / 1048576:.1f} MB" if (n or 0) >= 1048576 else f"{(n or 0) / 1024:.0f} KB"
+    env.filters["filesize"] = format_size
     limiter = LoginLimiter()
     sessions = SessionRegistry(SESSION_SECONDS)
 

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import jinja2
 
+from checks.domain import format_size
+
 KINDS = ("receipt", "rejection", "needs_review", "alert")
 
 ROLE_LABELS = {
@@ -46,17 +48,6 @@ class RenderedMail:
     html: str
 
 
-def _filesize(value: int | float | None) -> str:
-    if value is None:
-        return "—"
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
 class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = templates_dir
@@ -66,7 +57,7 @@ class Renderer:
         self._text_env = jinja2.Environment(loader=loader, autoescape=False, **common)
         self._html_env = jinja2.Environment(loader=loader, autoescape=True, **common)
         for env in (self._text_env, self._html_env):
-            env.filters["filesize"] = _filesize
+            env.filters["filesize"] = format_size
             env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
             env.globals["status_label"] = lambda s: STATUS_LABELS.get(s, s)
 

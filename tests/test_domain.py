@@ -48,3 +48,10 @@ def test_case_identity_region_and_fields() -> None:
     assert who.region == "北京市"
     assert CaseIdentity(province="浙江省", city="杭州市").region == "浙江省杭州市"
     assert who.as_dict()["organization"] == "示例小学"
+
+
+def test_sizes_have_one_format() -> None:
+    from checks.domain import format_size
+
+    assert [format_size(n) for n in (None, 0, 1023, 1024, 850 * 1024, 2 * 1024 * 1024, 3_567_000, 5 * 1024 ** 3)] == \
+        ["—", "0 B", "1023 B", "1 KB", "850 KB", "2.0 MB", "3.4 MB", "5.00 GB"]

@@ -46,3 +46,5 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     # imapclient logs every command at DEBUG; keep it quiet unless asked for.
     logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # Alembic announces each plugin and the migration context at INFO on every start: noise for operators.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

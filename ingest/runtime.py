@@ -44,7 +44,9 @@ def build_campaign(config: AppConfig) -> Campaign:
 
 
 class Runtime:
-    def __init__(self, config: AppConfig, *, open_store: bool = True) -> None:
+    def __init__(self, config: AppConfig, *, open_store: bool = True, migrate: bool = True) -> None:
+        """``migrate=False``: the database is only checked to be at the code's schema (``SchemaMismatch``),
+        for commands that read."""
         self.config = config
         self.campaign = build_campaign(config)
         self.renderer = Renderer(config.intake.templates_dir)
@@ -54,7 +56,8 @@ class Runtime:
             self.renderer.validate(sample_context(config))
         except TemplateProblem as exc:
             raise StartupError(str(exc)) from exc
-        self._store: Store | None = Store.open(config.intake.database_url) if open_store else None
+        self._store: Store | None = (Store.open(config.intake.database_url, upgrade=migrate) if open_store
+                                     else None)
 
     @property
     def store(self) -> Store:

@@ -155,7 +155,7 @@ def health(as_json: bool, send_alerts: bool) -> None:
 
     cfg = app_config(secrets=send_alerts)
     tz = cfg.campaign.tz
-    rt = open_runtime(cfg)
+    rt = open_runtime(cfg, writes=send_alerts)
     store = rt.store
     history = poll_history(store)
     last = history.last_success

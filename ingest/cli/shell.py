@@ -75,13 +75,15 @@ def app_config(*, secrets: bool = False, example_ok: bool = False) -> AppConfig:
     return cfg
 
 
-def open_runtime(cfg: AppConfig, *, open_store: bool = True) -> Runtime:
-    """The command's ``Runtime`` (campaign, templates, database), closed by click when the command ends."""
+def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True) -> Runtime:
+    """The command's ``Runtime`` (campaign, templates, database), closed by click when the command ends.
+    ``writes=False``: the database schema is checked, not migrated (as ``open_store``)."""
     from ingest.runtime import Runtime, StartupError
+    from store import SchemaMismatch
 
     try:
-        rt = Runtime(cfg, open_store=open_store)
-    except StartupError as exc:
+        rt = Runtime(cfg, open_store=open_store, migrate=writes)
+    except (StartupError, SchemaMismatch) as exc:
         fail(str(exc))
     return click.get_current_context().with_resource(closing(rt))
 

@@ -162,6 +162,8 @@ def _gazetteer() -> _Gazetteer:
     prefecture_short: dict[str, list[tuple[str, Division]]] = {}
     for row in rows:
         forms = _short_forms_of_prefecture(row.name) if row.level == "prefecture" else ()
+        if row.code.startswith("6590") and row.name.endswith("市"):
+            forms = (row.name[:-1],)  # the 兵团's cities stand for its divisions: 石河子第一中学
         county = _AUTONOMOUS_COUNTY.match(row.name) if row.level == "county" else None
         if county and len(county.group(1)) >= 2:
             forms = (county.group(1) + "县",)

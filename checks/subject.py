@@ -94,9 +94,18 @@ def _take_part(w: str) -> tuple[str | None, str]:
             total = parse_number(m.group(total_group)) if total_group and m.group(total_group) else None
             if index is None or index < 1 or index > 30 or (total is not None and not index <= total <= 30):
                 continue
-            part = f"{index}/{total}" if total else str(index)
-            return part, w[: m.start()] + REMOVED + w[m.end():]
+            w = w[: m.start()] + REMOVED + w[m.end():]
+            if total is None:  # 附件过大分两封-第2封, 共两封，此为第一封: the total written apart from the index
+                whole = _TOTAL_ONLY.search(w)
+                number = parse_number(whole.group(1)) if whole else None
+                if whole and number is not None and index <= number <= 30:
+                    total, w = number, w[: whole.start()] + REMOVED + w[whole.end():]
+            return (f"{index}/{total}" if total else str(index)), w
     return None, w
+
+
+_TOTAL_ONLY = re.compile(rf"[(\[【]?\s*{_SPLIT_WORDS}(?:分|共)\s*({NUMBER_PATTERN})\s*(?:封|次|份|个邮件)\s*(?:邮件)?\s*"
+                         r"(?:发送|发出|寄送|提交)?\s*[,，、;；]?\s*(?:此为|这是|本邮件为|本封为|本封是|此封为)?\s*[)\]】]?")
 
 
 _TRAILING_ORDINAL = re.compile(r"[(\[【]?之(?:[一二三四五六七八九十]{1,2}|\d{1,2})[)\]】]?$")

@@ -49,7 +49,8 @@ _UNIT_MORE = re.compile(
     r"|(?:教育)?集团|[^" + re.escape(SEPARATORS + OPENERS) + r"]{0,5}?(?:分校|分园|校区)"
     r"|(?:初中|高中|小学|幼儿|国际|中学|本)部"
     r"|[(\[][^()\[\]]{0,8}(?:集团|校区|分校|分园|园区|本部|总校|校|部|园|学)[)\]]"
-    r"|·[^" + re.escape(SEPARATORS + OPENERS) + r"]{1,8}?(?:校区|分校|学校)")
+    r"|·[^" + re.escape(SEPARATORS + OPENERS) + r"]{1,8}?(?:校区|分校|学校)"
+    r"|[东西南北]校(?![园长])")
 _PROVINCIAL_AUTHORITY = re.compile(r"(?:教育厅|教育委员会|教委|教育局|教育工委|教育工作委员会)(?:基础教育处|基教处|办公室)?")
 
 
@@ -98,7 +99,8 @@ _GENERIC_STEM = re.compile(
 
 # A school's branch named after the parent (人大附中深圳学校, 清华大学附属中学合肥学校, 成都七中万达学校): what follows
 # a complete parent name up to the end of its segment.
-_PARENT_END = re.compile(r"(?:大学|附中|附小|附属中学|附属小学|第?[一二三四五六七八九十\d]{1,3}中|中学)$")
+_PARENT_END = re.compile(r"(?:大学|附中|附小|附属中学|附属小学|第?[一二三四五六七八九十\d]{1,3}中|中学|学校)$")
+_UNIT_WORD_AT_END = re.compile(r"(?:外国语学校|实验学校|学校|分校|校区|中学|小学)$")
 _BRANCH_REST = re.compile(r"^[^的]{1,6}?(?:外国语学校|实验学校|学校|分校|校区|中学|小学)$")
 
 
@@ -130,9 +132,9 @@ def _unit_end(w: str, stem_start: int, unit_start: int) -> tuple[int, int] | Non
         rest = w[end:segment_end]
         if rest and (rest in ("校", "园") or _UNIT_WORDS_ONLY.match(rest)):
             end = segment_end
-        elif rest and _PARENT_END.search(w, unit_start, end) and _BRANCH_REST.match(rest) and not \
-                _ACTION_WORDS.search(rest):
-            end = segment_end
+        elif rest and _PARENT_END.search(w, unit_start, end) and _BRANCH_REST.match(rest) and not (
+                _ACTION_WORDS.search(rest) or _GENERIC_STEM.match(_UNIT_WORD_AT_END.sub("", rest))):
+            end = segment_end  # not 新狮小学乡村小规模学校: a kind of school is a case name's word
         return end, m.end()
     return None
 
@@ -162,7 +164,7 @@ def _read_places(w: str, pos: int, glued_after_province: bool
         # Places go down (市 then 区/县); a short form (杭州) only opens the list, so 昆明市五华区长春小学 and
         # 大连市中山区中山小学 keep their school names.
         if not repeated and (division_level <= level or (divisions and division.written != division.name
-                                                        and division.level != "county")):
+                                                        and not division.written.endswith("县"))):
             break
         if glued_after_province and not divisions and unit_start is None:
             unit_start = pos

@@ -200,7 +200,8 @@ def read_sender(w: str, start: int) -> Sender:
     school = _read_sender(w, after) if after < len(w) else Sender()
     if not school.organization or school.authority or (school.province and school.province != (
             sender.province or school.province)):
-        if recommends.end() < len(w) and w[recommends.end()] not in _UNIT_STOP:
+        if recommends.end() < len(w) and w[recommends.end()] not in _UNIT_STOP and \
+                w[recommends.end() - 1] not in _UNIT_STOP:
             return sender  # 杭州市文三街小学 推荐阅读课程: 推荐 begins the case name
         return replace(sender, end=recommends.end())
     return replace(sender, divisions=school.divisions or sender.divisions, organization=school.organization,

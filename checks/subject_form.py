@@ -75,7 +75,9 @@ def _take_from_form(field: str, subject_value: str, form_value: str, notes: list
     name (杭州市文三街小学 for 文三街小学) is a completion, said among the reasons."""
     label = _FIELD_LABELS[field]
     if _differs(subject_value, form_value):
-        notes.append(f"邮件主题中的{label}“{subject_value}”与申报表中的“{form_value}”不一致，主题存疑，已按申报表")
+        note = f"邮件主题中的{label}“{subject_value}”与申报表中的“{form_value}”不一致，主题存疑，已按申报表"
+        notes.append(note)
+        doubts.append(Doubt(f"{field}_from_form", note, 1.0))  # kept with the case's reasons, not only in a reply
     else:
         doubts.append(Doubt(f"{field}_completed_from_form", f"{label}按申报表写作“{form_value}”"
                             f"（主题中为“{subject_value}”）", 1.0))

@@ -94,3 +94,19 @@ def test_list_piped_is_one_aligned_line_per_case(tmp_path: Path) -> None:
 def test_plain_table_aligns_wide_characters() -> None:
     lines = plain_table(("名称", "n"), [("浙江省", 1), ("ab", 12)], right=[1])
     assert lines == ["名称     n", "浙江省   1", "ab      12"]
+
+
+def test_config_typed_on_the_group_wins_over_the_environment(tmp_path: Path) -> None:
+    db = tmp_path / "intake.db"
+    cfg = str(write_config(tmp_path, db))
+    store = Store.open(f"sqlite:///{db}")
+    fill_cases(store.engine, 3, seed=5)
+    store.close()
+    wrong = {"INTAKE_CONFIG": str(tmp_path / "missing.toml")}
+    for args in (["review", "--config", cfg, "--format", "json"], ["review", "--format", "json", "--config", cfg]):
+        result = run(*args, env=wrong)
+        assert result.exit_code == 0, result.output
+        assert "total" in json.loads(result.output)
+    assert run("review", "--format", "json", env=wrong).exit_code == 2  # the environment's file is used, and missing
+    shown = run("review", "--config", cfg, "correct", "JCJY2025-000001", "--city", "杭州市", env=wrong)
+    assert shown.exit_code == 0 and "杭州市" in shown.output

@@ -37,10 +37,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     # ctx.meta is shared by a group and its subcommands: `intake review --config X override …` and
-    # `intake review override … --config X` both work; a later None (option not given) keeps the earlier value.
-    if value is not None or _CONFIG_KEY not in ctx.meta:
+    # `intake review override … --config X` both work. A value typed on the command line wins over one from
+    # $INTAKE_CONFIG; an option not given keeps what the group got.
+    typed = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.COMMANDLINE
+    if _CONFIG_KEY not in ctx.meta or (value is not None and (typed or ctx.meta[_CONFIG_KEY] is None)):
         ctx.meta[_CONFIG_KEY] = value
     return value
 

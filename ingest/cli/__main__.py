@@ -2,4 +2,4 @@
 
 from ingest.cli import main
 
-main()
+main(prog_name="intake")

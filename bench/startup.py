@@ -8,7 +8,8 @@ which heavy modules the command imported (from `python -X importtime`).
     python3 bench/startup.py                                  # this checkout
     python3 bench/startup.py --runs 20 --compare /tmp/before  # also another checkout, runs interleaved
 
-`intake stats` runs on a SQLite database of --cases cases (tests/staff_factory.py), as bench/staff_queries.py.
+`intake stats` runs on a SQLite database of --cases cases (tests/staff_factory.py), as bench/staff_queries.py;
+with --export also `intake list --limit 0 --format csv` and `intake export --xlsx` of all of them.
 Results: bench/results/startup-<UTC time>.json and .md.
 """
 
@@ -34,12 +35,16 @@ HEAVY = ("sqlalchemy", "alembic", "rich", "openpyxl", "matplotlib", "jinja2", "i
 SUBJECT = "浙江省/杭州市文三街小学AI+劳动课程群建设+人工智能教育"
 
 
-def commands(cfg: Path) -> list[tuple[str, list[str]]]:
-    return [("intake --help", ["--help"]),
+def commands(cfg: Path, with_export: bool) -> list[tuple[str, list[str]]]:
+    cmds = [("intake --help", ["--help"]),
             ("intake subject …", ["subject", SUBJECT]),
             ("intake subject --json …", ["subject", "--json", SUBJECT]),
             ("intake stats", ["stats", "--config", str(cfg)]),
             ("intake stats --format json", ["stats", "--format", "json", "--config", str(cfg)])]
+    if with_export:
+        cmds += [("intake list --limit 0 --format csv", ["list", "--limit", "0", "--format", "csv", "--config", str(cfg)]),
+                 ("intake export --xlsx", ["export", "--xlsx", str(cfg.parent / "汇总表.xlsx"), "--config", str(cfg)])]
+    return cmds
 
 
 def run_once(checkout: Path, args: list[str]) -> tuple[float, float]:
@@ -87,12 +92,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--compare", type=Path, help="another checkout (e.g. before a change), run interleaved")
+    parser.add_argument("--export", action="store_true", help="also `intake list --limit 0` and `intake export --xlsx`")
     args = parser.parse_args()
     checkouts = {"this": REPO} | ({"compare": args.compare.resolve()} if args.compare else {})
     results = []
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         cfg = fill(Path(tmp), args.cases)
-        for what, cmd in commands(cfg):
+        for what, cmd in commands(cfg, args.export):
             times: dict[str, list[float]] = {name: [] for name in checkouts}
             cpu: dict[str, list[float]] = {name: [] for name in checkouts}
             for name, checkout in checkouts.items():

@@ -164,14 +164,32 @@ class FileFacts:
         return ""
 
 
+# What a link's file name says it is: webmails keep the original name (with its extension) on the link.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".wmv", ".flv", ".mpg", ".mpeg", ".3gp", ".ts", ".webm")
+VIDEO_NAME_WORDS = ("视频", "宣传片", "微课", "录像", "短片", "纪录片")
+
+
 @dataclass(frozen=True)
 class LinkFacts:
-    """A large-attachment link (163 超大附件, QQ 文件中转站): the file itself was not received."""
+    """A large-attachment link (163 超大附件, QQ 文件中转站): the file itself was not received with the mail.
+
+    ``supplied`` is true once the file behind it is part of the submission (staff attached the downloaded file,
+    or the automatic download succeeded): the rules then read that file and the link stands for nothing."""
 
     name: str
     url: str
     size_bytes: int | None = None
     expires_at: datetime | None = None
+    supplied: bool = False
+
+    @property
+    def is_video(self) -> bool:
+        """The link's name says it is a video (extension, or words like 视频/宣传片 in a name without one)."""
+        lowered = self.name.lower()
+        if lowered.endswith(VIDEO_SUFFIXES):
+            return True
+        has_other_suffix = "." in lowered.rsplit("/", 1)[-1][-6:]
+        return not has_other_suffix and any(w in self.name for w in VIDEO_NAME_WORDS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,6 +260,17 @@ class SubmissionFacts:
     problems: tuple[tuple[str, str, str | None], ...] = ()
     # Disagreements between the subject and the form/attachment names (Chinese notes for staff).
     mismatches: tuple[str, ...] = field(default=())
+    # Files sent more than once in this mail (same content): (name of the copy, name of the file kept). Counted once.
+    repeated: tuple[tuple[str, str], ...] = ()
 
     def with_role(self, *roles: str) -> tuple[FileFacts, ...]:
         return tuple(f for f in self.files if f.role in roles)
+
+    def role_count(self, role: str) -> int:
+        """Files of this role, a video sent as a large-attachment link counting as a video."""
+        return len(self.with_role(role)) + (len(self.video_links) if role == "video" else 0)
+
+    @property
+    def video_links(self) -> tuple[LinkFacts, ...]:
+        """Videos sent as large-attachment links whose file is not (yet) part of the submission."""
+        return tuple(link for link in self.links if link.is_video and not link.supplied)

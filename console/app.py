@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, BinaryIO, Callable
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,7 @@ class ConsoleSettings:
     https_only: bool = True
     categories: tuple[tuple[int, str], ...] = ()
     quota: queries.QuotaRules = queries.QuotaRules()
+    link_alert_days: int = 3  # the dashboard lists links expiring within this many days that have no file yet
 
     @property
     def tz(self) -> tzinfo:
@@ -66,6 +67,7 @@ class ConsoleServices:
     send_reply: Callable[[str, str, str], str] | None = None  # (case_no, kind, actor) → message
     export_xlsx: Callable[[queries.CaseFilter], bytes] | None = None
     last_poll: Callable[[], dict[str, Any]] | None = None
+    attach: Callable[[str, str, BinaryIO, str], str] | None = None  # (case_no, name, file, actor) → message
 
 
 class BadQuery(ValueError):
@@ -198,7 +200,11 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
                                         quota=settings.quota, top_reasons=10)
         health = await run_in_threadpool(services.last_poll) if services.last_poll else {}
         peak = max([c.count for c in stats.by_day] + [1])
+        links = await run_in_threadpool(queries.pending_links, store, settings.campaign_id,
+                                        within_days=max(settings.link_alert_days, 0))
         return render(request, "dashboard.html", {"stats": stats, "health": health, "day_peak": peak,
+                                                  "links": links, "link_days": settings.link_alert_days,
+                                                  "now": datetime.now(settings.tz),
                                                   "cat_peak": max([c.count for c in stats.by_category] + [1])})
 
     @login_required()
@@ -226,6 +232,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         return render(request, "case.html", {"d": detail, "c": detail.case, "statuses": STATUS_OPTIONS,
                                              "can_recheck": services.recheck is not None,
                                              "can_reply": services.send_reply is not None,
+                                             "can_attach": services.attach is not None,
                                              "categories": settings.categories})
 
     @login_required("reviewer")
@@ -274,6 +281,28 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
             raise HTTPException(404)
         status = await run_in_threadpool(services.recheck, case_no, user.name)
         request.session["flash"] = f"已重新审查：{queries.status_label(status)}"
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+
+    @login_required("reviewer")
+    async def attach(request: Request) -> Response:
+        """Staff upload the file behind a link (or any missing file): it joins the current version and the
+        version is checked again."""
+        case_no = request.path_params["case_no"]
+        user = session_user(request)
+        if services.attach is None or user is None:
+            raise HTTPException(404)
+        async with request.form(max_files=1) as form:
+            if not csrf_ok(request.session.get("csrf"), str(form.get("csrf") or "")):
+                raise HTTPException(403, "请求缺少有效的安全令牌（CSRF），请刷新页面后重试")
+            upload = form.get("file")
+            if isinstance(upload, str) or upload is None or not upload.filename:
+                request.session["flash"] = "未添加：请选择要上传的文件"
+                return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+            try:
+                request.session["flash"] = await run_in_threadpool(services.attach, case_no, upload.filename,
+                                                                   upload.file, user.name)
+            except LookupError as exc:
+                request.session["flash"] = f"未添加：{exc}"
         return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
 
     @login_required("reviewer")
@@ -337,6 +366,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         Route("/cases/{case_no}/fields", correct, methods=["POST"]),
         Route("/cases/{case_no}/recheck", recheck, methods=["POST"]),
         Route("/cases/{case_no}/reply", reply, methods=["POST"]),
+        Route("/cases/{case_no}/attach", attach, methods=["POST"]),
         Route("/attachments/{attachment_id}", download),
         Route("/attachments/{attachment_id}/preview", preview),
         Route("/static/console.css", stylesheet),

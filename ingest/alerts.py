@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from notify.mailer import SendError, build_message, domain_of, make_message_id
-from store import Store
+from store import Store, queries
 from store.models import Event, MailboxState
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed
+    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed | links_expiring
     title: str
     detail: str
 
@@ -96,6 +96,9 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
                             "\n".join(lines) + more + "\n原始邮件已保存在收件目录中，不会丢失。排除原因后运行"
                             "“intake retry 编号”重新处理；已人工处理的用“intake retry 编号 --dismiss --reason 说明”"
                             "标记。"))
+    link_alert = expiring_links_alert(rt, now)
+    if link_alert is not None:
+        alerts.append(link_alert)
     limit = timedelta(minutes=intake.alert_no_poll_minutes)
     if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
         reference = history.last_success or history.first_failure_since_success
@@ -114,6 +117,24 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
                                 f"最近一轮处理结束于 {_local(rt, last_cycle_finished)}，之后再没有开始新的一轮。"
                                 "请重启收件程序（已收下的邮件不会丢失）。"))
     return alerts
+
+
+def expiring_links_alert(rt: Runtime, now: datetime) -> Alert | None:
+    """Large-attachment links that expire within ``[links] alert_days`` and whose file nobody has added yet: once
+    the webmail deletes the file, the school must send it again."""
+    days = rt.config.links.alert_days
+    if days <= 0:
+        return None
+    pending = queries.pending_links(rt.store, rt.config.campaign.id, within_days=days, now=now,
+                                    include_expired=False)
+    if not pending:
+        return None
+    lines = [f"{p.case_no}（{p.case_name or '案例名称未识别'}，{p.sender}）：“{p.name}” {_local(rt, p.expires_at)} 到期"
+             f"\n    {p.url}" for p in pending[:20]]
+    more = f"\n……另有 {len(pending) - 20} 个" if len(pending) > 20 else ""
+    return Alert("links_expiring", f"{len(pending)} 个超大附件链接将在 {days} 天内到期，文件尚未下载",
+                 "\n".join(lines) + more + "\n请下载后用“intake attach 受理编号 文件”或管理页面的案例页上传，"
+                 "系统会用该文件重新审查。")
 
 
 def _local(rt: Runtime, dt: datetime) -> str:

@@ -21,6 +21,7 @@ from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form
 from ingest.facts import extract_facts
 from ingest.config import LimitSettings
 from ingest.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.linkfetch import SuppliedFile
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
 from ingest.stages import StageTimes
@@ -42,7 +43,7 @@ class AnalysedFile:
     sha256: str | None
     path: Path | None
     archive: str | None
-    kind: str = "file"  # file | link
+    kind: str = "file"  # file | link | supplied (added after the mail: staff or the link download)
     url: str | None = None
     expires_at: datetime | None = None
     facts: FileFacts | None = None
@@ -106,6 +107,21 @@ def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list
     return [outcomes[i] for i in range(len(files))]
 
 
+def _once_each(files: Sequence[ExtractedFile], repeated: list[tuple[str, str]]) -> list[ExtractedFile]:
+    """Each content once: a photo attached twice, or the same photo loose and inside the ZIP, is one photo.
+    The copies are noted in ``repeated`` (copy, file kept) for an info finding."""
+    first: dict[str, str] = {}
+    kept: list[ExtractedFile] = []
+    for f in files:
+        if f.sha256 and f.sha256 in first:
+            repeated.append((f.name, first[f.sha256]))
+            continue
+        if f.sha256:
+            first[f.sha256] = f.name
+        kept.append(f)
+    return kept
+
+
 def _file_facts(f: AnalysedFile) -> FileFacts:
     assert f.path is not None
     return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
@@ -129,7 +145,8 @@ def _batch_reason(plan: BatchPlan | None, files: Sequence[AnalysedFile]) -> str:
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
             prior: Sequence[PriorSubmission] = (), case_no: str = "",
             known: CaseFields | None = None, corrections: Mapping[str, Any] | None = None,
-            times: StageTimes | None = None) -> Analysis:
+            times: StageTimes | None = None, supplied: Sequence[SuppliedFile] = ()) -> Analysis:
+    """``supplied``: files added to the submission after its mail (the file behind a link), read like the others."""
     times = times if times is not None else StageTimes()
     spec = runtime.campaign.subject_spec
     with times.stage("subject"):
@@ -150,7 +167,15 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     # Files a reader could not finish (time, memory, crash): staff look before anything is sent.
     overruns: list[str] = []
     extracted: list[ExtractedFile] = []
+    # The same attachment (or archive) attached twice counts once (five photos attached twice are five).
+    repeated: list[tuple[str, str]] = []
+    first_part: dict[str, str] = {}
     for index, part in enumerate(mail.attachments):
+        if part.sha256 and part.sha256 in first_part:
+            repeated.append((part.name, first_part[part.sha256]))
+            continue
+        if part.sha256:
+            first_part[part.sha256] = part.name
         with times.stage("unpack"):
             saved = part.save_to(parts_dir / _safe_part_name(index, part.name))
             try:
@@ -162,6 +187,10 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                 overruns.append(f"附件“{part.name}”解压{exc.chinese()}")
         unpack_findings.extend(found)
         extracted.extend(members)
+    extracted = _once_each(extracted, repeated)
+    added = {Path(f.path): f for f in supplied}
+    extracted += [ExtractedFile(name=f.name, path=f.path, size=f.size, sha256=f.sha256, archive=None, depth=0)
+                  for f in supplied]
 
     stopped: dict[Path, str] = {}
     for ef, (cls, seconds) in zip(extracted, _classify_all(bounds, extracted)):
@@ -171,8 +200,11 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
             stopped[ef.path] = cls.chinese()
             cls = Classification("unknown", "unknown", "application/octet-stream", cls.chinese())
         unpack_findings.extend(cls.findings)
+        extra = added.get(ef.path)
         files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256,
-                                  path=cls.converted or ef.path, archive=ef.archive, note=cls.reason))
+                                  path=cls.converted or ef.path, archive=ef.archive, note=cls.reason,
+                                  kind="file" if extra is None else "supplied",
+                                  url=None if extra is None else extra.url))
 
     for link in find_large_attachment_links(mail.html, mail.text):
         files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
@@ -195,7 +227,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         subject, mismatches = fill_from_other_sources(
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
 
-    readable = [f for f in files if f.kind == "file" and f.path is not None and f.path not in stopped]
+    readable = [f for f in files if f.kind != "link" and f.path is not None and f.path not in stopped]
     outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable)))
     with_facts: list[AnalysedFile] = []
     for f in files:
@@ -210,18 +242,21 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
             f = replace(f, facts=result)
         with_facts.append(f)
 
+    supplied_urls = {f.url for f in supplied if f.url}
     facts = SubmissionFacts(
         case_no=case_no,
         sender=mail.from_addr or "",
         subject=subject,
         received_at=received_at,
         files=tuple(f.facts for f in with_facts if f.facts is not None),
-        links=tuple(LinkFacts(name=f.name, url=f.url or "", size_bytes=f.size or None, expires_at=f.expires_at)
+        links=tuple(LinkFacts(name=f.name, url=f.url or "", size_bytes=f.size or None, expires_at=f.expires_at,
+                              supplied=f.url in supplied_urls)
                     for f in with_facts if f.kind == "link"),
         body_text=mail.text,
         prior=tuple(prior),
         problems=tuple((p.code, p.message, p.path) for p in unpack_findings),
         mismatches=tuple(mismatches),
+        repeated=tuple(repeated),
     )
     checked, rule_seconds = run_rules_bounded(bounds, runtime.campaign.rules, facts)
     for rule_id, seconds in rule_seconds.items():

@@ -29,6 +29,7 @@ from typing import Protocol
 import docx
 import olefile
 import pypdf
+from PIL import Image
 
 from ingest.unpack import Finding, archive_kind, office_encryption, read_head, zip_directory_size
 
@@ -309,6 +310,41 @@ def _role_from_name(name: str, form_role: str) -> tuple[str, str] | None:
     return None
 
 
+# A scanned certificate or newspaper clipping sent among the photos is supporting material, not a photo of the
+# case (it need not be a 2 MB original): said so by its name, its folder's, or the picture's own description.
+AUXILIARY_PICTURE_WORDS = ("证书", "奖状", "报道", "剪报", "聘书", "辅助材料", "辅助资料")
+# EXIF ImageDescription, and the XPTitle/XPComment/XPKeywords/XPSubject that Windows' file properties write.
+_DESCRIPTION_TAGS = (0x010E, 0x9C9B, 0x9C9C, 0x9C9E, 0x9C9F)
+
+
+def _auxiliary_picture(name: str, path: Path) -> str:
+    """Why a picture is supporting material ("名称含“证书”"), or "" when it is taken as a photo."""
+    parts = name.split("/")
+    for part in [parts[-1], *reversed(parts[:-1])]:
+        word = next((w for w in AUXILIARY_PICTURE_WORDS if w in part.rsplit(".", 1)[0]), None)
+        if word:
+            return f"名称含“{word}”"
+    description = _picture_description(path)
+    word = next((w for w in AUXILIARY_PICTURE_WORDS if w in description), None)
+    return f"的图片说明含“{word}”" if word else ""
+
+
+def _picture_description(path: Path) -> str:
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return ""  # an unreadable picture: the photo rules say so
+    texts = []
+    for tag in _DESCRIPTION_TAGS:
+        value = exif.get(tag)
+        if isinstance(value, bytes):
+            value = value.decode("utf-16-le", errors="ignore").rstrip("\x00")
+        if isinstance(value, str):
+            texts.append(value)
+    return " ".join(texts)
+
+
 def read_form_fields(docx_path: Path) -> dict[str, str]:
     """申报单位, 案例名称, 类别 (and 联系人, 电话 when present) from an application-form DOCX, for the subject
     cross-check.  Labels are matched in table rows (label cell, then the next cell with other text) and in
@@ -362,6 +398,9 @@ def classify(file: NamedFile | tuple[str, Path], *, convert_dir: Path | None = N
         return Classification(role, kind, mime, reason, converted, findings)
 
     if kind in PHOTO_KINDS:
+        said = _auxiliary_picture(name, path)
+        if said:
+            return result("auxiliary", f"图片{said}，判为辅助资料（不计入照片，不按照片要求检查）")
         return result("photo", f"图片（{kind.upper()}）")
     if kind in VIDEO_KINDS:
         return result("video", f"视频（{kind.upper()}）")

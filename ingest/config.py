@@ -7,6 +7,7 @@ variables or secret files when the config is loaded, so a missing secret is also
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -118,6 +119,26 @@ class LimitSettings:
     worker_memory_mb: int = 2048
 
 
+# The hosts of the webmails whose large-attachment links case-intake recognises (ingest/links.py): a host is
+# allowed when it is one of these or a subdomain of one.
+LINK_PROVIDER_HOSTS = ("163.com", "126.com", "yeah.net", "qq.com")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """163 超大附件 / QQ 文件中转站 links: optional automatic download, and when staff are warned of expiry."""
+
+    fetch: bool = False
+    allowed_hosts: tuple[str, ...] = LINK_PROVIDER_HOSTS
+    max_bytes: int = 1 << 30
+    timeout_seconds: float = 300.0
+    alert_days: int = 3
+
+    def host_allowed(self, host: str | None) -> bool:
+        host = (host or "").lower().rstrip(".")
+        return bool(host) and any(host == h or host.endswith("." + h) for h in self.allowed_hosts)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     path: Path
@@ -127,6 +148,7 @@ class AppConfig:
     campaign: CampaignConfig
     console: ConsoleConfig | None = None
     limits: LimitSettings = LimitSettings()
+    links: LinkSettings = LinkSettings()
 
 
 _INTAKE_KEYS = {
@@ -146,7 +168,8 @@ _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
     "organizer_email", "subject", "categories", "rules", "quotas", "documents", "materials",
 }
-_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console", "limits"}
+_TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console", "limits", "links"}
+_LINK_KEYS = {"fetch", "allowed_hosts", "max_bytes", "timeout_seconds", "alert_days"}
 _LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb"}
 _CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
 _SECURITY = {"ssl", "starttls", "plain"}
@@ -272,6 +295,39 @@ def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     if memory != 0 and memory < 256:
         raise ConfigError("limits.worker_memory_mb: 0 (no limit) or at least 256")
     return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory, **seconds)
+
+
+def _host_name(value: Any) -> bool:
+    """A bare host name ("163.com") or IP address ("127.0.0.1"): what a URL's hostname is compared with."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        ipaddress.ip_address(value.strip())
+        return True
+    except ValueError:
+        return re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*",
+                            value.strip()) is not None
+
+
+def _parse_links(t: Mapping[str, Any]) -> LinkSettings:
+    _check_keys(t, _LINK_KEYS, "links")
+    default = LinkSettings()
+    hosts = _optional(t, "allowed_hosts", "links", list, list(default.allowed_hosts))
+    if not hosts or not all(_host_name(h) for h in hosts):
+        raise ConfigError("links.allowed_hosts: a non-empty list of host names or addresses such as \"163.com\" "
+                          "(no scheme, path or port)")
+    max_bytes = _optional(t, "max_bytes", "links", int, default.max_bytes)
+    if max_bytes < 1:
+        raise ConfigError("links.max_bytes: must be a positive number of bytes")
+    seconds = _optional(t, "timeout_seconds", "links", (int, float), default.timeout_seconds)
+    if seconds <= 0:
+        raise ConfigError("links.timeout_seconds: must be a positive number of seconds")
+    days = _optional(t, "alert_days", "links", int, default.alert_days)
+    if days < 0:
+        raise ConfigError("links.alert_days: 0 (no expiry alerts) or a number of days")
+    return LinkSettings(fetch=_optional(t, "fetch", "links", bool, False),
+                        allowed_hosts=tuple(h.strip().lower() for h in hosts), max_bytes=max_bytes,
+                        timeout_seconds=float(seconds), alert_days=days)
 
 
 def _no_plain_password(t: Mapping[str, Any], where: str) -> None:
@@ -432,4 +488,5 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     smtp = _parse_smtp(data["smtp"], base, env, not offline) if "smtp" in data else None
     console = _parse_console(data["console"], base, env, not offline) if "console" in data else None
     return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table),
-                     console=console, limits=_parse_limits(data.get("limits", {})))
+                     console=console, limits=_parse_limits(data.get("limits", {})),
+                     links=_parse_links(data.get("links", {})))

@@ -14,11 +14,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable, Sequence
 
+from checks.facts import LinkFacts
 from checks.subject import ParsedSubject, parse_subject
 from ingest.analyse import Analysis, analyse, prior_from_summaries
 from ingest.hygiene import assess
+from ingest.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
 from ingest.replies import KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_reply, version_record
@@ -84,13 +86,21 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         case_id = _continued_case(rt, mail)
         mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
         prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
+    with times.stage("links"):
+        fetched, fetch_failures = fetch_video_links(rt.spool, msg.id, mail, rt.config.links)
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
-                                 prior=prior, known=known, times=times)
+                                 prior=prior, known=known, times=times, supplied=fetched)
     with times.stage("store"):
         if case_id is None:
             case_id = same_case(rt, mail, analysis.subject)
         filed = store.file_version(version_record(msg, mail, analysis, campaign.id, case_id),
                                    campaign.case_number_prefix)
+        for f in fetched:
+            store.log_event("link.fetched", case_id=filed.case_id, message_row_id=msg.id,
+                            detail={"name": f.name, "url": f.url, "size": f.size, "sha256": f.sha256})
+        for name, url, reason in fetch_failures:
+            store.log_event("link.fetch_failed", case_id=filed.case_id, message_row_id=msg.id,
+                            detail={"name": name, "url": url, "reason": reason})
     with times.stage("notify:enqueue"):
         enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
                         hygiene_reason=hygiene.reason)
@@ -208,8 +218,10 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
     return report
 
 
-def _reanalyse(rt: Runtime, message_row_id: int) -> tuple[SpooledMessage, ParsedMail, Analysis, str]:
-    """The analysis of a filed message as it would be made now (current rules, staff corrections)."""
+def _reanalyse(rt: Runtime, message_row_id: int,
+               added: Sequence[SuppliedFile] = ()) -> tuple[SpooledMessage, ParsedMail, Analysis, str]:
+    """The analysis of a filed message as it would be made now (current rules, staff corrections, the files
+    added to it since, and ``added``)."""
     store = rt.store
     msg = store.message(message_row_id)
     work_dir = rt.spool.fresh_work_dir(msg.id)
@@ -223,15 +235,19 @@ def _reanalyse(rt: Runtime, message_row_id: int) -> tuple[SpooledMessage, Parsed
     # The version being rechecked is the case's newest: earlier parts are merged, fields are its own.
     mail, _case, _known = _prepare(rt, msg, mail, case_id, work_dir)
     corrections = store.corrected_fields(case_id) if case_id is not None else {}
+    supplied = [SuppliedFile(name=a.name, path=Path(a.stored_path), size=a.size, sha256=a.sha256 or "", url=a.url)
+                for a in store.supplied_files(message_row_id) if a.stored_path and Path(a.stored_path).is_file()]
     analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
-                       case_no=this_case, corrections=corrections)
+                       case_no=this_case, corrections=corrections, supplied=[*supplied, *added])
     return msg, mail, analysis, this_case
 
 
-def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon") -> str:
+def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon",
+                    added: Sequence[SuppliedFile] = ()) -> str:
     """Re-run the whole analysis of a filed message from its spooled bytes (after a rule or config
-    change, or a staff request) and replace that version's findings and verdict. No mail is sent."""
-    msg, mail, analysis, _case_no = _reanalyse(rt, message_row_id)
+    change, or a staff request) and replace that version's findings and verdict. No mail is sent.
+    ``added``: files staff add to this version now (kept with it for later rechecks)."""
+    msg, mail, analysis, _case_no = _reanalyse(rt, message_row_id, added)
     campaign = rt.config.campaign
     filed = rt.store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
     rt.store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
@@ -250,3 +266,26 @@ def send_chosen_reply(rt: Runtime, message_row_id: int, kind: str, *, actor: str
     rt.store.log_event("mail.chosen_reply", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
                        detail={"kind": kind, "message_id": message_id})
     return f"已排队发送：{case_no} 的{REPLY_LABELS.get(kind, kind)}（{message_id}）"
+
+
+def attach_file(rt: Runtime, message_row_id: int, source: BinaryIO, name: str, *,
+                actor: str) -> tuple[str, str | None]:
+    """Staff add a file to a filed version (typically the video behind a 163 超大附件 link they downloaded): it is
+    copied into the spool and the version is checked again with it, like any attachment. Returns the new status
+    and the link the file was taken to stand for (by name, else the only video link still waiting, else none)."""
+    name = Path(name.replace("\\", "/")).name or "附件"  # a display name only: the stored path is our own
+    links = rt.store.version_links(message_row_id)
+    done = {a.url for a in rt.store.supplied_files(message_row_id) if a.url}
+    waiting = [a for a in links if a.url not in done]
+    link = next((a for a in waiting if a.name == name), None)
+    if link is None:
+        videos = [a for a in waiting if LinkFacts(name=a.name, url=a.url or "").is_video]
+        link = videos[0] if len(videos) == 1 else waiting[0] if len(waiting) == 1 else None
+    url = link.url if link is not None else None
+    added = add_local_file(rt.spool, message_row_id, source, name, url)
+    status = recheck_message(rt, message_row_id, actor=actor, added=[added])
+    filed = rt.store.filed_version_of(message_row_id)
+    rt.store.log_event("case.file_attached", actor=actor, case_id=filed.case_id, message_row_id=message_row_id,
+                       detail={"name": name, "size": added.size, "sha256": added.sha256,
+                               "link": link.name if link is not None else "", "url": url or "", "status": status})
+    return status, link.name if link is not None else None

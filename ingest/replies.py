@@ -91,6 +91,7 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
         return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "message": f.message,
                 "fix": f.fix, "file": f.file}
     greeting = s.organization or (mail.from_name or "").strip() or "老师"
+    downloaded = {f.url for f in analysis.files if f.kind == "supplied" and f.url}
     return {
         "greeting": greeting if greeting.endswith(("老师", "同志")) or s.organization else f"{greeting}老师",
         "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
@@ -105,11 +106,13 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
                          "example": analysis.subject_example},
         "attachments": [{"name": f.name, "role": f.role, "size": f.size, "archive": f.archive, "kind": f.kind,
                          "url": f.url, "expires_at": _local(f.expires_at, config)} for f in analysis.files],
-        "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config)}
-                  for f in analysis.links],
+        "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config),
+                   "size": f.note, "downloaded": f.url in downloaded} for f in analysis.links],
         "passed": [finding(f) for f in analysis.findings if f.passed],
         "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == "reject"],
-        "warnings": [finding(f) for f in analysis.findings if not f.passed and f.severity == "warn"],
+        # One line per distinct warning: a video sent as a link is "not checked yet" for four rules in one wording.
+        "warnings": list({(f.message, f.fix): finding(f) for f in analysis.findings
+                          if not f.passed and f.severity == "warn"}.values()),
         "review_reasons": list(analysis.review_reasons) or ["需要工作人员核对"],
         "alert": {"title": "", "detail": "", "at": ""},
     }
@@ -134,7 +137,8 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
                          "url": None, "expires_at": ""},
                         {"name": "视频.mp4", "role": "link", "size": 0, "archive": None, "kind": "link",
                          "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
-        "links": [{"name": "视频.mp4", "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
+        "links": [{"name": "视频.mp4", "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00",
+                   "size": "120.5M", "downloaded": False}],
         "passed": [finding, {**finding, "rule": "photo-count", "message": "共收到3张照片（四.4(4)）"}],
         "problems": [finding], "warnings": [finding],
         "review_reasons": ["示例原因"],

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
 from ingest.export import workbook_bytes
-from ingest.pipeline import recheck_message, send_chosen_reply
+from ingest.pipeline import attach_file, recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
 from store import queries
 from starlette.applications import Starlette
@@ -23,6 +23,12 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
     def recheck(case_no: str, actor: str) -> str:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
         return recheck_message(rt, message_row_id, actor=actor)
+
+    def attach(case_no: str, name: str, source: BinaryIO, actor: str) -> str:
+        _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
+        status, link = attach_file(rt, message_row_id, source, name, actor=actor)
+        stands_for = f"（作为超大附件链接“{link}”的文件）" if link else ""
+        return f"已添加文件{stands_for}并重新审查：{queries.status_label(status)}"
 
     def send_reply(case_no: str, kind: str, actor: str) -> str:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
@@ -45,6 +51,8 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         secret_key=console.secret_key, https_only=console.https_only if https_only is None else https_only,
         categories=categories,
         quota=queries.QuotaRules.from_campaign(campaign.raw),
+        link_alert_days=cfg.links.alert_days,
     )
-    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx, send_reply=send_reply)
+    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx, send_reply=send_reply,
+                               attach=attach)
     return create_app(rt.store, settings, services)

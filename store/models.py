@@ -34,6 +34,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
+# Attachment kinds that are a file on disk (stored_path), as opposed to a link.
+FILE_KINDS = ("file", "supplied")
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -177,7 +181,8 @@ class Attachment(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     stored_path: Mapped[str | None] = mapped_column(String(1024))
     archive: Mapped[str | None] = mapped_column(Text)
-    # kind: file | link (163 超大附件 / QQ 文件中转站)
+    # kind: file (came with the mail) | link (163 超大附件 / QQ 文件中转站, the file not received) | supplied (a file
+    # added afterwards: staff attached it, or the automatic download of a link fetched it; kept in the spool)
     kind: Mapped[str] = mapped_column(String(10), default="file")
     url: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None]

@@ -18,9 +18,9 @@ from email.utils import format_datetime
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from store.models import Attachment, Case, Event, Finding, OutboxMail, Submission, utcnow
+from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission, utcnow
 from store.repo import Store
 
 STATUSES = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
@@ -48,6 +48,9 @@ def status_label(status: str | None) -> str:
 
 def effective_status_column() -> ColumnElement[str]:
     return func.coalesce(Case.override_status, Case.status)
+
+
+_LinkAtt = aliased(Attachment)  # the link row, beside the supplied-file rows of the same version
 
 
 def _current_submission_join() -> ColumnElement[bool]:
@@ -325,7 +328,7 @@ def _per_case_figures() -> tuple[Any, Any, Any]:
     database chose a nested loop over aggregates: minutes instead of milliseconds)."""
     photos = (select(func.count()).select_from(Attachment)
               .where(Attachment.submission_id == Submission.id, Attachment.role == "photo",
-                     Attachment.kind == "file")
+                     Attachment.kind.in_(FILE_KINDS))
               .correlate(Submission).scalar_subquery())
     video = (select(func.max(Attachment.facts[("video", "duration_s")].as_float()))
              .where(Attachment.submission_id == Submission.id, Attachment.role == "video")
@@ -561,7 +564,7 @@ def accepted_case_files(store: Store, campaign_id: str,
          .join(Submission, _current_submission_join())
          .join(Attachment, Attachment.submission_id == Submission.id)
          .where(Case.campaign_id == campaign_id, effective_status_column().in_(list(statuses)),
-                Attachment.kind == "file")
+                Attachment.kind.in_(FILE_KINDS))
          .order_by(Case.category_no, Case.province, Case.id, Attachment.id))
     with store.session() as s:
         return [CaseFile(no or "", cat_no, cat, prov, org, name, aname, path, size, sha)
@@ -684,3 +687,44 @@ def resend_reply(store: Store, campaign_id: str, case_ref: str, *, outbox_id: in
                     detail={"outbox_id": original.id, "new_outbox_id": row.id, "kind": original.kind,
                             "to": original.recipient, "message_id": new_id}))
         return QueuedResend(case_no, original.id, row.id, original.kind, original.recipient, new_id)
+
+
+# ---- large-attachment links awaiting download ---------------------------------------------------
+
+@dataclass(frozen=True)
+class PendingLink:
+    """A 163 超大附件 / QQ 文件中转站 link of a case's current version whose file nobody has added yet."""
+
+    case_no: str
+    case_name: str | None
+    sender: str
+    name: str
+    url: str
+    size: int
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at <= now
+
+
+def pending_links(store: Store, campaign_id: str, *, within_days: int, now: datetime | None = None,
+                  include_expired: bool = True) -> list[PendingLink]:
+    """Links expiring within ``within_days`` (soonest first) whose file is not part of the case yet: staff must
+    download them before the webmail deletes the file. Expired ones are listed too unless ``include_expired``
+    is false (an alert mail names only what can still be saved)."""
+    now = now or utcnow()
+    supplied = (select(Attachment.id).where(Attachment.submission_id == Submission.id,
+                                            Attachment.kind == "supplied", Attachment.url == _LinkAtt.url)
+                .correlate(Submission, _LinkAtt).exists())
+    q = (select(Case.case_no, Case.case_name, Case.sender, _LinkAtt.name, _LinkAtt.url, _LinkAtt.size,
+                _LinkAtt.expires_at)
+         .join(Submission, _current_submission_join())
+         .join(_LinkAtt, _LinkAtt.submission_id == Submission.id)
+         .where(Case.campaign_id == campaign_id, _LinkAtt.kind == "link", _LinkAtt.expires_at.is_not(None),
+                _LinkAtt.expires_at <= now + timedelta(days=within_days), ~supplied)
+         .order_by(_LinkAtt.expires_at, Case.id))
+    if not include_expired:
+        q = q.where(_LinkAtt.expires_at > now)
+    with store.session() as s:
+        return [PendingLink(no or "", name, sender, lname, url or "", size or 0, expires)
+                for no, name, sender, lname, url, size, expires in s.execute(q) if expires is not None]

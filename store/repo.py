@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import check_schema, make_engine, migrate, session_factory
 from store.models import (
+    FILE_KINDS,
     Attachment,
     Case,
     Event,
@@ -25,6 +26,7 @@ from store.models import (
     utcnow,
 )
 from store.records import (
+    AttachmentRecord,
     CaseFields,
     CaseSummary,
     FailedMessage,
@@ -356,11 +358,31 @@ class Store:
                 select(Attachment.name, Attachment.stored_path)
                 .join(Submission, Submission.id == Attachment.submission_id)
                 .join(Case, Case.id == Submission.case_id)
-                .where(Attachment.id == attachment_id, Case.campaign_id == campaign_id, Attachment.kind == "file")
+                .where(Attachment.id == attachment_id, Case.campaign_id == campaign_id,
+                       Attachment.kind.in_(FILE_KINDS))
             ).first()
         if row is None or not row[1] or not Path(row[1]).is_file():
             return None
         return row[0].rsplit("/", 1)[-1], row[1]
+
+    def supplied_files(self, message_row_id: int) -> list[AttachmentRecord]:
+        """Files added to this filed version after it arrived (staff attached them, or a link was downloaded):
+        a recheck reads them with the mail's own files."""
+        with self.session() as s:
+            rows = s.scalars(select(Attachment).join(Submission, Submission.id == Attachment.submission_id)
+                             .where(Submission.message_row_id == message_row_id, Attachment.kind == "supplied")
+                             .order_by(Attachment.id))
+            return [AttachmentRecord(name=a.name, role=a.role, size=a.size, sha256=a.sha256,
+                                     stored_path=a.stored_path, kind=a.kind, url=a.url) for a in rows]
+
+    def version_links(self, message_row_id: int) -> list[AttachmentRecord]:
+        """The large-attachment links of a filed version."""
+        with self.session() as s:
+            rows = s.scalars(select(Attachment).join(Submission, Submission.id == Attachment.submission_id)
+                             .where(Submission.message_row_id == message_row_id, Attachment.kind == "link")
+                             .order_by(Attachment.id))
+            return [AttachmentRecord(name=a.name, role=a.role, size=a.size, sha256=a.sha256, stored_path=None,
+                                     kind=a.kind, url=a.url, expires_at=a.expires_at) for a in rows]
 
     def case_fields(self, case_id: int) -> CaseFields:
         with self.session() as s:

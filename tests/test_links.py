@@ -106,3 +106,10 @@ def test_provider_recognition() -> None:
     assert link_provider("http://fs.163.com/fs/display/?p=X-NETEASE-HUGE-ATTACHMENT&file=abc") == "163"
     assert link_provider("https://exmail.qq.com/cgi-bin/ftnExs_download?k=1") == "qq"
     assert link_provider("https://evil.example/large-attachment-download/index.html") is None
+
+
+def test_only_web_addresses_are_links() -> None:
+    """A crafted href carrying the 163 marker must not reach a staff page as a javascript: link."""
+    assert link_provider("javascript:alert(1)//X-NETEASE-HUGE-ATTACHMENT") is None
+    html = '<a href="javascript:alert(1)//X-NETEASE-HUGE-ATTACHMENT" filename="视频.mp4">视频.mp4</a>'
+    assert find_large_attachment_links(html, "") == []

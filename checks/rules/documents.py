@@ -186,10 +186,10 @@ _ROLE_ZH = {"text": "文字材料", "video": "视频", "audio": "音频", "photo
 def material_present(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     roles = tuple(params["any_of"])
     wanted = "、".join(_ROLE_ZH.get(r, r) for r in roles)
-    present = [r for r in roles if facts.with_role(r)]
+    present = [r for r in roles if facts.role_count(r)]
     in_form = case_in_form(facts, params["form_text_min_words"]) if "text" in roles else ()
     if present:
-        got = "、".join(f"{_ROLE_ZH.get(r, r)}{len(facts.with_role(r))}个" for r in present)
+        got = "、".join(f"{_ROLE_ZH.get(r, r)}{facts.role_count(r)}个" for r in present)
         yield Check(True, f"已收到案例材料：{got}。", evidence={"roles": ",".join(present)})
     elif in_form:
         words = in_form[0].doc.word_count if in_form[0].doc is not None else 0

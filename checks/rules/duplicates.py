@@ -21,6 +21,12 @@ def duplicate_file(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     files = [f for f in facts.files if f.role in roles and f.size >= params["min_bytes"] and f.sha256]
     seen: dict[str, str] = {}
     found = False
+    # Copies the intake already set aside (same content twice in this mail): counted once, noted for staff.
+    for copy, kept in facts.repeated:
+        found = True
+        yield Check(False, f"文件{quoted(copy)}与本次材料中的{quoted(kept)}内容完全相同（重复附上），只计一次。",
+                    file=copy, evidence={"same_as": kept},
+                    fix="无需处理；如本想附上不同的文件，请换成正确的文件后重新发送。", milder="info")
     for f in files:
         if f.sha256 in seen:
             found = True

@@ -9,7 +9,7 @@ from typing import Iterator
 
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
-from checks.rules.common import MB, case_in_form, limit_mb, mb, normalise, quoted
+from checks.rules.common import MB, case_in_form, limit_mb, listing, mb, normalise, quoted
 
 _FORMAT_ZH = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "BMP": "BMP", "TIFF": "TIFF",
               "HEIC": "HEIC（苹果手机格式）"}
@@ -31,37 +31,54 @@ def _validate_count(params: Params) -> None:
         raise ValueError("min_count is larger than max_count")
 
 
+def _counting_notes(facts: SubmissionFacts) -> str:
+    """How the count was made, for the sender: pictures taken as 辅助资料 (a scanned certificate or newspaper
+    clipping: named so, not held to the photo rules) and photos attached twice (counted once)."""
+    notes = []
+    aux = [f.base_name for f in facts.with_role("auxiliary") if f.image is not None]
+    if aux:
+        notes.append(f"另有{len(aux)}个图片文件（{listing(aux)}）按名称或内容判为辅助资料（证书、奖状、报道、剪报等），"
+                     "不计入照片，也不按照片的大小要求检查")
+    photo_names = {p.name for p in _photos(facts)}
+    twice = [copy for copy, kept in facts.repeated if kept in photo_names]
+    if twice:
+        notes.append(f"{len(twice)}个照片文件重复附上，只计一次")
+    return f"（{'；'.join(notes)}）" if notes else ""
+
+
 @REGISTRY.rule(id="photo-count", clause="四.4(4)", severity="reject", title="照片数量",
                params={"min_count": (int, 0), "max_count": (int, 8), "only_with_roles": (list[str], []),
                        "unless_roles": (list[str], []), "form_text_min_words": (int, 0)},
                validate=_validate_count)
 def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     n = len(_photos(facts))
+    note = _counting_notes(facts)
     low, high = params["min_count"], params["max_count"]
     evidence = {"measured": n, "min": low, "max": high}
     # Some calls ask for photos only with one form of case (the Xinhua call: a text case comes with photos, and
     # a case written in its 申报表 is a text case too)…
     gate = tuple(params["only_with_roles"])
     text_in_form = "text" in gate and bool(case_in_form(facts, params["form_text_min_words"]))
-    if gate and not facts.with_role(*gate) and not text_in_form:
-        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）。",
+    if gate and not any(facts.role_count(r) for r in gate) and not text_in_form:
+        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）{note}。",
                     evidence=evidence)
         return
-    # … or with something else instead ("需附上图片或视频": a video stands in for the pictures).
-    instead = [r for r in params["unless_roles"] if facts.with_role(r)]
+    # … or with something else instead ("需附上图片或视频": a video stands in for the pictures, a video sent as a
+    # large-attachment link too).
+    instead = [r for r in params["unless_roles"] if facts.role_count(r)]
     if instead and n < low:
         yield Check(True, f"共收到{n}张照片；已附{'、'.join(_ROLE_ZH.get(r, r) for r in instead)}，"
                           f"可不附{low}张图片。", evidence=evidence)
         return
     if high and n > high:
-        yield Check(False, f"共收到{n}张照片，超过每个案例不超过{high}张的要求（四.4(4)）。", evidence=evidence,
+        yield Check(False, f"共收到{n}张照片{note}，超过每个案例不超过{high}张的要求（四.4(4)）。", evidence=evidence,
                     fix=f"请从中精选不超过{high}张照片后重新发送。")
     elif n < low:
-        yield Check(False, f"共收到{n}张照片，少于要求的{low}张。", evidence=evidence,
+        yield Check(False, f"共收到{n}张照片{note}，少于要求的{low}张。", evidence=evidence,
                     fix=f"请补充照片，至少{low}张后重新发送。")
     else:
-        yield Check(True, f"共收到{n}张照片，符合{'不超过' + str(high) + '张' if high else '数量'}的要求。"
-                    if n else "未附照片（图片材料由申报单位根据实际情况提供）。", evidence=evidence)
+        yield Check(True, f"共收到{n}张照片{note}，符合{'不超过' + str(high) + '张' if high else '数量'}的要求。"
+                    if n else f"未附照片（图片材料由申报单位根据实际情况提供）{note}。", evidence=evidence)
 
 
 @REGISTRY.rule(id="photo-format", clause="四.4(4)", severity="reject", title="照片格式",

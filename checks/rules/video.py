@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from checks.facts import FileFacts, SubmissionFacts, VideoFacts
+from checks.facts import FileFacts, LinkFacts, SubmissionFacts, VideoFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import limit_mb, mb, minutes, quoted
 
@@ -19,19 +19,47 @@ def _none(what: str) -> Check:
     return Check(True, f"未附视频，无需检查{what}。")
 
 
+def expiry_day(link: LinkFacts) -> str:
+    """The link's expiry day as the webmail showed it (Beijing time), e.g. "2025-12-20"."""
+    return link.expires_at.strftime("%Y-%m-%d") if link.expires_at is not None else ""
+
+
+def link_unchecked(link: LinkFacts, what: str) -> Check:
+    """A video sent as a 163 超大附件 / QQ 文件中转站 link: it is a video (it counts), but what needs the file cannot
+    be checked until staff download it. One wording for every rule, so a receipt can say it once."""
+    day = expiry_day(link)
+    when = f"在 {day} 到期前下载" if day else "尽快下载（链接未注明到期时间，一般为30天）"
+    return Check(False, f"视频{quoted(link.name)}以超大附件链接发送，系统无法直接检查；请工作人员{when}。",
+                 file=link.name, milder="warn",
+                 evidence={"check": what, "url": link.url, "expires": day, "size": link.size_bytes or 0},
+                 fix="无需重新发送：工作人员会在链接到期前下载视频并检查，请勿删除该超大附件或取消分享。")
+
+
+def _linked_or_none(facts: SubmissionFacts, what: str, files: int) -> Iterator[Check]:
+    """After the rule's checks of attached videos: a warning per video link, or "未附视频" when there is neither."""
+    links = facts.video_links
+    for link in links:
+        yield link_unchecked(link, what)
+    if not links and not files:
+        yield _none(what)
+
+
 @REGISTRY.rule(id="video-count", clause="四.4(5)", severity="reject", title="视频数量",
                params={"min_count": (int, 0), "max_count": (int, 1)})
 def video_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    videos = facts.with_role("video")
-    n, low, high = len(videos), params["min_count"], params["max_count"]
-    evidence = {"measured": n, "min": low, "max": high}
+    videos, links = facts.with_role("video"), facts.video_links
+    n, low, high = len(videos) + len(links), params["min_count"], params["max_count"]
+    evidence = {"measured": n, "min": low, "max": high, "links": len(links)}
+    as_link = "，其中以超大附件链接发送：" + "、".join(
+        quoted(link.name) + (f"（{expiry_day(link)} 到期）" if link.expires_at else "") for link in links) \
+        if links else ""
     if n > high:
-        yield Check(False, f"共收到{n}个视频，超过每个案例不超过{high}个的要求（四.4(5)）。", evidence=evidence,
+        yield Check(False, f"共收到{n}个视频{as_link}，超过每个案例不超过{high}个的要求（四.4(5)）。", evidence=evidence,
                     fix=f"请只保留{high}个视频（可将多个片段剪辑合成一个）后重新发送。")
     elif n < low:
         yield Check(False, f"共收到{n}个视频，少于要求的{low}个。", evidence=evidence, fix="请补充视频后重新发送。")
     else:
-        yield Check(True, f"共收到{n}个视频。" if n else "未附视频（视频为可选的辅助资料）。", evidence=evidence)
+        yield Check(True, f"共收到{n}个视频{as_link}。" if n else "未附视频（视频为可选的辅助资料）。", evidence=evidence)
 
 
 @REGISTRY.rule(id="video-format", clause="四.4(5)", severity="reject", title="视频格式",
@@ -48,8 +76,7 @@ def video_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
             yield Check(False, f"视频{quoted(f.name)}是{v.container or '无法识别的'}格式，要求{wanted}格式（四.4(5)）。",
                         file=f.name, evidence={"measured": v.container or "unknown", "allowed": wanted},
                         fix=f"请用视频软件（如剪映、格式工厂）导出为{wanted}格式（H.264编码）后重新发送。")
-    if not videos:
-        yield _none("格式")
+    yield from _linked_or_none(facts, "格式", len(videos))
 
 
 def _validate_duration(params: Params) -> None:
@@ -80,8 +107,7 @@ def video_duration(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         else:
             yield Check(True, f"视频{quoted(f.name)}时长为{minutes(v.duration_s)}，符合要求。", file=f.name,
                         evidence=evidence)
-    if not videos:
-        yield _none("时长")
+    yield from _linked_or_none(facts, "时长", len(videos))
 
 
 def _ratio(text: str) -> float:
@@ -119,8 +145,7 @@ def video_aspect(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         else:
             yield Check(True, f"视频{quoted(f.name)}画面为{size_text}，比例{params['aspect']}。", file=f.name,
                         evidence=evidence)
-    if not videos:
-        yield _none("画面比例")
+    yield from _linked_or_none(facts, "画面比例", len(videos))
 
 
 def _ratio_text(aspect: float) -> str:
@@ -153,8 +178,7 @@ def video_resolution(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                         evidence=evidence, fix=f"请以{ew or w}×{eh or h}分辨率重新导出视频后发送。")
         else:
             yield Check(True, f"视频{quoted(f.name)}分辨率为{w}×{h}，符合要求。", file=f.name, evidence=evidence)
-    if not videos:
-        yield _none("分辨率")
+    yield from _linked_or_none(facts, "分辨率", len(videos))
 
 
 @REGISTRY.rule(id="video-size", clause="四.4(5)", severity="reject", title="视频文件大小",
@@ -170,5 +194,18 @@ def video_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         else:
             yield Check(True, f"视频{quoted(f.name)}大小为{mb(f.size)}。", file=f.name,
                         evidence={"measured": f.size, "max": high})
-    if not videos:
+    for link in facts.video_links:
+        if not high:
+            continue  # nothing to check without a limit; the other rules already say the file is awaited
+        if link.size_bytes is None:
+            yield link_unchecked(link, "文件大小")
+        elif link.size_bytes > high:
+            yield Check(False, f"视频{quoted(link.name)}（超大附件链接）标注大小约{mb(link.size_bytes, high)}，"
+                               f"超过{limit_mb(high)}的上限。", file=link.name, milder="warn",
+                        evidence={"measured": link.size_bytes, "max": high, "url": link.url},
+                        fix=f"请压缩到{limit_mb(high)}以内（降低码率，分辨率不变）后重新发送。")
+        else:
+            yield Check(True, f"视频{quoted(link.name)}（超大附件链接）标注大小约{mb(link.size_bytes)}。",
+                        file=link.name, evidence={"measured": link.size_bytes, "max": high})
+    if not videos and not (high and facts.video_links):
         yield _none("文件大小")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -229,4 +230,34 @@ def recheck(case_nos: tuple[str, ...], actor: str) -> None:
         click.echo(f"{case_no}：{SubmissionStatus.label_of(status)}")
 
 
-COMMANDS: list[click.Command] = [review_group, recheck]
+@click.command()
+@click.argument("case_no")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="记录的文件名（默认用文件本身的名字）。")
+@ACTOR
+@config_option
+def attach(case_no: str, file: Path, name: str | None, actor: str) -> None:
+    """给案例的当前版本添加一个文件（如工作人员下载的超大附件视频），并用它重新检查该版本。不发邮件。
+
+    文件名与某个超大附件链接相同，或该版本只有一个待下载的视频链接时，文件即作为该链接的文件，相应的
+    “无法直接检查”提醒随之消除。
+
+    \b
+    示例：
+      intake attach JCJY2025-000012 ~/下载/实践创新案例视频.mp4
+    """
+    from checks.domain import SubmissionStatus
+    from ingest.pipeline import attach_file
+
+    cfg = app_config()
+    rt = open_runtime(cfg)
+    targets = rt.store.current_versions(cfg.campaign.id, (case_no,))
+    if not targets:
+        fail(f"没有这个受理编号：{case_no}")
+    with file.open("rb") as source:
+        status, link = attach_file(rt, targets[0][1], source, name or file.name, actor=actor)
+    stands_for = f"（作为超大附件链接“{link}”的文件）" if link else ""
+    click.echo(f"{case_no}：已添加“{name or file.name}”{stands_for}并重新检查：{SubmissionStatus.label_of(status)}")
+
+
+COMMANDS: list[click.Command] = [review_group, recheck, attach]

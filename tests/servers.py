@@ -514,9 +514,11 @@ def write_intake_config(directory: Path, *, imap_port: int, user: str, smtp_port
                         spool_dir: str = "spool", poll_interval_seconds: int = 1, fetch_chunk_bytes: int = 1048576,
                         replies_per_sender_per_hour: int | None = None, intake_extra: str = "",
                         smtp_extra: str = "", limits: str = "", campaign_file: str | None = None,
-                        sender: str = TEST_MAILBOX, sender_name: str | None = "基础教育创新案例征集工作组") -> Path:
+                        sender: str = TEST_MAILBOX, sender_name: str | None = "基础教育创新案例征集工作组",
+                        links: str = "", tail: str = "") -> Path:
     """``config.toml`` in ``directory``: loopback Dovecot and SMTP sink, the example campaign (the 2025 call)
-    or a campaign profile (``campaign_file``). The IMAP password comes from TEST_IMAP_PASSWORD (``run_intake``)."""
+    or a campaign profile (``campaign_file``). The IMAP password comes from TEST_IMAP_PASSWORD (``run_intake``).
+    ``links``: keys of the [links] table; ``tail``: tables appended after the campaign (e.g. [console])."""
     from ingest.config import example_campaign_toml
 
     head = f'campaign_file = "{campaign_file}"' if campaign_file else ""
@@ -555,7 +557,11 @@ retry_base_seconds = 1
 [limits]
 {limits}
 
-{campaign}""", encoding="utf-8")
+[links]
+{links}
+
+{campaign}
+{tail}""", encoding="utf-8")
     return cfg
 
 

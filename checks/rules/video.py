@@ -196,8 +196,10 @@ def video_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                         evidence={"measured": f.size, "max": high})
     for link in facts.video_links:
         if not high:
-            continue  # nothing to check without a limit; the other rules already say the file is awaited
-        if link.size_bytes is None:
+            stated = f"标注大小约{mb(link.size_bytes)}" if link.size_bytes else "未标注大小"
+            yield Check(True, f"视频{quoted(link.name)}以超大附件链接发送，{stated}（不限大小）。", file=link.name,
+                        evidence={"measured": link.size_bytes or 0, "max": high})
+        elif link.size_bytes is None:
             yield link_unchecked(link, "文件大小")
         elif link.size_bytes > high:
             yield Check(False, f"视频{quoted(link.name)}（超大附件链接）标注大小约{mb(link.size_bytes, high)}，"
@@ -207,5 +209,5 @@ def video_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         else:
             yield Check(True, f"视频{quoted(link.name)}（超大附件链接）标注大小约{mb(link.size_bytes)}。",
                         file=link.name, evidence={"measured": link.size_bytes, "max": high})
-    if not videos and not (high and facts.video_links):
+    if not videos and not facts.video_links:
         yield _none("文件大小")

@@ -206,7 +206,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                                   kind="file" if extra is None else "supplied",
                                   url=None if extra is None else extra.url))
 
-    for link in find_large_attachment_links(mail.html, mail.text):
+    for link in find_large_attachment_links(mail.html, mail.text, runtime.config.links.allowed_hosts):
         files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
                                   archive=None, kind="link", url=link.url, expires_at=link.expires_at,
                                   note=link.size_text))

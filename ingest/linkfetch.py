@@ -167,7 +167,7 @@ def fetch_video_links(spool: Spool, message_row_id: int, mail: ParsedMail,
         return [], []
     fetched: list[SuppliedFile] = []
     failures: list[tuple[str, str, str]] = []
-    for link in find_large_attachment_links(mail.html, mail.text):
+    for link in find_large_attachment_links(mail.html, mail.text, settings.allowed_hosts):
         if not LinkFacts(name=link.name, url=link.url).is_video:
             continue
         try:

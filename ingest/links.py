@@ -40,10 +40,12 @@ def _host_in(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def link_provider(url: str) -> str | None:
+def link_provider(url: str, also_hosts: tuple[str, ...] = ()) -> str | None:
     """"163" or "qq" for an http(s) link to those webmails' large-attachment downloads, else None. The scheme
     and host decide, never words elsewhere in the URL: a stranger's ``javascript:…X-NETEASE-HUGE-ATTACHMENT``
-    or ``https://evil163.com/…`` is not a link we show staff."""
+    or ``https://evil163.com/…`` is not a link we show staff. ``also_hosts``: hosts the operator trusts as well
+    (``[links] allowed_hosts``, e.g. a mirror, or the tests' loopback server), where either webmail's URL shape
+    is recognised."""
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
@@ -51,11 +53,12 @@ def link_provider(url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or any(c.isspace() or ord(c) < 32 for c in url.strip()):
         return None
-    if _host_in(host, ("163.com", "126.com", "yeah.net")) and (
+    extra = tuple(h.lower() for h in also_hosts)
+    if _host_in(host, ("163.com", "126.com", "yeah.net", *extra)) and (
             "large-attachment-download" in parts.path or "X-NETEASE-HUGE-ATTACHMENT" in parts.query):
         return "163"
-    if _host_in(host, ("qq.com",)) and (parts.path.startswith("/cgi-bin/ftnExs_download")
-                                        or parts.path.startswith("/ftn/download")):
+    if _host_in(host, ("qq.com", *extra)) and (parts.path.startswith("/cgi-bin/ftnExs_download")
+                                               or parts.path.startswith("/ftn/download")):
         return "qq"
     return None
 
@@ -123,8 +126,8 @@ class _AnchorCollector(HTMLParser):
             self.anchors[-1].after.append(data)
 
 
-def _from_anchor(anchor: _Anchor) -> LargeAttachmentLink | None:
-    provider = link_provider(anchor.href)
+def _from_anchor(anchor: _Anchor, also_hosts: tuple[str, ...]) -> LargeAttachmentLink | None:
+    provider = link_provider(anchor.href, also_hosts)
     if provider is None:
         return None
     title = next((t for t in anchor.titles if "文件大小" in t or "到期" in t), "")
@@ -182,14 +185,14 @@ def _name_from_url(url: str) -> str:
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'）)]+")
 
 
-def _from_text(text: str) -> list[LargeAttachmentLink]:
+def _from_text(text: str, also_hosts: tuple[str, ...]) -> list[LargeAttachmentLink]:
     """Links in the plain-text part: "NAME (SIZE, DATE 到期)" on the line(s) before the URL, as 163 writes."""
     found = []
     lines = text.splitlines()
     for index, line in enumerate(lines):
         for match in _URL_IN_TEXT.finditer(line):
             url = match.group(0)
-            provider = link_provider(url)
+            provider = link_provider(url, also_hosts)
             if provider is None:
                 continue
             name, size_text, size_bytes, expires_at = _UNNAMED, "", None, None
@@ -208,8 +211,9 @@ def _from_text(text: str) -> list[LargeAttachmentLink]:
     return found
 
 
-def find_large_attachment_links(html: str, text: str) -> list[LargeAttachmentLink]:
-    """Every 163/126 超大附件 and QQ 文件中转站 link in the HTML and plain-text bodies, once per URL.
+def find_large_attachment_links(html: str, text: str, also_hosts: tuple[str, ...] = ()) -> list[LargeAttachmentLink]:
+    """Every 163/126 超大附件 and QQ 文件中转站 link in the HTML and plain-text bodies, once per URL
+    (``also_hosts``: see ``link_provider``).
 
     The HTML reading wins over the text reading of the same URL (its anchor carries exact size and expiry).
     """
@@ -217,8 +221,8 @@ def find_large_attachment_links(html: str, text: str) -> list[LargeAttachmentLin
     collector.feed(html or "")
     collector.close()
     links: dict[str, LargeAttachmentLink] = {}
-    html_links = [link for link in map(_from_anchor, collector.anchors) if link is not None]
-    for link in html_links + _from_text(text or ""):
+    html_links = [link for link in (_from_anchor(a, also_hosts) for a in collector.anchors) if link is not None]
+    for link in html_links + _from_text(text or "", also_hosts):
         links[link.url] = _merge(links[link.url], link) if link.url in links else link
     return list(links.values())
 

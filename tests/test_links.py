@@ -113,3 +113,13 @@ def test_only_web_addresses_are_links() -> None:
     assert link_provider("javascript:alert(1)//X-NETEASE-HUGE-ATTACHMENT") is None
     html = '<a href="javascript:alert(1)//X-NETEASE-HUGE-ATTACHMENT" filename="视频.mp4">视频.mp4</a>'
     assert find_large_attachment_links(html, "") == []
+
+
+def test_hosts_the_operator_allows_are_recognised_in_the_webmails_shapes_only() -> None:
+    """[links] allowed_hosts (a mirror, the tests' loopback server) extend where the 163/QQ shapes are accepted."""
+    local = "http://127.0.0.1:8080/large-attachment-download/index.html?p=X-NETEASE-HUGE-ATTACHMENT&file=a"
+    assert link_provider(local) is None
+    assert link_provider(local, ("127.0.0.1",)) == "163"
+    assert link_provider("http://127.0.0.1:8080/ftn/download?k=1", ("127.0.0.1",)) == "qq"
+    assert link_provider("http://127.0.0.1:8080/index.html", ("127.0.0.1",)) is None
+    assert link_provider("http://127.0.0.2/large-attachment-download/x", ("127.0.0.1",)) is None

@@ -8,7 +8,7 @@ import dataclasses
 from datetime import datetime
 
 from checks.facts import LinkFacts
-from checks.registry import decide_status
+from checks.registry import configure, decide_status, run_rules
 from ingest.links import CHINA_TIME
 from test_rules_support import complete_files, failures, file_facts, only_passes, run, submission
 
@@ -74,3 +74,11 @@ def test_copies_count_once_and_certificates_are_auxiliary_in_the_count_message()
     assert only_passes(run("photo-size", facts))  # the small certificate is not held to the 2 MB rule
     notes = [f for f in failures(run("duplicate-file", facts)) if f.file == "图1：学生在劳动基地种植蔬菜(1).jpg"]
     assert len(notes) == 1 and notes[0].severity == "info" and "只计一次" in notes[0].message
+
+
+def test_a_video_case_sent_as_a_link_needs_its_cover_picture() -> None:
+    """Xinhua 2024 五(二)5: a video case comes with its cover; the video may be a link."""
+    rules = configure({"cover-image": {"with_roles": ["video", "audio"]}})
+    facts = with_links(LINK, files=[file_facts("form.docx", "form_word", "申报表.docx")])
+    (missing,) = failures(run_rules(rules, facts))
+    assert "视频案例未附封面图片" in missing.message

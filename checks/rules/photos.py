@@ -252,7 +252,7 @@ def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     """A video or audio case comes with its cover picture (Xinhua 2024 五(二)5). Its format, size and long edge are
     the photo rules' (every photo is held to them). A picture not named as the cover is taken as the cover, with a
     warning: the call can be read either way."""
-    media = [f for f in facts.with_role(*params["with_roles"])]
+    media = [r for r in params["with_roles"] if facts.role_count(r)]  # a video sent as a link is a video case too
     if not media:
         yield Check(True, "本案例不含音视频，无需封面图片。")
         return
@@ -261,7 +261,7 @@ def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield Check(True, "本案例为文本案例，所附音视频无需单独的封面图片。")
         return
     photos = _photos(facts)
-    what = "、".join(dict.fromkeys(_ROLE_ZH.get(f.role, f.role) for f in media))
+    what = "、".join(_ROLE_ZH.get(r, r) for r in media)
     named = [p for p in photos if any(w in p.base_name for w in params["name_words"])]
     if named:
         yield Check(True, f"已附{what}案例的封面图片{quoted(named[0].name)}。", file=named[0].name)

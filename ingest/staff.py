@@ -12,12 +12,9 @@ import csv
 import io
 import json
 from datetime import datetime, tzinfo
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from checks.domain import (
     FileRole,
@@ -31,9 +28,15 @@ from checks.domain import (
 from ingest.cli.shell import json_time, local_time, plain_table
 from store.queries import CaseDetail, CaseRow, QuotaRules, Stats
 
+if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it
+    from rich.console import Console
+    from rich.table import Table
+
 
 def console() -> Console:
     """Rich fits tables to the terminal's width (COLUMNS when set); no soft wrapping of long lines."""
+    from rich.console import Console
+
     return Console(soft_wrap=False)
 
 
@@ -91,6 +94,8 @@ def quota_note(exceeds: str | None, quota: QuotaRules) -> str:
 
 
 def _count_table(title: str, rows: Sequence[Any], total: int, key_header: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column(key_header, overflow="fold")
     table.add_column("案例数", justify="right")
@@ -101,6 +106,8 @@ def _count_table(title: str, rows: Sequence[Any], total: int, key_header: str) -
 
 
 def print_stats(stats: Stats, tz: tzinfo, out: Console) -> None:
+    from rich.table import Table
+
     out.print(f"[bold]案例总数：{stats.total}[/bold]")
     for title, rows, header in (("按类别", stats.by_category, "类别"), ("按状态", stats.by_status, "状态"),
                                 ("按报送方式", stats.by_submitter_kind, "报送方式"),
@@ -169,6 +176,9 @@ def print_rows(rows: Sequence[CaseRow], tz: tzinfo, fmt: str, *, title: str, tot
                    right=[LIST_HEADER.index(c) for c in _RIGHT])
         click.echo(f"共 {total} 件{more}")
         return
+    from rich import box
+    from rich.table import Table
+
     # The terminal gets the columns that fit; CSV/JSON and pipes carry every field. Names wrap rather than
     # vanish: narrow terminals drop the figures first.
     hidden = {"市/县", "报送方式"} | ({"照片数", "视频时长"} if out.width < 120 else set()) \
@@ -233,6 +243,8 @@ class _Sections:
             for line in lines if show_header else lines[1:]:
                 click.echo("  " + line)
             return
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left", show_header=show_header)
         for col in header:
             table.add_column(col, overflow="fold")

@@ -178,15 +178,26 @@ _SECURITY = {"ssl", "starttls", "plain"}
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        raise ConfigError(f"{where}：未知的配置项 {unknown[0]!r}（可用：{'、'.join(sorted(allowed))}）")
+
+
+_KIND_NAMES = {str: "文本（用引号）", int: "整数", float: "数字", bool: "true 或 false", list: "列表 [...]",
+               dict: "表 {...}"}
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    """What a TOML value should be, in words: int → 整数, (int, float) → 数字."""
+    if isinstance(kind, tuple):
+        return "数字" if set(kind) <= {int, float} else "或".join(_KIND_NAMES.get(k, k.__name__) for k in kind)
+    return _KIND_NAMES.get(kind, kind.__name__)
 
 
 def _require(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
     if key not in table:
-        raise ConfigError(f"{where}: missing required key {key!r}")
+        raise ConfigError(f"{where}：缺少必填项 {key!r}")
     value = table[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise ConfigError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+        raise ConfigError(f"{where}.{key}：应为{_kind_name(kind)}，实际是 {value!r}")
     return value
 
 
@@ -195,7 +206,7 @@ def _optional(table: Mapping[str, Any], key: str, where: str, kind: type | tuple
         return default
     value = table[key]
     if not isinstance(value, kind) or (kind in (int, (int, float)) and isinstance(value, bool)):
-        raise ConfigError(f"{where}.{key}: expected {getattr(kind, '__name__', 'a number')}, got {value!r}")
+        raise ConfigError(f"{where}.{key}：应为{_kind_name(kind)}，实际是 {value!r}")
     return value
 
 
@@ -259,7 +270,7 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}.{key}: expected a date like 2025-12-10, got {value!r}")
+    raise ConfigError(f"{where}.{key}：应为日期，例如 2025-12-10，实际是 {value!r}")
 
 
 def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
@@ -449,9 +460,9 @@ def load_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path} (set --config or {CONFIG_ENV})") from exc
+        raise ConfigError(f"找不到配置文件 {path}（用 --config 或环境变量 {CONFIG_ENV} 指定）") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}：不是有效的 TOML：{exc}") from exc
 
 
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None, *,

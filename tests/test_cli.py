@@ -55,7 +55,7 @@ def test_check_config_reports_one_line(tmp_path: Path) -> None:
     cfg.write_text("[intake]\nspool = 1\n" + example_campaign_toml(), encoding="utf-8")
     r = CliRunner().invoke(main, ["check-config", "--config", str(cfg)])
     assert r.exit_code == 2
-    assert r.output.strip().count("\n") == 0 and "unknown key 'spool'" in r.output
+    assert r.output.strip().count("\n") == 0 and "未知的配置项 'spool'" in r.output
 
 
 def test_subject_json_has_the_documented_keys() -> None:

@@ -54,18 +54,18 @@ def test_password_in_toml_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("poll_interval_seconds = 60", "poll_intervall = 60", "unknown key 'poll_intervall'"),
+    ("poll_interval_seconds = 60", "poll_intervall = 60", "未知的配置项 'poll_intervall'"),
     ('database_url = "sqlite:///var/intake.db"', 'database_url = "mysql://x/y"', "unsupported database"),
     ('database_url = "sqlite:///var/intake.db"', 'database_url = "::not a url"', "not a database URL"),
     ('mailbox = "jcjyzj2025@163.com"', 'mailbox = "nobody"', "not a mail address"),
     ('\nsecurity = "ssl"', '\nsecurity = "tls"', "must be one of"),
-    ('deadline = "2025-12-10"', 'deadline = "10/12/2025"', "expected a date"),
+    ('deadline = "2025-12-10"', 'deadline = "10/12/2025"', "应为日期，例如 2025-12-10"),
     ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "unknown time zone"),
     ("file_seconds = 120", "file_seconds = 0", "limits.file_seconds: must be a positive number of seconds"),
-    ("rule_seconds = 10", 'rule_seconds = "10"', "limits.rule_seconds: expected a number"),
+    ("rule_seconds = 10", 'rule_seconds = "10"', "limits.rule_seconds：应为数字"),
     ("worker_memory_mb = 2048", "worker_memory_mb = 64", "limits.worker_memory_mb: 0 (no limit) or at least 256"),
-    ("isolate = true", "isolate = 1", "limits.isolate: expected bool"),
-    ("attachment_seconds = 600", "attachment_secs = 600", "limits: unknown key 'attachment_secs'"),
+    ("isolate = true", "isolate = 1", "limits.isolate：应为true 或 false"),
+    ("attachment_seconds = 600", "attachment_secs = 600", "limits：未知的配置项 'attachment_secs'"),
 ])
 def test_bad_values_give_one_line(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -75,7 +75,7 @@ def test_bad_values_give_one_line(tmp_path: Path, old: str, new: str, message: s
 
 
 def test_missing_file_and_missing_campaign(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="找不到配置文件"):
         load_config(tmp_path / "nope.toml", env=ENV)
     with pytest.raises(ConfigError, match="missing \\[campaign\\]"):
         load_config(write(tmp_path, "[intake]\n"), env=ENV)

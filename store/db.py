@@ -86,8 +86,8 @@ def check_schema(engine: Engine) -> None:
     try:
         found = schema_revision(engine)
     except SQLAlchemyError as exc:
-        raise SchemaMismatch(f"无法打开数据库 {where}：{exc.__class__.__name__}: {exc.args[0] if exc.args else ''}"
-                             ) from exc
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise SchemaMismatch(f"无法打开数据库 {where}：{detail[0] if detail else type(exc).__name__}") from exc
     if found == SCHEMA_HEAD:
         return
     if found is None:

@@ -110,3 +110,16 @@ def test_config_typed_on_the_group_wins_over_the_environment(tmp_path: Path) -> 
     assert run("review", "--format", "json", env=wrong).exit_code == 2  # the environment's file is used, and missing
     shown = run("review", "--config", cfg, "correct", "JCJY2025-000001", "--city", "杭州市", env=wrong)
     assert shown.exit_code == 0 and "杭州市" in shown.output
+
+
+def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    cfg = write_config(tmp_path, tmp_path / "x.db")
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        f"sqlite:///{tmp_path / 'x.db'}", f"postgresql://intake:s3cret@127.0.0.1:{free_port()}/none"), encoding="utf-8")
+    for command in (["stats"], ["review", "correct", "1", "--city", "杭州市"]):
+        result = run(*command, "--config", str(cfg))
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("错误：无法打开数据库 postgresql://intake:***@127.0.0.1:")
+        assert result.output.count("\n") == 1 and "s3cret" not in result.output

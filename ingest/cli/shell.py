@@ -80,6 +80,8 @@ def app_config(*, secrets: bool = False, example_ok: bool = False) -> AppConfig:
 def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True) -> Runtime:
     """The command's ``Runtime`` (campaign, templates, database), closed by click when the command ends.
     ``writes=False``: the database schema is checked, not migrated (as ``open_store``)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from ingest.runtime import Runtime, StartupError
     from store import SchemaMismatch
 
@@ -87,19 +89,34 @@ def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True
         rt = Runtime(cfg, open_store=open_store, migrate=writes)
     except (StartupError, SchemaMismatch) as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(_database_problem(cfg, exc))
     return click.get_current_context().with_resource(closing(rt))
 
 
 def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
     """The command's database, closed by click when the command ends. Commands that only read check the schema
     version (one query) instead of running the migrations; commands that write migrate first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from store import SchemaMismatch, Store
 
     try:
         store = Store.open(cfg.intake.database_url, upgrade=writes)
     except SchemaMismatch as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(_database_problem(cfg, exc))
     return click.get_current_context().with_resource(closing(store))
+
+
+def _database_problem(cfg: AppConfig, exc: Exception) -> str:
+    """"无法打开数据库 postgresql://intake:***@db/intake：connection refused" (no password, no traceback)."""
+    from sqlalchemy.engine import make_url
+
+    where = make_url(cfg.intake.database_url).render_as_string(hide_password=True)
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"无法打开数据库 {where}：{detail[0] if detail else type(exc).__name__}"
 
 
 def local_time(dt: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -21,6 +21,8 @@ import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
+import pybase64
+
 from ingest.mime import (
     MAX_PARTS,
     AttachmentPart,
@@ -39,7 +41,7 @@ MAX_NESTING = 20
 UUENCODE = {"x-uuencode", "uuencode", "x-uue", "uue"}
 # base64 text is gathered to this size before it is decoded, hashed and written: per-line calls (a 76-byte
 # line decodes to 57 bytes) made decoding, hashing and writing cost more than reading the mail.
-B64_BATCH = 1 << 18
+B64_BATCH = 1 << 20
 B64_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.split() splits on
 B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -50,7 +52,7 @@ class _Lines:
     Reads the file in large blocks of its own, so that ``bulk()`` can hand over many lines of a base64
     body at once: a line-by-line loop in Python cost more than everything else the parser does."""
 
-    READ_SIZE = 1 << 20
+    READ_SIZE = 1 << 22
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
@@ -160,6 +162,8 @@ class _Sink:
         if self.cte in UUENCODE:
             self._feed_uu(line)
         elif self.cte == "base64":
+            if not self._b64_pending and len(line) >= B64_BATCH and self._decode_clean(line):
+                return  # a large block of well-formed base64: decoded as it is, no copy
             self._b64_pending += line
             if len(self._b64_pending) >= B64_BATCH:
                 self._decode_pending()
@@ -173,7 +177,41 @@ class _Sink:
                 body = binascii.a2b_qp(body)
             self._emit(body)
 
+    def _decode_clean(self, block: bytes | bytearray) -> bool:
+        """Decode ``block`` in one SIMD call if it is well-formed base64 that no lenient rule can touch: whole
+        lines (CRLF or LF) of alphabet letters, a multiple of 4 of them, padding only at its very end, nothing
+        carried over from the block before. False (nothing consumed) otherwise.
+
+        The check costs no extra pass over the letters: ``pybase64.b64decode`` without validation drops what
+        is not an alphabet letter (as ``binascii.a2b_base64`` does) and refuses padding inside the data, so a
+        stray character, a space or a shorter line makes the output shorter than the letter count predicts.
+        With only letters and final padding every decoder gives the same bytes, the stdlib's ``a2b_base64``
+        over the joined lines included."""
+        if self._b64 or not block.endswith(b"\n"):
+            return False
+        # Line ends as the first line has them: a line that differs (or a stray character) changes the real
+        # letter count, which the output length below then betrays. One pass, where counting CRs too was two.
+        newlines = block.count(b"\n")
+        first = block.find(b"\n")
+        letters = len(block) - newlines * (2 if first > 0 and block[first - 1] == 13 else 1)
+        if letters % 4:
+            return False
+        tail = block[-16:].rstrip(b"\r\n")  # mailers often end the body with an empty line
+        pad = len(tail) - len(tail.rstrip(b"="))
+        try:
+            data = pybase64.b64decode(block, validate=False)
+        except binascii.Error:
+            return False
+        if len(data) != letters // 4 * 3 - pad or pad > 2:
+            return False
+        self._column = 0  # the block ends a line
+        self._emit(data)
+        return True
+
     def _decode_pending(self) -> None:
+        if self._decode_clean(self._b64_pending):
+            self._b64_pending.clear()
+            return
         pending = bytes(self._b64_pending)
         self._b64_pending.clear()
         compact = pending.translate(None, B64_WHITESPACE)

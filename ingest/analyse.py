@@ -60,6 +60,10 @@ class Analysis:
     defects: tuple[str, ...]
     received_at: datetime
     review_reasons: tuple[str, ...]
+    # A mail carrying several complete cases (one 申报表 each, one folder each): one analysis per case, in order;
+    # shared files (推荐函, 汇总表) are listed with each. Empty for a mail of one case.
+    cases: tuple[Analysis, ...] = ()
+    folder: str = ""  # a case of such a mail: its folder ("湖北省推荐案例/01 夷陵中学")
 
     @property
     def links(self) -> tuple[AnalysedFile, ...]:
@@ -131,15 +135,11 @@ def _unreadable(f: AnalysedFile, why: str) -> FileFacts:
     return FileFacts(name=f.name, role=f.role, size=f.size, sha256=f.sha256 or "", archive=f.archive, error=why)
 
 
-def _batch_reason(plan: BatchPlan | None, files: Sequence[AnalysedFile]) -> str:
-    """Why a mail of several cases goes to staff (plain Chinese), "" for a mail of one case."""
-    if plan is None or not plan.is_batch:
+def _batch_reason(plan: BatchPlan | None) -> str:
+    """Why a mail of several cases that cannot be split by folder goes to staff (plain Chinese), else ""."""
+    if plan is None or not plan.ambiguous:
         return ""
-    if plan.ambiguous:
-        return plan.ambiguous + "，不能作为一个案例受理，工作人员将人工拆分登记"
-    folders = "、".join(f"“{g.folder.rsplit('/', 1)[-1]}”" for g in plan.cases[:10])
-    return (f"本邮件含{len(plan.cases)}个案例（{len(plan.cases)}份申报表，分别在文件夹{folders}中），"
-            "不能作为一个案例受理，工作人员将按案例拆分登记，每个案例分别计入推荐名额")
+    return plan.ambiguous + "，不能作为一个案例受理，工作人员将人工拆分登记"
 
 
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
@@ -214,6 +214,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     # Several complete cases in one mail (a province's recommended cases, one folder each) are never one case.
     plan = plan_batch([f"{f.archive}/{f.name}" if f.archive else f.name for f in files], [f.role for f in files])
 
+    mail_subject = subject  # before the form fills it in: a batch's cases are filled from their own forms
     form_fields: dict[str, str] = {}
     with times.stage("subject"):
         for f in files:
@@ -243,6 +244,12 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         with_facts.append(f)
 
     supplied_urls = {f.url for f in supplied if f.url}
+
+    if plan is not None and len(plan.cases) >= 2:
+        return _analyse_batch(plan, mail, with_facts, mail_subject, runtime=runtime, received_at=received_at, prior=prior,
+                              defects=[*defects, *(p.message for p in unpack_findings)], overruns=overruns,
+                              problems=unpack_findings, times=times)
+
     facts = SubmissionFacts(
         case_no=case_no,
         sender=mail.from_addr or "",
@@ -262,7 +269,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     for rule_id, seconds in rule_seconds.items():
         times.add(f"check:{rule_id}", seconds)
     findings = tuple(checked)
-    batch_reason = _batch_reason(plan, files)
+    batch_reason = _batch_reason(plan)
     status = decide_status(findings, subject.needs_review or bool(overruns) or bool(batch_reason))
     review = [batch_reason] if batch_reason else []
     review += list(subject.reasons) if subject.needs_review else []
@@ -273,3 +280,77 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(with_facts),
                     findings=findings, status=status, defects=tuple(dict.fromkeys(defects)),
                     received_at=received_at, review_reasons=tuple(dict.fromkeys(review)))
+
+
+# Words that make a sender a provincial education department (its cases are its recommendations, 四.2(1)).
+_DEPARTMENT = re.compile(r"教育厅|教委|教育委员会|教育局|教育部门")
+
+
+def _case_subject(base: ParsedSubject, form_fields: Mapping[str, str], names: Sequence[str],
+                  runtime: Runtime) -> tuple[ParsedSubject, tuple[str, ...]]:
+    """One case of a batch: its fields come from its own 申报表; the mail's subject gives the province (and,
+    for a provincial department, that the case is its recommendation)."""
+    spec = runtime.campaign.subject_spec
+    kind = "province" if base.submitter_kind == "province" or _DEPARTMENT.search(base.organization or "") else "unit"
+    empty = replace(base, submitter_kind=kind, city=None, organization=None, case_name=None, category_no=None,
+                    category=None, part=None, needs_review=False, reasons=(), doubts=(), confidence=1.0)
+    subject, notes = fill_from_other_sources(empty, attachment_names=list(names), form_fields=form_fields, spec=spec)
+    missing = [label for label, value in (("申报单位", subject.organization), ("案例名称", subject.case_name))
+               if not value]
+    if subject.category_no is None and spec.category_required:
+        missing.append("类别")
+    if missing:
+        subject = replace(subject, needs_review=True,
+                          reasons=(*subject.reasons, f"申报表中未能读出{'、'.join(missing)}"))
+    return replace(subject, submitter_kind=kind), notes
+
+
+def _analyse_batch(plan: BatchPlan, mail: ParsedMail, files: Sequence[AnalysedFile], subject: ParsedSubject, *,
+                   runtime: Runtime, received_at: datetime, prior: Sequence[PriorSubmission], defects: list[str],
+                   overruns: list[str], problems: Sequence[UnpackFinding], times: StageTimes) -> Analysis:
+    """Each case of a batch checked on its own files, like a mail of its own; the cases before it in the batch
+    count for its quota like earlier mails."""
+    bounds = runtime.config.limits
+    spec = runtime.campaign.subject_spec
+    shared = [files[i] for i in plan.shared]
+    cases: list[Analysis] = []
+    siblings: list[PriorSubmission] = []
+    for group in plan.cases:
+        own = [files[i] for i in group.files]
+        form = own[0]
+        fields: dict[str, str] = {}
+        if form.path is not None and form.path.suffix.lower() == ".docx":
+            try:
+                fields = run_bounded(bounds, bounds.file_seconds, read_form_fields, form.path)
+            except Overrun:
+                fields = {}
+        case_subject, notes = _case_subject(subject, fields, [f.name for f in own], runtime)
+        facts = SubmissionFacts(
+            case_no="", sender=mail.from_addr or "", subject=case_subject, received_at=received_at,
+            files=tuple(f.facts for f in own if f.facts is not None), body_text=mail.text,
+            prior=(*prior, *siblings), mismatches=notes,
+            problems=tuple((p.code, p.message, p.path) for p in problems
+                           if p.path is None or any(p.path in f.name or f.name in p.path for f in own)))
+        checked, rule_seconds = run_rules_bounded(bounds, runtime.campaign.rules, facts)
+        for rule_id, seconds in rule_seconds.items():
+            times.add(f"check:{rule_id}", seconds)
+        findings = tuple(checked)
+        own_overruns = [o for o in overruns if any(f"“{f.name}”" in o for f in own)]
+        status = decide_status(findings, case_subject.needs_review or bool(own_overruns))
+        review = list(case_subject.reasons) if case_subject.needs_review else []
+        review += own_overruns + [f.message for f in findings if f.rule == "rule-error"] + list(notes)
+        cases.append(Analysis(subject=case_subject, subject_example=example_subject(case_subject, spec),
+                              files=(*own, *shared), findings=findings, status=status, defects=tuple(defects),
+                              received_at=received_at, review_reasons=tuple(dict.fromkeys(review)),
+                              folder=group.folder.rsplit("/", 1)[-1]))
+        siblings.append(PriorSubmission(
+            case_no=f"（同一邮件第{len(siblings) + 1}个案例）", sender=mail.from_addr or "",
+            province=case_subject.province, submitter_kind=case_subject.submitter_kind,
+            organization=case_subject.organization, case_name=case_subject.case_name,
+            category_no=case_subject.category_no, received_at=received_at,
+            file_sha256s=tuple(f.sha256 for f in own if f.sha256), status=status, city=case_subject.city))
+    order = ("needs_review", "rejected", "accepted_with_warnings", "accepted")
+    worst = min((c.status for c in cases), key=order.index)
+    return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(files), findings=(),
+                    status=worst, defects=tuple(dict.fromkeys(defects)), received_at=received_at,
+                    review_reasons=(), cases=tuple(cases))

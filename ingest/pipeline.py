@@ -19,11 +19,12 @@ from typing import BinaryIO, Callable, Sequence
 from checks.facts import LinkFacts
 from checks.subject import ParsedSubject, parse_subject
 from ingest.analyse import Analysis, analyse, prior_from_summaries
-from ingest.hygiene import assess
+from ingest.hygiene import Hygiene, assess
 from ingest.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
-from ingest.replies import KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_reply, version_record
+from ingest.replies import (KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_batch_reply, queue_reply,
+                            version_record)
 from ingest.runtime import Runtime
 from ingest.stages import StageTimes
 from store import MAX_ATTEMPTS, CaseFields, SpooledMessage
@@ -90,6 +91,8 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         fetched, fetch_failures = fetch_video_links(rt.spool, msg.id, mail, rt.config.links)
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
                                  prior=prior, known=known, times=times, supplied=fetched)
+    if analysis.cases:
+        return _file_batch(rt, msg, mail, analysis, hygiene, times)
     with times.stage("store"):
         if case_id is None:
             case_id = same_case(rt, mail, analysis.subject)
@@ -106,6 +109,25 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
                         hygiene_reason=hygiene.reason)
     log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
              analysis.status)
+    return "stored"
+
+
+def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, hygiene: Hygiene,
+                times: StageTimes) -> str:
+    """A mail carrying several cases: each filed as a case of its own (a version of the sender's case of that
+    name, if any), one reply listing them all. Filing is idempotent per (message, case index)."""
+    campaign = rt.config.campaign
+    with times.stage("store"):
+        filed = []
+        for index, case in enumerate(analysis.cases):
+            case_id = same_case(rt, mail, case.subject)
+            filed.append(rt.store.file_version(version_record(msg, mail, case, campaign.id, case_id, index),
+                                               campaign.case_number_prefix))
+    with times.stage("notify:enqueue"):
+        queue_batch_reply(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
+                          hygiene_reason=hygiene.reason)
+    log.info("message %d (UID %d) → %d cases %s", msg.id, msg.uid, len(filed),
+             ", ".join(f"{f.case_no} v{f.version}: {c.status}" for f, c in zip(filed, analysis.cases)))
     return "stored"
 
 
@@ -249,6 +271,10 @@ def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon",
     ``added``: files staff add to this version now (kept with it for later rechecks)."""
     msg, mail, analysis, _case_no = _reanalyse(rt, message_row_id, added)
     campaign = rt.config.campaign
+    for index, case in enumerate(analysis.cases):  # a mail carrying several cases: each case's version
+        rt.store.refile_version(version_record(msg, mail, case, campaign.id, None, index))
+    if analysis.cases:
+        return analysis.status
     filed = rt.store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
     rt.store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
                        detail={"status": analysis.status})
@@ -261,6 +287,8 @@ def send_chosen_reply(rt: Runtime, message_row_id: int, kind: str, *, actor: str
     if kind not in KIND_BY_STATUS.values():
         raise ValueError(f"回复类型只能是 {'、'.join(sorted(set(KIND_BY_STATUS.values())))} 之一")
     msg, mail, analysis, case_no = _reanalyse(rt, message_row_id)
+    if analysis.cases:
+        raise ValueError("这封邮件含多个案例，已合并回复；请在各案例页面分别处理")
     filed = rt.store.filed_version_of(message_row_id)
     message_id = queue_reply(rt, msg, mail, analysis, filed, kind=kind, staff=actor)
     rt.store.log_event("mail.chosen_reply", actor=actor, case_id=filed.case_id, message_row_id=msg.id,

@@ -43,7 +43,7 @@ def _facts_json(obj: Any) -> dict[str, Any]:
 
 
 def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, campaign_id: str,
-                   case_id: int | None) -> VersionRecord:
+                   case_id: int | None, batch_index: int = 0) -> VersionRecord:
     s = analysis.subject
     return VersionRecord(
         message_row_id=msg.id,
@@ -67,6 +67,7 @@ def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, ca
             for f in analysis.findings
         ),
         case_id=case_id,
+        batch_index=batch_index,
     )
 
 
@@ -143,23 +144,36 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
         "problems": [finding], "warnings": [finding],
         "review_reasons": ["示例原因"],
         "alert": {"title": "示例告警", "detail": "示例", "at": "2025-11-01 10:00"},
+        "batch": {"count": 1, "quota_note": "每个案例分别计入推荐名额", "shared": ["推荐函.docx"],
+                  "cases": [{"case_no": f"{c.case_number_prefix}-000001", "case_name": "示例案例",
+                             "organization": "示例小学", "category": "人工智能教育", "folder": "01 示例小学",
+                             "files": 3, "status": "rejected", "status_label": "退回修改", "problems": [finding],
+                             "warnings": [finding], "review_reasons": ["示例原因"]}]},
     }
 
 
-REPLY_LABELS = {"receipt": "受理回执", "rejection": "退回修改通知", "needs_review": "待审核通知"}
+REPLY_LABELS = {"receipt": "受理回执", "rejection": "退回修改通知", "needs_review": "待审核通知", "batch": "批量收件回执"}
+STATUS_LABELS = {"accepted": "受理", "accepted_with_warnings": "受理（有提醒事项）", "rejected": "退回修改",
+                 "needs_review": "待工作人员审核"}
 
 
 def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion, *,
                 kind: str, staff: str | None = None, reply_allowed: bool = True, hygiene_reason: str = "") -> str:
     """Render and queue one reply; returns its Message-ID. The daemon's reply per version has a
     deterministic id (queued at most once); a reply chosen by staff gets its own id."""
-    config = rt.config
-    rendered = rt.renderer.render(kind, build_context(config, analysis, filed, mail))
-    recipient = mail.reply_to or mail.from_addr or ""
-    reply_from = rt.reply_from
+    rendered = rt.renderer.render(kind, build_context(rt.config, analysis, filed, mail))
     key = f"{filed.case_no}.v{filed.version}"
     if staff is not None:
         key += f".staff{int(datetime.now(timezone.utc).timestamp())}"
+    return _enqueue(rt, msg, mail, rendered, kind=kind, key=key, case_id=filed.case_id, staff=staff,
+                    reply_allowed=reply_allowed, hygiene_reason=hygiene_reason)
+
+
+def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, *, kind: str, key: str,
+             case_id: int, staff: str | None, reply_allowed: bool, hygiene_reason: str) -> str:
+    config = rt.config
+    recipient = mail.reply_to or mail.from_addr or ""
+    reply_from = rt.reply_from
     message_id = make_message_id(kind, key, domain_of(reply_from))
     if rt.store.outbox_exists(message_id):
         return message_id
@@ -176,9 +190,9 @@ def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
             recipient, datetime.now(timezone.utc) - timedelta(hours=1)) >= limit:
         status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {limit} 封上限"
     queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
-                                   raw=raw, case_id=filed.case_id, message_row_id=msg.id, status=status)
+                                   raw=raw, case_id=case_id, message_row_id=msg.id, status=status)
     if queued and status == "suppressed":
-        rt.store.log_event("mail.suppressed", case_id=filed.case_id, message_row_id=msg.id,
+        rt.store.log_event("mail.suppressed", case_id=case_id, message_row_id=msg.id,
                            detail={"kind": kind, "to": recipient, "reason": reason})
     return message_id
 
@@ -189,3 +203,33 @@ def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis
     sender must not get automatic mail or has hit the per-sender rate limit."""
     return queue_reply(rt, msg, mail, analysis, filed, kind=KIND_BY_STATUS.get(analysis.status, "needs_review"),
                        reply_allowed=reply_allowed, hygiene_reason=hygiene_reason)
+
+
+def batch_context(config: AppConfig, analysis: Analysis, filed: list[FiledVersion],
+                  mail: ParsedMail) -> dict[str, Any]:
+    """The context of the one reply to a mail carrying several cases: a line per case with its number and
+    verdict, its problems and warnings."""
+    first = build_context(config, analysis.cases[0], filed[0], mail)
+    shared = [f.name for f in analysis.files if all(f.name in {g.name for g in c.files} for c in analysis.cases)]
+    cases = []
+    for case, version in zip(analysis.cases, filed):
+        ctx = build_context(config, case, version, mail)
+        cases.append({"case_no": version.case_no, "case_name": case.subject.case_name,
+                      "organization": case.subject.organization, "category": case.subject.category,
+                      "folder": case.folder, "files": len(case.files) - len(shared), "status": case.status,
+                      "status_label": STATUS_LABELS.get(case.status, case.status), "problems": ctx["problems"],
+                      "warnings": ctx["warnings"],
+                      "review_reasons": list(case.review_reasons) if case.status == "needs_review" else []})
+    recommended = any(c.subject.submitter_kind == "province" for c in analysis.cases)
+    return {**first, "greeting": analysis.subject.organization or first["greeting"],
+            "batch": {"count": len(cases), "cases": cases, "shared": shared,
+                      "quota_note": "每个案例分别计入本省推荐名额" if recommended else ""}}
+
+
+def queue_batch_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis,
+                      filed: list[FiledVersion], *, reply_allowed: bool,
+                      hygiene_reason: str = "") -> str:
+    """The one reply to a mail carrying several cases (deterministic id: queued at most once)."""
+    rendered = rt.renderer.render("batch", batch_context(rt.config, analysis, filed, mail))
+    return _enqueue(rt, msg, mail, rendered, kind="batch", key=f"{filed[0].case_no}.v{filed[0].version}.batch",
+                    case_id=filed[0].case_id, staff=None, reply_allowed=reply_allowed, hygiene_reason=hygiene_reason)

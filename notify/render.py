@@ -15,7 +15,7 @@ import jinja2
 
 from checks.domain import format_size
 
-KINDS = ("receipt", "rejection", "needs_review", "alert")
+KINDS = ("receipt", "rejection", "needs_review", "alert", "batch")
 
 ROLE_LABELS = {
     "form_word": "申报表（Word 版）",

@@ -152,12 +152,15 @@ class Submission(Base):
     """One version of a case: the files and findings of one mail."""
 
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("case_id", "version"),)
+    __table_args__ = (UniqueConstraint("case_id", "version"),
+                      UniqueConstraint("message_row_id", "batch_index", name="uq_submissions_message_case"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     version: Mapped[int] = mapped_column(Integer)
-    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    # 0 for a mail of one case; a mail carrying several cases (a province's batch) files one per 申报表: 0, 1, 2 …
+    batch_index: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     received_at: Mapped[datetime]
     raw_subject: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32))

@@ -93,6 +93,7 @@ class VersionRecord:
     findings: tuple[FindingRecord, ...]
     # Case this mail continues (reply to a receipt, case number in the subject, same sender+name).
     case_id: int | None = None
+    batch_index: int = 0  # which case of a mail carrying several (0 for a mail of one case)
 
 
 @dataclass(frozen=True)

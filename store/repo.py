@@ -266,7 +266,8 @@ class Store:
         with its attachments, findings and the message's status 'stored'."""
         f = record.fields
         with self.session() as s, s.begin():
-            existing = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id))
+            existing = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id,
+                                                         Submission.batch_index == record.batch_index))
             if existing is not None:  # a restart after the commit: the filing already happened
                 case = s.get_one(Case, existing.case_id)
                 return FiledVersion(case.id, case.case_no or "", existing.version, existing.id)
@@ -290,7 +291,7 @@ class Store:
             case.subject_reasons = list(f.reasons)
             case.status = record.status
             sub = Submission(case_id=case.id, version=version, message_row_id=record.message_row_id,
-                             received_at=record.received_at, raw_subject=record.raw_subject, status=record.status)
+                             batch_index=record.batch_index, received_at=record.received_at, raw_subject=record.raw_subject, status=record.status)
             s.add(sub)
             s.flush()
             _add_contents(s, sub.id, record)
@@ -305,7 +306,8 @@ class Store:
         rule or configuration change). The case's fields follow when it is the current version."""
         f = record.fields
         with self.session() as s, s.begin():
-            sub = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id))
+            sub = s.scalar(select(Submission).where(Submission.message_row_id == record.message_row_id,
+                                                    Submission.batch_index == record.batch_index))
             if sub is None:
                 raise LookupError(f"message {record.message_row_id} was never filed")
             case = s.get_one(Case, sub.case_id)
@@ -329,9 +331,10 @@ class Store:
                         detail={"version": sub.version, "from": previous, "to": record.status}))
             return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
 
-    def filed_version_of(self, message_row_id: int) -> FiledVersion:
+    def filed_version_of(self, message_row_id: int, batch_index: int = 0) -> FiledVersion:
         with self.session() as s:
-            sub = s.scalar(select(Submission).where(Submission.message_row_id == message_row_id))
+            sub = s.scalar(select(Submission).where(Submission.message_row_id == message_row_id,
+                                                    Submission.batch_index == batch_index))
             if sub is None:
                 raise LookupError(f"邮件 {message_row_id} 尚未入库")
             case = s.get_one(Case, sub.case_id)

@@ -136,8 +136,10 @@ def test_xinhua_text_or_video_cover_and_case_in_the_form(poll, smtp_sink, db_url
 
 # --- Section 2: one mail carrying several complete cases ---------------------------------------------------------
 
-BATCH_SCHOOLS = (("01 夷陵中学", "青年教师成长共同体", "教师队伍建设"), ("02 宜昌市第一中学", "县中振兴行动", "基础教育扩优提质"),
-                 ("03 枝江市实验小学", "劳动教育“五育融合”课程", "“五育并举”育人"))
+# Three cases of one category: the third is past the province's 1–2 per category (四.2(1)). The second's photos are
+# under 2 MB. Nine photos in all: as one case, more than the 8 one case may carry.
+BATCH_SCHOOLS = (("01 夷陵中学", "青年教师成长共同体", "教师队伍建设"), ("02 宜昌一中", "县中青年教师研修", "教师队伍建设"),
+                 ("03 枝江市实验小学", "乡村教师“师徒结对”成长计划", "教师队伍建设"))
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +153,12 @@ def batch_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         school = folder.split(" ", 1)[1]
         files.append(samples.make_form_docx(case_dir / f"{school}申报表.docx", {
             "申报单位": f"湖北省宜昌市{school}", "案例名称": case, "类别": category}))
+        files.append(samples.make_scanned_pdf(case_dir / f"{school}申报表（盖章）.pdf", with_seal=True))
         files.append(case_dir / f"{case}文字材料.docx")
         samples.make_text_docx(files[-1], 2000)
-        for i in range(1, 4):  # 9 photos in all: as one case, more than the 8 allowed
+        for i in range(1, 4):
             files.append(case_dir / f"图{i}：{school}活动现场.jpg")
-            samples.make_jpeg(files[-1], 200_000)
+            samples.make_jpeg(files[-1], 200_000 if folder.startswith("02") else 2_200_000)
     letter = root / "湖北省教育厅推荐函.docx"
     samples.make_text_docx(letter, 300, ("推荐意见",), title="推荐函")
     files.append(letter)
@@ -176,14 +179,31 @@ def batch_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def test_a_mail_of_several_cases_is_never_one_case(poll, smtp_sink, db_url, batch_mails) -> None:  # type: ignore[no-untyped-def]
+    """A province's ZIP of 3 case folders (9 photos in all, more than one case may carry) is 3 cases, each checked on
+    its own files and counted against the province's quota, with one reply listing the 3 case numbers. Two 申报表
+    side by side with nothing to tell their materials apart go to review, never accepted as one case."""
     poll(*batch_mails.values())
     replies = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(2, timeout=120)}
-    statuses = case_statuses(db_url)
-    assert statuses == {"hbjyt@163.com": ["needs_review"], "hnjyt@qq.com": ["needs_review"]}, replies
-    batch_text = replies["hbjyt@163.com"][1]
-    assert "本邮件含3个案例" in batch_text and "“01 夷陵中学”" in batch_text, batch_text
+    assert len(smtp_sink.messages) == 2
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Case.case_no, Case.sender, Case.status, Case.submitter_kind, Case.province,
+                                       Case.organization, Case.case_name, Case.category_no)
+                                .order_by(Case.case_no)).all()
+    finally:
+        engine.dispose()
+    batch = [r for r in rows if r.sender == "hbjyt@163.com"]
+    assert [(r.organization, r.case_name, r.submitter_kind, r.province) for r in batch] == [
+        (f"湖北省宜昌市{folder.split(' ', 1)[1]}", case, "province", "湖北省") for folder, case, _ in BATCH_SCHOOLS]
+    assert [r.status for r in batch] == ["accepted", "rejected", "accepted_with_warnings"]
+    subject, text = replies["hbjyt@163.com"]
+    assert all(r.case_no in subject and r.case_no in text for r in batch), (subject, text)
+    assert "每个案例分别计入本省推荐名额" in text and "湖北省教育厅推荐函.docx" in text
+    assert "超过每个案例不超过8张" not in text and "低于要求的2 MB" in text  # case 2's own problem
+    assert "本案例是第3个，超出每类1—2个的名额" in text, text  # case 3 over the per-category quota
+    assert [r.status for r in rows if r.sender == "hnjyt@qq.com"] == ["needs_review"]
     assert "不是每份各在一个文件夹中" in replies["hnjyt@qq.com"][1]
     if os.environ.get("INTAKE_WRITE_RECEIPTS") == "1" and db_url.startswith("sqlite"):
         out = Path(__file__).resolve().parent.parent / "docs" / "receipts" / "jcjy2025-provincial-batch.txt"
-        subject, text = replies["hbjyt@163.com"]
         out.write_text(f"主题：{subject}\n\n{text.replace(chr(13), '')}", encoding="utf-8")

@@ -107,14 +107,14 @@ def xinhua_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     # 2. A text case with a video and no pictures ("需附上图片或视频").
     text = d / "乡村教师成长计划案例.docx"
     samples.make_text_docx(text, 2000, ("申报单位简介", "案例背景", "主要做法", "主要成效", "经验启示"))
-    form2 = samples.make_form_docx(d / "申报表2.docx", {"申报单位": "北京师范大学", "案例名称": "乡村教师成长计划"})
+    form2 = samples.make_form_docx(d / "申报表2.docx", {"申报单位": "北京市第十一学校", "案例名称": "乡村教师成长计划"})
     video2 = samples.make_mp4(d / "成长计划视频.mp4", 200, 1920, 1080)
     # 3. An audio case without its cover picture (五(二)5).
     form3 = samples.make_form_docx(d / "申报表3.docx", {"申报单位": "浙江广播电视大学", "案例名称": "空中课堂"})
     audio = samples.make_audio(d / "空中课堂音频.mp3", 200)
     return {
         "marker_only": mail("163", "hdjx@163.com", "2024新华网教育优秀案例征集", [form, video1]),
-        "text_video": mail("qq", "bnu@qq.com", "2024新华网教育优秀案例征集+北京师范大学+乡村教师成长计划+公益教育",
+        "text_video": mail("qq", "bnu@qq.com", "2024新华网教育优秀案例征集+北京市第十一学校+乡村教师成长计划+公益教育",
                            [form2, text, video2]),
         "audio_no_cover": mail("foxmail", "zjtvu@126.com", "2024新华网教育优秀案例征集+浙江广播电视大学+空中课堂+数字教育",
                                [form3, audio]),

@@ -103,16 +103,24 @@ def row_values(row: CaseRow, findings: Sequence[tuple[str, str, str]], tz: tzinf
     ]
 
 
-def _column_widths(rows: Sequence[list[Any]]) -> list[int]:
+def text_widths(values: Sequence[Any]) -> tuple[int, ...]:
+    """Per cell, the width of its longest line of text (0 for numbers, times and empty cells)."""
+    out = []
+    for value in values:
+        if isinstance(value, str) and value:
+            lines = value.splitlines() or [value]
+            out.append(max(len(line) if line.isascii() else display_width(line) for line in lines))
+        else:
+            out.append(0)
+    return tuple(out)
+
+
+def _column_widths(widths: Sequence[tuple[int, ...]]) -> list[int]:
     """Widths fitted to the longest line of text per column, within each column's bounds."""
-    widths = [display_width(c[0]) + 2 for c in COLUMNS]
-    for values in rows:
-        for i, value in enumerate(values):
-            if isinstance(value, str) and value:
-                longest = max((display_width(line) for line in value.splitlines()), default=0)
-                if longest + 1 > widths[i]:
-                    widths[i] = longest + 1
-    return [max(lo, min(hi, w)) for w, (_, lo, hi) in zip(widths, COLUMNS)]
+    fitted = [display_width(c[0]) + 2 for c in COLUMNS]
+    for row in widths:
+        fitted = [max(f, w + 1) for f, w in zip(fitted, row)]
+    return [max(lo, min(hi, w)) for w, (_, lo, hi) in zip(fitted, COLUMNS)]
 
 
 class _Styles:
@@ -125,10 +133,10 @@ class _Styles:
         self.wrap = Alignment(wrap_text=True, vertical="top")
 
 
-def _fill_sheet(ws: WriteOnlyWorksheet, rows: Sequence[list[Any]], styles: _Styles) -> None:
+def _fill_sheet(ws: WriteOnlyWorksheet, rows: Sequence[tuple[list[Any], tuple[int, ...]]], styles: _Styles) -> None:
     """Stream the rows into a write-only sheet: widths, frozen header and filter are set before the first row
     (a write-only sheet cannot be changed afterwards); only cells that need a format become cell objects."""
-    for i, width in enumerate(_column_widths(rows)):
+    for i, width in enumerate(_column_widths([w for _, w in rows])):
         ws.column_dimensions[get_column_letter(i + 1)].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"
@@ -138,7 +146,7 @@ def _fill_sheet(ws: WriteOnlyWorksheet, rows: Sequence[list[Any]], styles: _Styl
         cell.font, cell.fill, cell.alignment = styles.header_font, styles.header_fill, styles.center
         header.append(cell)
     ws.append(header)
-    for values in rows:
+    for values, _ in rows:
         out: list[Any] = []
         for value in values:
             if isinstance(value, str):
@@ -168,7 +176,10 @@ def build_workbook(rows: Sequence[CaseRow], findings: dict[int, list[tuple[str, 
     wb = Workbook(write_only=True)
     styles = _Styles()
     taken: set[str] = set()
-    values = {r.case_id: row_values(r, findings.get(r.case_id, ()), tz) for r in rows}
+    values = {}
+    for r in rows:  # each case's cells and their text widths, once for both sheets it appears on
+        cells = row_values(r, findings.get(r.case_id, ()), tz)
+        values[r.case_id] = (cells, text_widths(cells))
     _fill_sheet(wb.create_sheet(sheet_title(ALL_CASES_SHEET, taken)), [values[r.case_id] for r in rows], styles)
     known = {no for no, _ in categories}
     for no, name in categories:

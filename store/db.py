@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant unique to this application: the PostgreSQL advisory lock held while migrating.
 MIGRATION_LOCK_KEY = 0x1A7A_CE00
-# The newest migration (store/migrations/versions); a test keeps it equal to Alembic's head. Read-only
-# commands compare the database with it instead of loading Alembic (0.3–0.5 s of start-up).
-SCHEMA_HEAD = "0002"
+
+
+def _newest_migration() -> str:
+    """The newest revision, from the file names (``NNNN_what.py`` whose revision is ``NNNN``; a test keeps this
+    equal to Alembic's head). Read-only commands compare the database with it instead of loading Alembic
+    (0.3–0.5 s of start-up)."""
+    names = [p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(names, default="")
+
+
+SCHEMA_HEAD = _newest_migration()
 
 
 class SchemaMismatch(RuntimeError):

@@ -18,10 +18,11 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checks.errors import ConfigError  # re-exported: callers import it from here
+from ingest import resources
 
 CONFIG_ENV = "INTAKE_CONFIG"
 DEFAULT_CONFIG = "config.toml"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = resources.PACKAGES_ROOT
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class IntakeSettings:
     max_message_bytes: int = 200 * 1024 * 1024
     alert_after_failures: int = 5
     alert_no_poll_minutes: int = 30
-    templates_dir: Path = REPO_ROOT / "templates"
+    templates_dir: Path = field(default_factory=resources.templates_dir)
+    secrets_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class AppConfig:
 
 _INTAKE_KEYS = {
     "spool_dir", "database_url", "poll_interval_seconds", "log_format", "max_message_bytes",
-    "alert_after_failures", "alert_no_poll_minutes", "templates_dir",
+    "alert_after_failures", "alert_no_poll_minutes", "templates_dir", "secrets_file",
 }
 _IMAP_KEYS = {
     "host", "port", "security", "username", "password_env", "password_file", "folder",
@@ -215,23 +217,73 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _secret(table: Mapping[str, Any], where: str, base: Path, env: Mapping[str, str], required: bool) -> str:
-    """Password from the named environment variable, else from the named file's first line."""
-    var = table.get("password_env")
-    if var is not None and not isinstance(var, str):
-        raise ConfigError(f"{where}.password_env: expected the name of an environment variable")
-    if var and env.get(var):
-        return env[var]
-    file_ = table.get("password_file")
-    if file_:
-        path = _resolve(base, str(file_))
-        try:
-            return path.read_text(encoding="utf-8").splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise ConfigError(f"{where}.password_file: cannot read a password from {path}: {exc}") from exc
-    if var and required:
-        raise ConfigError(f"{where}: environment variable {var} (the password / 授权码) is not set")
-    return ""
+@dataclass(frozen=True)
+class SecretSpec:
+    """One secret the configuration names: what it is (for the operator) and the keys naming where it lives."""
+
+    label: str
+    where: str
+    env_key: str = "password_env"
+    file_key: str = "password_file"
+
+
+IMAP_SECRET = SecretSpec("IMAP 收信授权码（163 等邮箱网页版开启 IMAP 服务后给出，不是登录密码）", "imap")
+SMTP_SECRET = SecretSpec("SMTP 发信授权码（同一邮箱的授权码）", "smtp")
+CONSOLE_SECRET = SecretSpec("管理页面的会话签名密钥（至少 32 个字符的随机串，不是授权码）", "console",
+                            "secret_key_env", "secret_key_file")
+
+
+class Secrets:
+    """Resolves secrets (environment first, then the [intake] secrets_file, then a *_file key) and collects
+    every missing one, so that one run of check-config names them all instead of one per run."""
+
+    def __init__(self, env: Mapping[str, str], base: Path) -> None:
+        self.env = env
+        self.base = base
+        self.missing: list[str] = []
+
+    def get(self, table: Mapping[str, Any], spec: SecretSpec, required: bool) -> str:
+        var = table.get(spec.env_key)
+        if var is not None and not isinstance(var, str):
+            raise ConfigError(f"{spec.where}.{spec.env_key}: expected the name of an environment variable")
+        if var and self.env.get(var):
+            return self.env[var]
+        file_ = table.get(spec.file_key)
+        if file_:
+            path = _resolve(self.base, str(file_))
+            try:
+                return path.read_text(encoding="utf-8").splitlines()[0].strip()
+            except (OSError, IndexError) as exc:
+                if required:
+                    self.missing.append(f"{spec.label}：无法从文件 {path} 读取（{spec.where}.{spec.file_key}；{exc}）")
+                return ""
+        if var and required:
+            self.missing.append(f"{spec.label}：环境变量 {var} 未设置或为空（{spec.where}.{spec.env_key}）")
+        return ""
+
+    def raise_if_missing(self, secrets_file: Path | None) -> None:
+        if not self.missing:
+            return
+        where = f"填入 {secrets_file}" if secrets_file else "设置这些环境变量（或在 [intake] 中用 secrets_file 指定密钥文件）"
+        lines = "\n".join(f"  - {m}" for m in self.missing)
+        raise ConfigError(f"缺少 {len(self.missing)} 项密钥，请{where}：\n{lines}")
+
+
+def _secrets_env(path: Path | None, env: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment, completed by the KEY=value lines of the secrets file (the environment wins)."""
+    if path is None:
+        return env
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"intake.secrets_file: cannot read {path}: {exc}") from exc
+    if mode & 0o077:
+        raise ConfigError(f"intake.secrets_file: {path} 其他用户也能读取（权限 {mode & 0o777:o}），"
+                          f"请执行 chmod 600 {path}")
+    from dotenv import dotenv_values  # local: only commands that need secrets pay for the import
+
+    values = {k: v for k, v in dotenv_values(path, interpolate=False).items() if v}
+    return {**values, **env}
 
 
 # A plain SQLite file URL (no driver options, nothing escaped): the common case, read without importing
@@ -289,7 +341,8 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
         max_message_bytes=_optional(t, "max_message_bytes", "intake", int, 200 * 1024 * 1024),
         alert_after_failures=_optional(t, "alert_after_failures", "intake", int, 5),
         alert_no_poll_minutes=_optional(t, "alert_no_poll_minutes", "intake", int, 30),
-        templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else REPO_ROOT / "templates",
+        templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else resources.templates_dir(),
+        secrets_file=_resolve(base, t["secrets_file"]) if t.get("secrets_file") else None,
     )
 
 
@@ -346,7 +399,7 @@ def _no_plain_password(t: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
 
 
-def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> ImapSettings:
+def _parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ImapSettings:
     _no_plain_password(t, "imap")
     _check_keys(t, _IMAP_KEYS, "imap")
     security = _optional(t, "security", "imap", str, "ssl")
@@ -357,7 +410,7 @@ def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
         port=_optional(t, "port", "imap", int, 993 if security == "ssl" else 143),
         security=security,
         username=_require(t, "username", "imap", str),
-        password=_secret(t, "imap", base, env, required),
+        password=secrets.get(t, IMAP_SECRET, required),
         folder=_optional(t, "folder", "imap", str, "INBOX"),
         processed_folder=_optional(t, "processed_folder", "imap", str, ""),
         fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", "imap", int, 8 * 1024 * 1024),
@@ -366,7 +419,7 @@ def _parse_imap(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
     )
 
 
-def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> SmtpSettings:
+def _parse_smtp(t: Mapping[str, Any], base: Path, secrets: Secrets, required: bool) -> SmtpSettings:
     _no_plain_password(t, "smtp")
     _check_keys(t, _SMTP_KEYS, "smtp")
     security = _optional(t, "security", "smtp", str, "ssl")
@@ -381,7 +434,7 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
         port=_optional(t, "port", "smtp", int, 465 if security == "ssl" else 25),
         security=security,
         username=username,
-        password=_secret(t, "smtp", base, env, required and mode == "send"),
+        password=secrets.get(t, SMTP_SECRET, required and mode == "send"),
         sender=_optional(t, "sender", "smtp", str, username),
         sender_name=_optional(t, "sender_name", "smtp", str, ""),
         mode=mode,
@@ -392,13 +445,13 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, env: Mapping[str, str], requir
     )
 
 
-def _parse_console(t: Mapping[str, Any], base: Path, env: Mapping[str, str], required: bool) -> ConsoleConfig:
+def _parse_console(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ConsoleConfig:
     _check_keys(t, _CONSOLE_KEYS, "console")
-    key_table = {"password_env": t.get("secret_key_env"), "password_file": t.get("secret_key_file")}
-    secret = _secret({k: v for k, v in key_table.items() if v}, "console.secret_key", base, env, required)
-    if required and len(secret) < 32:
-        raise ConfigError("console.secret_key: needs at least 32 characters (e.g. `python3 -c 'import secrets; "
-                          "print(secrets.token_urlsafe(48))'`)")
+    missing_before = len(secrets.missing)
+    secret = secrets.get(t, CONSOLE_SECRET, required)
+    if required and len(secrets.missing) == missing_before and len(secret) < 32:
+        secrets.missing.append(f"{CONSOLE_SECRET.label}：只有 {len(secret)} 个字符（可用 `python3 -c 'import secrets; "
+                               "print(secrets.token_urlsafe(48))'` 生成）")
     users = []
     for i, u in enumerate(t.get("users", [])):
         where = f"console.users[{i}]"
@@ -448,7 +501,7 @@ def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
 
 def example_campaign_toml() -> str:
     """The [campaign] part of the shipped example (the 2025 call), for generated configurations."""
-    text = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = resources.example_config().read_text(encoding="utf-8")
     start = text.find("\n[campaign]\n")
     if start < 0:
         raise ConfigError("config.example.toml has no [campaign] table")
@@ -475,7 +528,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     chosen = path or env.get(CONFIG_ENV)
     if offline:
         if not chosen and not Path(DEFAULT_CONFIG).exists():
-            chosen = REPO_ROOT / "config.example.toml"
+            chosen = resources.example_config()
     cfg_path = Path(chosen or DEFAULT_CONFIG).expanduser().resolve()
     data = load_toml(cfg_path)
     base = cfg_path.parent
@@ -484,8 +537,10 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
         raise ConfigError("config: give either [campaign] or campaign_file, not both")
     if "campaign_file" in data:
         camp_path = _resolve(base, str(data["campaign_file"]))
-        if not camp_path.exists() and (REPO_ROOT / str(data["campaign_file"])).exists():
-            camp_path = REPO_ROOT / str(data["campaign_file"])
+        named = Path(str(data["campaign_file"]))
+        shipped = resources.campaigns_dir() / named.name
+        if not camp_path.exists() and named.parent == Path("campaigns") and shipped.exists():
+            camp_path = shipped
         camp_data = load_toml(camp_path)
         if set(camp_data) != {"campaign"}:
             raise ConfigError(f"{camp_path}: a campaign profile holds exactly one [campaign] table")
@@ -495,9 +550,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     else:
         raise ConfigError("config: missing [campaign] (or campaign_file)")
     intake = _parse_intake(data.get("intake", {}), base)
-    imap = _parse_imap(data["imap"], base, env, not offline) if "imap" in data else None
-    smtp = _parse_smtp(data["smtp"], base, env, not offline) if "smtp" in data else None
-    console = _parse_console(data["console"], base, env, not offline) if "console" in data else None
+    secrets = Secrets(env if offline else _secrets_env(intake.secrets_file, env), base)
+    imap = _parse_imap(data["imap"], secrets, not offline) if "imap" in data else None
+    smtp = _parse_smtp(data["smtp"], base, secrets, not offline) if "smtp" in data else None
+    console = _parse_console(data["console"], secrets, not offline) if "console" in data else None
+    secrets.raise_if_missing(intake.secrets_file)
     return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table),
                      console=console, limits=_parse_limits(data.get("limits", {})),
                      links=_parse_links(data.get("links", {})))

@@ -3,6 +3,9 @@
 Generates sample submissions (real DOCX/PDF/JPEG/MP4 in GBK-named ZIPs, mails encoded as 163, QQ
 Mail, Foxmail … encode them) into a local Maildir, runs the same pipeline the daemon runs into a
 SQLite database, and writes every reply as .eml into an outbox folder (dry-run), printing them.
+It also sets up the staff console on that data (a generated cookie key in a 0600 secrets.env and a
+``demo`` account whose generated password is printed), so ``intake web --config demo/config.toml``
+shows the staff side without editing anything.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import mailbox
 from pathlib import Path
 from typing import Callable
 
+from console.auth import hash_password
+
 from ingest.config import example_campaign_toml, load_config
+from ingest.deploy_init import new_console_key, new_console_password, write_private
 from ingest.local import import_local
 from ingest.mailfactory import build_mail
 from ingest.outbox import dispatch
@@ -25,6 +31,7 @@ DEMO_CONFIG = """# Demo configuration written by `intake demo`: SQLite, local ma
 [intake]
 spool_dir = "spool"
 database_url = "sqlite:///intake.db"
+secrets_file = "secrets.env"
 
 [smtp]
 host = "localhost"
@@ -33,7 +40,20 @@ outbox_dir = "outbox"
 sender = "{mailbox}"
 sender_name = "基础教育创新案例征集工作组"
 
+[console]
+host = "127.0.0.1"
+port = 8080
+secret_key_env = "INTAKE_CONSOLE_SECRET"
+# Plain HTTP on this machine only (a real deployment sits behind HTTPS: https_only = true).
+https_only = false
+
+[[console.users]]
+name = "{user}"
+role = "reviewer"
+password_hash = "{password_hash}"
+
 """
+DEMO_USER = "demo"
 
 
 def _demo_mails(count: int) -> list[bytes]:
@@ -63,7 +83,10 @@ def run_demo(demo_dir: Path, count: int = 6, *, echo: Callable[[str], None] = pr
     demo_dir = demo_dir.resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = demo_dir / "config.toml"
-    cfg_path.write_text(DEMO_CONFIG.format(mailbox=MAILBOX) + example_campaign_toml(), encoding="utf-8")
+    password = new_console_password()
+    cfg_path.write_text(DEMO_CONFIG.format(mailbox=MAILBOX, user=DEMO_USER, password_hash=hash_password(password))
+                        + example_campaign_toml(), encoding="utf-8")
+    write_private(demo_dir / "secrets.env", f"INTAKE_CONSOLE_SECRET={new_console_key()}\n")
     box_path = demo_dir / "mailbox"
     box = mailbox.Maildir(box_path, create=True)
     if not box.keys():
@@ -86,6 +109,17 @@ def run_demo(demo_dir: Path, count: int = 6, *, echo: Callable[[str], None] = pr
         echo("-" * 72)
         echo(body.get_content() if body is not None else "")
     echo(f"数据库：{demo_dir / 'intake.db'}；回执：{outbox}；配置：{cfg_path}")
-    echo(f"试试：intake health --config {cfg_path}")
+    shown = _shown_path(cfg_path)
+    echo(f"试试：intake health --config {shown}")
+    echo(f"工作人员管理页面：intake web --config {shown}，再用浏览器打开 http://127.0.0.1:8080")
+    echo(f"  账号 {DEMO_USER}，密码 {password}（只显示这一次；每次运行 intake demo 重新生成）")
     rt.close()
     return demo_dir
+
+
+def _shown_path(path: Path) -> str:
+    """The path as the user would type it: relative when under the current directory."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The embedded default: install case-intake and run the whole job on generated sample submissions
-# (SQLite database, a local demo mailbox, replies written to files). No mail account needed.
+# The embedded default: the whole job on generated sample submissions (SQLite database, a local demo mailbox,
+# replies written to files, the staff console set up on the result). No mail account needed.
+# Installs what `intake` needs to run (Debian packages; Python packages into the project's .venv) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -e .
-exec intake demo --dir "${1:-demo}"
+source scripts/venv.sh
+
+bash scripts/install-system-deps.sh --runtime
+ensure_venv ""
+echo "运行：$VENV/bin/intake demo --dir ${1:-demo}"
+exec "$VENV/bin/intake" demo --dir "${1:-demo}"

@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Installs the Debian packages case-intake and its tests need, and only those that are missing.
-# Idempotent: a second run installs nothing. Never starts the system Dovecot (the tests run their own).
+# Installs the Debian/Ubuntu packages case-intake needs, and only those that are missing; says what it installs
+# and how long it took. Idempotent: a second run installs nothing. Never starts the system Dovecot.
+#
+#   bash scripts/install-system-deps.sh            # what `intake` needs to run (scripts/demo.sh)
+#   bash scripts/install-system-deps.sh --test     # that, plus what the tests need (scripts/test.sh)
 set -euo pipefail
 
-# chromium: the console's browser tests (Playwright drives Debian's build); fonts-noto-cjk: Chinese in charts and
-# in LibreOffice; libreoffice-writer-nogui: reading .doc/.wps/.rtf (runtime, ingest/classify.py).
-packages=(dovecot-imapd libarchive13 libarchive-tools p7zip-full isync chromium fonts-noto-cjk libreoffice-writer-nogui)
+# At run time:
+#   python3-venv             the project virtualenv (.venv): stock Debian/Ubuntu split ensurepip out of python3
+#   libarchive13             RAR/7z/tar unpacking (libarchive-c loads it)
+#   libreoffice-writer-nogui legacy .doc/.wps/.rtf → .docx (soffice --headless, ingest/classify.py)
+#   fonts-noto-cjk           Chinese in `intake chart` and in converted documents
+# (MediaInfo and ffmpeg need nothing: the pymediainfo and imageio-ffmpeg wheels carry them.)
+runtime=(python3-venv libarchive13 libreoffice-writer-nogui fonts-noto-cjk)
+# Only for the tests:
+#   dovecot-imapd   the real IMAP server the tests start on loopback
+#   isync           mbsync, the fetch floor of the benchmarks
+#   chromium        the console's browser test (Playwright drives Debian's build)
+#   libarchive-tools, p7zip-full   bsdtar and 7z make the test archives (GBK-named ZIPs, 7z)
+#   git             the fresh-clone install test
+#   postgresql      only when no PostgreSQL answers on 127.0.0.1:5432 (the tests then start a cluster of their own)
+test_only=(dovecot-imapd isync chromium libarchive-tools p7zip-full git)
+
+with_tests=0
+case "${1:-}" in
+    --test) with_tests=1 ;;
+    ""|--runtime) ;;
+    *) echo "用法：$0 [--runtime|--test]" >&2; exit 2 ;;
+esac
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -19,13 +41,20 @@ postgres_available() {
     compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null
 }
 
+wanted=("${runtime[@]}")
+if [ "$with_tests" -eq 1 ]; then
+    wanted+=("${test_only[@]}")
+fi
 missing=()
-for package in "${packages[@]}"; do
+for package in "${wanted[@]}"; do
     installed "$package" || missing+=("$package")
 done
-postgres_available || missing+=(postgresql)
+if [ "$with_tests" -eq 1 ]; then
+    postgres_available || missing+=(postgresql)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
+    echo "系统软件包：已齐全（${wanted[*]}）"
     exit 0
 fi
 
@@ -33,8 +62,8 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
         exec sudo -n "$0" "$@"
     fi
-    echo "缺少系统软件包：${missing[*]}。请以 root 身份运行 scripts/install-system-deps.sh（或 apt-get install ${missing[*]}）。" >&2
-    exit 0
+    echo "缺少系统软件包：${missing[*]}。请以 root 身份运行 bash scripts/install-system-deps.sh $*（或 sudo apt-get install ${missing[*]}）。" >&2
+    exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
@@ -48,9 +77,11 @@ if [ ! -e "$policy" ]; then
     trap 'rm -f "$policy"' EXIT
 fi
 
+started=$SECONDS
 # Refresh the package lists only when a package cannot be found in them.
 if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
     apt-get update -qq
 fi
-echo "安装系统软件包：${missing[*]}"
+echo "安装系统软件包：${missing[*]}（首次安装 LibreOffice、中文字体、Chromium 需要几分钟）"
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "系统软件包安装完成，用时 $((SECONDS - started)) 秒"

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# The project's one test command: system packages, Python dependencies, the test suite, then mypy.
-# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k imap -x
+# The project's one test command: system packages, the project's .venv with the test extras, the test suite,
+# then mypy. Extra arguments go to pytest, e.g.  bash scripts/test.sh -k imap -x
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 
-bash scripts/install-system-deps.sh || { echo "系统软件包安装失败" >&2; exit 1; }
-python3 -m pip install -q -e '.[test]' || { echo "Python 依赖安装失败" >&2; exit 1; }
+bash scripts/install-system-deps.sh --test || { echo "系统软件包安装失败" >&2; exit 1; }
+ensure_venv "[test]" || { echo "Python 依赖安装失败" >&2; exit 1; }
 
-python3 -m pytest -q -p no:cacheprovider "$@"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
 tests_status=$?
 if [ "$tests_status" -eq 5 ]; then
     echo "没有收集到任何测试：视为失败" >&2
 fi
 
-python3 -m mypy ingest checks store notify console
+"$VENV/bin/python" -m mypy ingest checks store notify console
 types_status=$?
 
 if [ "$tests_status" -ne 0 ] || [ "$types_status" -ne 0 ]; then

@@ -1,4 +1,4 @@
-"""开始使用: demo, check-config, passwd, web."""
+"""开始使用: demo, init, check-config, passwd, web."""
 
 from __future__ import annotations
 
@@ -38,6 +38,24 @@ def demo(demo_dir: Path, count: int) -> None:
     from ingest.demo import run_demo
 
     run_demo(demo_dir, count, echo=click.echo)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--mailbox", required=True, help="征集邮箱地址，例如 jcjyzj2025@163.com。")
+def init(directory: Path, mailbox: str) -> None:
+    """为正式部署生成 config.toml、secrets.env（权限 600）和 systemd 服务文件。
+
+    已有的文件不会被覆盖。管理页面的会话密钥和第一个工作人员账号的密码随机生成；
+    IMAP/SMTP 授权码留空待填，intake check-config 会一次列出所有还缺的密钥。
+
+    \b
+    示例：
+      intake init /srv/case-intake --mailbox jcjyzj2025@163.com
+    """
+    from ingest.deploy_init import init_deployment, print_next_steps
+
+    print_next_steps(init_deployment(directory, mailbox), click.echo)
 
 
 @click.command()
@@ -82,4 +100,4 @@ def web(host: str | None, port: int | None) -> None:
     uvicorn.run(app, host=host or cfg.console.host, port=port or cfg.console.port, log_level="info")
 
 
-COMMANDS: list[click.Command] = [demo, check_config, passwd, web]
+COMMANDS: list[click.Command] = [demo, init, check_config, passwd, web]

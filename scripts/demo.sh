@@ -9,4 +9,5 @@ source scripts/venv.sh
 bash scripts/install-system-deps.sh --runtime
 ensure_venv ""
 echo "运行：$VENV/bin/intake demo --dir ${1:-demo}"
-exec "$VENV/bin/intake" demo --dir "${1:-demo}"
+"$VENV/bin/intake" demo --dir "${1:-demo}"
+echo "intake 命令在 $VENV/bin/ 中：先执行 source $VENV/bin/activate，上面提示的 intake 命令即可直接运行。"

@@ -69,20 +69,20 @@ def _config_text(mailbox: str, password_hash: str) -> str:
     doc = tomlkit.parse(resources.example_config().read_text(encoding="utf-8"))
     domain = mailbox.rsplit("@", 1)[1].lower()
     intake = doc["intake"]
-    intake["secrets_file"] = SECRETS_NAME  # type: ignore[index]
-    intake["secrets_file"].comment(  # type: ignore[index]
+    intake["secrets_file"] = SECRETS_NAME
+    intake["secrets_file"].comment(
         "KEY=value lines (mode 600) with the secrets named below; written by `intake init`")
     for section in ("imap", "smtp"):
         table = doc[section]
-        table["host"] = f"{section}.{domain}"  # type: ignore[index]
-        table["username"] = mailbox  # type: ignore[index]
-    doc["smtp"]["sender"] = mailbox  # type: ignore[index]
+        table["host"] = f"{section}.{domain}"
+        table["username"] = mailbox
+    doc["smtp"]["sender"] = mailbox
     campaign = doc["campaign"]
-    campaign["mailbox"] = mailbox  # type: ignore[index]
-    campaign["organizer_email"] = mailbox  # type: ignore[index]
-    users = doc["console"]["users"]  # type: ignore[index]
-    users[0]["name"] = FIRST_USER  # type: ignore[index]
-    users[0]["password_hash"] = password_hash  # type: ignore[index]
+    campaign["mailbox"] = mailbox
+    campaign["organizer_email"] = mailbox
+    users = doc["console"]["users"]
+    users[0]["name"] = FIRST_USER
+    users[0]["password_hash"] = password_hash
     return tomlkit.dumps(doc)
 
 

@@ -3,7 +3,7 @@
 ZIPs "as Chinese Windows makes them" come from bsdtar with ``hdrcharset=CP936`` (names converted to the OEM code
 page, no UTF-8 flag) or from Info-ZIP run in the C locale over GBK-named files; 7z from py7zr; tar from tarfile;
 encrypted ZIP from Info-ZIP ``-P`` and 7-Zip AES; encrypted DOCX from msoffcrypto-tool.  RAR cannot be written
-here (no RAR writer exists on these machines): RAR samples come from the libarchive corpus in shared/corpus.
+here (no RAR writer exists on these machines): RAR samples come from the libarchive corpus in tests/data/corpus.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from docx.shared import Mm
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+CORPUS = REPO_ROOT / "tests" / "data" / "corpus"  # copied from shared/corpus, licences kept
 
 
 def write_tree(root: Path, members: dict[str, bytes]) -> Path:

@@ -431,11 +431,27 @@ class SelfStartedPostgres:
         self._executor = PostgreSQLExecutor(
             executable=executable, host="127.0.0.1", port=self.port, datadir=str(self.root / "data"),
             unixsocketdir=str(self.root), logfile=str(self.log_path), startparams="-w", dbname="postgres",
-            user="postgres", timeout=60)
+            user="postgres", timeout=120)
         self.url = f"{SQLALCHEMY_SCHEME}://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
         self._executor.start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: int = 120) -> None:
+        """Until a real query answers: pg_ctl -w and an open port can come before the server accepts sessions
+        ("the database system is starting up"), which a loaded machine makes long enough to race."""
+        from pytest_postgresql.retry import retry
+
+        def query() -> None:
+            with psycopg.connect(_libpq_url(self.url), connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+
+        try:
+            retry(query, timeout=timeout, possible_exception=psycopg.OperationalError)
+        except TimeoutError as exc:
+            log = self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:] if self.log_path.exists() else ""
+            raise RuntimeError(f"PostgreSQL on port {self.port} not ready after {timeout} s; log:\n{log}") from exc
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

@@ -235,7 +235,7 @@ def test_self_started_postgres_when_forced(tmp_path: Path) -> None:
         print(json.dumps({"base": base, "value": value, "root": root}))
     """)
     env = {**os.environ, "INTAKE_TEST_PG_SELFSTART": "1", "PYTHONPATH": str(Path(__file__).parent)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     import json

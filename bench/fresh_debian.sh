@@ -74,6 +74,7 @@ if [ "$run_tests" -eq 1 ] && [ "$status" -eq 0 ]; then
     grep -E "passed|failed|用时|安装系统软件包|全部通过|失败" "$work/test.log" | tail -8 | sed 's/^/    /' | tee -a "$report"
     cp "$work/test.log" "${report%.md}-test.log"
 fi
+cp "$log" "${report%.md}-demo.log"
 tail -5 "$log"
 echo "report: $report"
 exit "$status"

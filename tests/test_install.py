@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-INSTALL_TIMEOUT = 1500  # pip downloads on a cold cache, LibreOffice-free demo of 6 mails under load
+INSTALL_TIMEOUT = 1500  # seconds: pip downloads on a cold cache, then the demo, on a loaded machine
 
 
 def stock_env(**extra: str) -> dict[str, str]:
@@ -55,19 +55,20 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+@pytest.mark.timeout(INSTALL_TIMEOUT)
 def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path) -> None:
     marker = list(Path("/usr/lib").glob("python3*/EXTERNALLY-MANAGED"))
     refused = run([str(SYSTEM_PYTHON), "-m", "pip", "install", "--dry-run", "click"], clone, timeout=120)
     if marker:  # a stock Debian/Ubuntu Python: pip into it is refused (or pip is not even there)
         assert refused.returncode != 0
 
-    done = run(["bash", "scripts/demo.sh"], clone)
+    done = run(["bash", "scripts/demo.sh", "demo", "--count", "2"], clone)  # the README's command, 2 mails
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     cfg = (clone / ".venv" / "pyvenv.cfg").read_text(encoding="utf-8")
     assert "home = /usr/bin" in cfg, cfg  # made from the system Python, not a pyenv one
     assert "系统软件包" in out and "用时" in out  # says what it installs and how long it took
-    assert "回执写入 6 封" in out and "【受理回执】" in out
+    assert "回执写入 2 封" in out and "【受理回执】" in out
     # The system interpreter was left alone: none of our dependencies went into it.
     assert run([str(SYSTEM_PYTHON), "-c", "import imapclient"], clone.parent, timeout=60).returncode != 0
 
@@ -108,6 +109,7 @@ def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path) -> 
         server.wait(timeout=30)
 
 
+@pytest.mark.timeout(INSTALL_TIMEOUT)
 def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Path) -> None:
     """pip install case-intake-*.whl into a fresh venv gives an intake with its templates, profiles and example;
     run from a folder that is not the checkout, it needs nothing of the source tree."""
@@ -118,7 +120,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Pat
     assert built.returncode == 0, built.stderr[-2000:]
     wheels = list((tmp_path / "dist").glob("case_intake-*.whl"))
     assert len(wheels) == 1
-    installed = run([*pip, "install", str(wheels[0])], tmp_path)
+    installed = run([*pip, "install", "--no-compile", str(wheels[0])], tmp_path)
     assert installed.returncode == 0, installed.stderr[-2000:]
 
     elsewhere = tmp_path / "elsewhere"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+from checks.registry import Finding
 from ingest.config import AppConfig
 from ingest.mime import ParsedMail
 from notify.mailer import build_message, domain_of, make_message_id
@@ -85,6 +86,31 @@ def _local(dt: datetime | None, config: AppConfig) -> str:
     return dt.astimezone(config.campaign.tz).strftime("%Y年%m月%d日 %H:%M")
 
 
+def fold_not_applicable(passed: list[Finding]) -> list[Finding]:
+    """One line per material that was not sent, instead of one per check that therefore did not apply: no video
+    gives "未附视频（视频为可选的辅助资料），无需检查格式、时长、画面比例、分辨率、文件大小。" where the rules
+    yielded six lines. The rules mark such checks with evidence ``absent`` (and ``unchecked``: what was skipped)."""
+    groups: dict[str, list[Finding]] = {}
+    for f in passed:
+        if f.evidence.get("absent"):
+            groups.setdefault(str(f.evidence["absent"]), []).append(f)
+    out: list[Finding] = []
+    for f in passed:
+        absent = f.evidence.get("absent")
+        if not absent:
+            out.append(f)
+            continue
+        group = groups.pop(str(absent), None)
+        if group is None:  # already folded into the first of its kind
+            continue
+        heads = [g for g in group if "unchecked" not in g.evidence]
+        skipped = list(dict.fromkeys(str(g.evidence["unchecked"]) for g in group if "unchecked" in g.evidence))
+        message = heads[0].message.rstrip("。") if heads else f"未附{absent}"
+        message += f"，无需检查{'、'.join(skipped)}。" if skipped else "。"
+        out.append(replace(group[0], message=message))
+    return out
+
+
 def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail) -> dict[str, Any]:
     c = config.campaign
     s = analysis.subject
@@ -109,7 +135,7 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
                          "url": f.url, "expires_at": _local(f.expires_at, config)} for f in analysis.files],
         "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config),
                    "size": f.note, "downloaded": f.url in downloaded} for f in analysis.links],
-        "passed": [finding(f) for f in analysis.findings if f.passed],
+        "passed": [finding(f) for f in fold_not_applicable([f for f in analysis.findings if f.passed])],
         "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == "reject"],
         # One line per distinct warning: a video sent as a link is "not checked yet" for four rules in one wording.
         "warnings": list({(f.message, f.fix): finding(f) for f in analysis.findings

@@ -27,7 +27,7 @@ def audio_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
             yield Check(True, f"音频{quoted(f.name)}大小为{mb(f.size)}。", file=f.name,
                         evidence={"measured": f.size, "max": high})
     if not audios:
-        yield Check(True, "未附音频，无需检查。")
+        yield Check(True, "未附音频，无需检查大小。", evidence={"absent": "音频", "unchecked": "大小"})
 
 
 def _validate_duration(params: Params) -> None:
@@ -58,4 +58,4 @@ def audio_duration(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         else:
             yield Check(True, f"音频{quoted(f.name)}时长为{minutes(seconds)}，符合要求。", file=f.name, evidence=evidence)
     if not audios:
-        yield Check(True, "未附音频，无需检查时长。")
+        yield Check(True, "未附音频，无需检查时长。", evidence={"absent": "音频", "unchecked": "时长"})

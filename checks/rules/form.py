@@ -74,11 +74,10 @@ def _seal_checks(f: FileFacts, threshold: float) -> Iterator[Check]:
     score = round(pdf.seal_best_score, 2)
     evidence = {"page": pdf.seal_best_page, "confidence": score, "threshold": threshold}
     if pdf.seal_best_page is not None and score >= threshold:
-        yield Check(True, f"申报表PDF{quoted(f.name)}第{pdf.seal_best_page}页检测到红色公章（可信度{score:.2f}）。",
+        yield Check(True, f"申报表PDF{quoted(f.name)}第{pdf.seal_best_page}页检测到红色公章。",
                     file=f.name, evidence=evidence)
         return
-    where = f"（最接近的是第{pdf.seal_best_page}页，可信度{score:.2f}）" if pdf.seal_best_page else ""
-    yield Check(False, f"申报表PDF{quoted(f.name)}的页面图像上未检测到红色公章{where}，"
+    yield Check(False, f"申报表PDF{quoted(f.name)}的页面图像上未检测到红色公章，"
                        f"申报表须加盖单位公章（四.4(1)）。",
                 file=f.name, evidence=evidence,
                 fix="请在申报表上加盖单位公章（红色印泥），彩色扫描成PDF后重新发送；黑白扫描无法辨认公章。")

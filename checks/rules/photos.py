@@ -23,7 +23,7 @@ def _photos(facts: SubmissionFacts) -> tuple[FileFacts, ...]:
 
 
 def _none(what: str) -> Check:
-    return Check(True, f"未附照片，无需检查{what}。")
+    return Check(True, f"未附照片，无需检查{what}。", evidence={"absent": "照片", "unchecked": what})
 
 
 def _validate_count(params: Params) -> None:
@@ -78,7 +78,8 @@ def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                     fix=f"请补充照片，至少{low}张后重新发送。")
     else:
         yield Check(True, f"共收到{n}张照片{note}，符合{'不超过' + str(high) + '张' if high else '数量'}的要求。"
-                    if n else f"未附照片（图片材料由申报单位根据实际情况提供）{note}。", evidence=evidence)
+                    if n else f"未附照片（图片材料由申报单位根据实际情况提供）{note}。",
+                    evidence={**evidence, "absent": "照片"} if n == 0 else evidence)
 
 
 @REGISTRY.rule(id="photo-format", clause="四.4(4)", severity="reject", title="照片格式",

@@ -16,7 +16,7 @@ def _videos(facts: SubmissionFacts) -> list[tuple[FileFacts, VideoFacts]]:
 
 
 def _none(what: str) -> Check:
-    return Check(True, f"未附视频，无需检查{what}。")
+    return Check(True, f"未附视频，无需检查{what}。", evidence={"absent": "视频", "unchecked": what})
 
 
 def expiry_day(link: LinkFacts) -> str:
@@ -59,7 +59,8 @@ def video_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     elif n < low:
         yield Check(False, f"共收到{n}个视频，少于要求的{low}个。", evidence=evidence, fix="请补充视频后重新发送。")
     else:
-        yield Check(True, f"共收到{n}个视频{as_link}。" if n else "未附视频（视频为可选的辅助资料）。", evidence=evidence)
+        yield Check(True, f"共收到{n}个视频{as_link}。" if n else "未附视频（视频为可选的辅助资料）。",
+                    evidence={**evidence, "absent": "视频"} if n == 0 else evidence)
 
 
 @REGISTRY.rule(id="video-format", clause="四.4(5)", severity="reject", title="视频格式",

@@ -34,6 +34,9 @@ debootstrap --variant=minbase --include=python3,git,ca-certificates bookworm "$r
 t_boot=$((SECONDS - t0))
 base_kb=$(du -sxk "$root" | cut -f1)
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A network whose HTTPS goes through an intercepting proxy needs its CA: use the host's bundle for pip in the root
+# (the stock Debian bundle stays where it is; only pip is pointed at this one).
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/host-ca-certificates.crt"
 for fs in proc sys dev dev/pts; do
     mount --bind "/$fs" "$root/$fs"; mounted+=("$root/$fs")
 done
@@ -42,6 +45,7 @@ mkdir -p "$root/dev/shm"
 git clone -q "$repo" "$root/root/case-intake"
 git -C "$root/root/case-intake" checkout -q "$(git -C "$repo" rev-parse HEAD)"
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 CI="${CI:-}" \
+    PIP_CERT=/etc/host-ca-certificates.crt \
     /bin/bash -c "cd /root/case-intake && $1"; }
 
 {
@@ -62,7 +66,8 @@ after_kb=$(du -sxk --exclude=root/case-intake "$root" | cut -f1)
 venv_kb=$(du -sxk "$root/root/case-intake/.venv" 2>/dev/null | cut -f1 || echo 0)
 say "- \`bash scripts/demo.sh\`: exit $status, ${t_demo} s wall (system packages + .venv + the demo)"
 grep -E "用时|安装系统软件包|创建 Python|回执写入" "$log" | sed 's/^/    /' | tee -a "$report"
-say "- disk: system packages $(((after_kb - base_kb) / 1024)) MB, .venv $((venv_kb / 1024)) MB"
+debs_kb=$(du -sxk "$root/var/cache/apt/archives" | cut -f1)
+say "- disk: system packages $(((after_kb - base_kb - debs_kb) / 1024)) MB installed (+ $((debs_kb / 1024)) MB of .deb files in apt's cache), .venv $((venv_kb / 1024)) MB"
 
 if [ "$run_tests" -eq 1 ] && [ "$status" -eq 0 ]; then
     t0=$SECONDS
@@ -70,7 +75,8 @@ if [ "$run_tests" -eq 1 ] && [ "$status" -eq 0 ]; then
     in_root "bash scripts/test.sh" >"$work/test.log" 2>&1 || tstatus=$?
     t_test=$((SECONDS - t0))
     tests_kb=$(du -sxk --exclude=root/case-intake "$root" | cut -f1)
-    say "- \`bash scripts/test.sh\`: exit $tstatus, ${t_test} s wall; test-only system packages $(((tests_kb - after_kb) / 1024)) MB"
+    debs2_kb=$(du -sxk "$root/var/cache/apt/archives" | cut -f1)
+    say "- \`bash scripts/test.sh\`: exit $tstatus, ${t_test} s wall; test-only system packages $(((tests_kb - after_kb - debs2_kb + debs_kb) / 1024)) MB installed"
     grep -E "passed|failed|用时|安装系统软件包|全部通过|失败" "$work/test.log" | tail -8 | sed 's/^/    /' | tee -a "$report"
     cp "$work/test.log" "${report%.md}-test.log"
 fi

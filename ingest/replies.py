@@ -107,7 +107,8 @@ def fold_not_applicable(passed: list[Finding]) -> list[Finding]:
         skipped = list(dict.fromkeys(str(g.evidence["unchecked"]) for g in group if "unchecked" in g.evidence))
         message = heads[0].message.rstrip("。") if heads else f"未附{absent}"
         message += f"，无需检查{'、'.join(skipped)}。" if skipped else "。"
-        out.append(replace(group[0], message=message))
+        clauses = "、".join(dict.fromkeys(g.clause for g in group))
+        out.append(replace(group[0], message=message, clause=clauses))
     return out
 
 

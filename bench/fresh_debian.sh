@@ -69,6 +69,14 @@ grep -E "用时|安装系统软件包|创建 Python|回执写入" "$log" | sed '
 debs_kb=$(du -sxk "$root/var/cache/apt/archives" | cut -f1)
 say "- disk: system packages $(((after_kb - base_kb - debs_kb) / 1024)) MB installed (+ $((debs_kb / 1024)) MB of .deb files in apt's cache), .venv $((venv_kb / 1024)) MB"
 
+if [ "$status" -eq 0 ]; then
+    # The first real step after the demo: intake init, then check-config naming every missing secret in one run.
+    in_root ".venv/bin/intake init /root/deploy --mailbox jcjyzj2025@163.com && .venv/bin/intake check-config \
+        --config /root/deploy/config.toml" >"$work/init.log" 2>&1 || true
+    say "- \`intake init\` + \`intake check-config\`:"
+    grep -E "已写入|缺少|  - |配置有效" "$work/init.log" | sed 's/^/    /' | tee -a "$report"
+fi
+
 if [ "$run_tests" -eq 1 ] && [ "$status" -eq 0 ]; then
     t0=$SECONDS
     tstatus=0

@@ -82,6 +82,6 @@ started=$SECONDS
 if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
     apt-get update -qq
 fi
-echo "安装系统软件包：${missing[*]}（首次安装 LibreOffice、中文字体、Chromium 需要几分钟）"
+echo "安装系统软件包：${missing[*]}（下载和安装可能需要几分钟）"
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "系统软件包安装完成，用时 $((SECONDS - started)) 秒"

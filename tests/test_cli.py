@@ -161,7 +161,8 @@ def test_web_serves_the_sign_in_page(demo_dir: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         body = ""
-        for _ in range(100):
+        for _ in range(600):  # start-up takes 15 s on a loaded 2-core machine
+            assert proc.poll() is None, "intake web exited"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as resp:
                     body = resp.read().decode("utf-8")

@@ -150,3 +150,18 @@ def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Pat
                            .replace("INTAKE_SMTP_PASSWORD=\n", "INTAKE_SMTP_PASSWORD=abcdEFGH1234\n"), encoding="utf-8")
     check = run([intake, "check-config", "--config", "deploy/config.toml"], elsewhere, timeout=120)
     assert check.returncode == 0 and "配置有效" in check.stdout, check.stderr
+
+
+def test_every_package_folder_is_in_the_wheel_list() -> None:
+    """pyproject.toml lists its packages (the top-level data folders are mapped into them): a new subpackage
+    missing from the list would be missing from the wheel. Fast, so it runs even where the wheel test cannot."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = set()
+    for top in ("ingest", "checks", "store", "notify", "console"):
+        for folder in [ROOT / top, *(p for p in (ROOT / top).rglob("*") if p.is_dir())]:
+            if folder.name == "__pycache__" or not any(folder.iterdir()):
+                continue
+            found.add(".".join(folder.relative_to(ROOT).parts))
+    assert found <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"

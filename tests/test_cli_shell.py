@@ -123,3 +123,15 @@ def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -
         assert result.exit_code == 2, result.output
         assert result.output.startswith("错误：无法打开数据库 postgresql://intake:***@127.0.0.1:")
         assert result.output.count("\n") == 1 and "s3cret" not in result.output
+
+
+def test_retry_lists_without_migrating_and_refuses_unknown_messages(tmp_path: Path) -> None:
+    db = tmp_path / "intake.db"
+    cfg = str(write_config(tmp_path, db))
+    store = Store.open(f"sqlite:///{db}")
+    fill_cases(store.engine, 2, seed=6)
+    store.close()
+    listed = run("retry", "--config", cfg)
+    assert listed.exit_code == 0 and "多次处理失败的邮件：0 封" in listed.output
+    unknown = run("retry", "999", "--config", cfg)
+    assert unknown.exit_code == 2 and "邮件 #999 不存在" in unknown.output

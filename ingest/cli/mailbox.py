@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Callable
 
 import click
 
-from ingest.cli.shell import app_config, config_option, echo_json, fail, json_time, local_time, open_runtime
+from ingest.cli.shell import (
+    app_config,
+    config_option,
+    echo_json,
+    fail,
+    json_time,
+    local_time,
+    open_runtime,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from ingest.config import AppConfig
@@ -114,7 +123,7 @@ def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str) 
       intake retry 17 --dismiss --reason "已电话联系学校重新发送"
     """
     cfg = app_config()
-    store = open_runtime(cfg).store
+    store = open_store(cfg, writes=bool(message_ids))  # listing only reads
     if not message_ids:
         failed = store.failed_messages()
         for m in failed:

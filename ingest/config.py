@@ -245,7 +245,7 @@ class Secrets:
     def get(self, table: Mapping[str, Any], spec: SecretSpec, required: bool) -> str:
         var = table.get(spec.env_key)
         if var is not None and not isinstance(var, str):
-            raise ConfigError(f"{spec.where}.{spec.env_key}: expected the name of an environment variable")
+            raise ConfigError(f"{spec.where}.{spec.env_key}：应为环境变量的名字")
         if var and self.env.get(var):
             return self.env[var]
         file_ = table.get(spec.file_key)
@@ -276,7 +276,7 @@ def _secrets_env(path: Path | None, env: Mapping[str, str]) -> Mapping[str, str]
     try:
         mode = path.stat().st_mode
     except OSError as exc:
-        raise ConfigError(f"intake.secrets_file: cannot read {path}: {exc}") from exc
+        raise ConfigError(f"intake.secrets_file：无法读取 {path}：{exc}") from exc
     if mode & 0o077:
         raise ConfigError(f"intake.secrets_file: {path} 其他用户也能读取（权限 {mode & 0o777:o}），"
                           f"请执行 chmod 600 {path}")
@@ -301,10 +301,10 @@ def _database_url(value: str, base: Path) -> str:
     try:
         url = make_url(value)
     except ArgumentError as exc:
-        raise ConfigError(f"intake.database_url: not a database URL: {value!r}") from exc
+        raise ConfigError(f"intake.database_url：不是数据库地址：{value!r}") from exc
     backend = url.get_backend_name()
     if backend not in {"sqlite", "postgresql"}:
-        raise ConfigError(f"intake.database_url: unsupported database {backend!r} (use sqlite or postgresql)")
+        raise ConfigError(f"intake.database_url：不支持的数据库 {backend!r}（请用 sqlite 或 postgresql）")
     if backend == "sqlite" and url.database and url.database != ":memory:":
         db = _resolve(base, url.database)
         return str(url.set(database=str(db)))
@@ -329,10 +329,10 @@ def _parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
     _check_keys(t, _INTAKE_KEYS, "intake")
     log_format = _optional(t, "log_format", "intake", str, "text")
     if log_format not in {"text", "json"}:
-        raise ConfigError("intake.log_format: must be 'text' or 'json'")
+        raise ConfigError("intake.log_format：只能是 'text' 或 'json'")
     interval = _optional(t, "poll_interval_seconds", "intake", int, 60)
     if interval < 1:
-        raise ConfigError("intake.poll_interval_seconds: must be at least 1")
+        raise ConfigError("intake.poll_interval_seconds：至少为 1")
     return IntakeSettings(
         spool_dir=_resolve(base, _optional(t, "spool_dir", "intake", str, "var/spool")),
         database_url=_database_url(_optional(t, "database_url", "intake", str, "sqlite:///var/intake.db"), base),
@@ -353,11 +353,11 @@ def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     for key in ("file_seconds", "attachment_seconds", "rule_seconds"):
         value = _optional(t, key, "limits", (int, float), getattr(default, key))
         if value <= 0:
-            raise ConfigError(f"limits.{key}: must be a positive number of seconds")
+            raise ConfigError(f"limits.{key}：应为正的秒数")
         seconds[key] = float(value)
     memory = _optional(t, "worker_memory_mb", "limits", int, default.worker_memory_mb)
     if memory != 0 and memory < 256:
-        raise ConfigError("limits.worker_memory_mb: 0 (no limit) or at least 256")
+        raise ConfigError("limits.worker_memory_mb：0（不限）或至少 256")
     return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory, **seconds)
 
 
@@ -378,17 +378,16 @@ def _parse_links(t: Mapping[str, Any]) -> LinkSettings:
     default = LinkSettings()
     hosts = _optional(t, "allowed_hosts", "links", list, list(default.allowed_hosts))
     if not hosts or not all(_host_name(h) for h in hosts):
-        raise ConfigError("links.allowed_hosts: a non-empty list of host names or addresses such as \"163.com\" "
-                          "(no scheme, path or port)")
+        raise ConfigError("links.allowed_hosts：应为非空的主机名列表，例如 \"163.com\"（不带协议、路径或端口）")
     max_bytes = _optional(t, "max_bytes", "links", int, default.max_bytes)
     if max_bytes < 1:
-        raise ConfigError("links.max_bytes: must be a positive number of bytes")
+        raise ConfigError("links.max_bytes：应为正的字节数")
     seconds = _optional(t, "timeout_seconds", "links", (int, float), default.timeout_seconds)
     if seconds <= 0:
-        raise ConfigError("links.timeout_seconds: must be a positive number of seconds")
+        raise ConfigError("links.timeout_seconds：应为正的秒数")
     days = _optional(t, "alert_days", "links", int, default.alert_days)
     if days < 0:
-        raise ConfigError("links.alert_days: 0 (no expiry alerts) or a number of days")
+        raise ConfigError("links.alert_days：0（不提醒到期）或天数")
     return LinkSettings(fetch=_optional(t, "fetch", "links", bool, False),
                         allowed_hosts=tuple(h.strip().lower() for h in hosts), max_bytes=max_bytes,
                         timeout_seconds=float(seconds), alert_days=days)
@@ -396,7 +395,7 @@ def _parse_links(t: Mapping[str, Any]) -> LinkSettings:
 
 def _no_plain_password(t: Mapping[str, Any], where: str) -> None:
     if "password" in t:
-        raise ConfigError(f"{where}: passwords never go in the TOML; use password_env or password_file")
+        raise ConfigError(f"{where}：密码不能写在 TOML 里；请用 password_env 或 password_file")
 
 
 def _parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ImapSettings:
@@ -404,7 +403,7 @@ def _parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ImapS
     _check_keys(t, _IMAP_KEYS, "imap")
     security = _optional(t, "security", "imap", str, "ssl")
     if security not in _SECURITY:
-        raise ConfigError(f"imap.security: must be one of ssl, starttls, plain (got {security!r})")
+        raise ConfigError(f"imap.security：只能是 ssl、starttls、plain 之一（实际是 {security!r}）")
     return ImapSettings(
         host=_require(t, "host", "imap", str),
         port=_optional(t, "port", "imap", int, 993 if security == "ssl" else 143),
@@ -424,10 +423,10 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, secrets: Secrets, required: bo
     _check_keys(t, _SMTP_KEYS, "smtp")
     security = _optional(t, "security", "smtp", str, "ssl")
     if security not in _SECURITY:
-        raise ConfigError(f"smtp.security: must be one of ssl, starttls, plain (got {security!r})")
+        raise ConfigError(f"smtp.security：只能是 ssl、starttls、plain 之一（实际是 {security!r}）")
     mode = _optional(t, "mode", "smtp", str, "send")
     if mode not in {"send", "dry-run"}:
-        raise ConfigError("smtp.mode: must be 'send' or 'dry-run'")
+        raise ConfigError("smtp.mode：只能是 'send' 或 'dry-run'")
     username = _optional(t, "username", "smtp", str, "")
     return SmtpSettings(
         host=_require(t, "host", "smtp", str),
@@ -456,17 +455,17 @@ def _parse_console(t: Mapping[str, Any], secrets: Secrets, required: bool) -> Co
     for i, u in enumerate(t.get("users", [])):
         where = f"console.users[{i}]"
         if not isinstance(u, dict):
-            raise ConfigError(f"{where}: expected a table")
+            raise ConfigError(f"{where}：应为一个表")
         _check_keys(u, {"name", "role", "password_hash"}, where)
         role = _require(u, "role", where, str)
         if role not in {"viewer", "reviewer"}:
-            raise ConfigError(f"{where}.role: must be viewer or reviewer")
+            raise ConfigError(f"{where}.role：只能是 viewer 或 reviewer")
         pw_hash = _require(u, "password_hash", where, str)
         if not pw_hash.startswith("$argon2"):
-            raise ConfigError(f"{where}.password_hash: not an argon2 hash (make one with `intake passwd`)")
+            raise ConfigError(f"{where}.password_hash：不是 argon2 散列（用 intake passwd 生成）")
         users.append(ConsoleUser(_require(u, "name", where, str), role, pw_hash))
     if len({u.name for u in users}) != len(users):
-        raise ConfigError("console.users: duplicate user name")
+        raise ConfigError("console.users：用户名重复")
     return ConsoleConfig(host=_optional(t, "host", "console", str, "127.0.0.1"),
                          port=_optional(t, "port", "console", int, 8080), secret_key=secret,
                          https_only=_optional(t, "https_only", "console", bool, True), users=tuple(users))
@@ -478,10 +477,10 @@ def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"campaign.timezone: unknown time zone {tz!r}") from exc
+        raise ConfigError(f"campaign.timezone：未知的时区 {tz!r}") from exc
     mailbox = _require(t, "mailbox", "campaign", str)
     if "@" not in mailbox:
-        raise ConfigError(f"campaign.mailbox: not a mail address: {mailbox!r}")
+        raise ConfigError(f"campaign.mailbox：不是邮箱地址：{mailbox!r}")
     cfg = CampaignConfig(
         id=_require(t, "id", "campaign", str),
         name=_require(t, "name", "campaign", str),
@@ -495,7 +494,7 @@ def parse_campaign(t: Mapping[str, Any]) -> CampaignConfig:
         materials=_optional(t, "materials", "campaign", str, "完整材料"),
     )
     if cfg.opens > cfg.deadline:
-        raise ConfigError("campaign.opens: later than campaign.deadline")
+        raise ConfigError("campaign.opens：晚于 campaign.deadline")
     return cfg
 
 
@@ -504,7 +503,7 @@ def example_campaign_toml() -> str:
     text = resources.example_config().read_text(encoding="utf-8")
     start = text.find("\n[campaign]\n")
     if start < 0:
-        raise ConfigError("config.example.toml has no [campaign] table")
+        raise ConfigError("config.example.toml 中没有 [campaign] 表")
     return text[start + 1:]
 
 
@@ -534,7 +533,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     base = cfg_path.parent
     _check_keys(data, _TOP_KEYS, "config")
     if "campaign" in data and "campaign_file" in data:
-        raise ConfigError("config: give either [campaign] or campaign_file, not both")
+        raise ConfigError("config：[campaign] 和 campaign_file 只能给出一个")
     if "campaign_file" in data:
         camp_path = _resolve(base, str(data["campaign_file"]))
         named = Path(str(data["campaign_file"]))
@@ -543,12 +542,12 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
             camp_path = shipped
         camp_data = load_toml(camp_path)
         if set(camp_data) != {"campaign"}:
-            raise ConfigError(f"{camp_path}: a campaign profile holds exactly one [campaign] table")
+            raise ConfigError(f"{camp_path}：征集配置文件只能有一个 [campaign] 表")
         campaign_table = camp_data["campaign"]
     elif "campaign" in data:
         campaign_table = data["campaign"]
     else:
-        raise ConfigError("config: missing [campaign] (or campaign_file)")
+        raise ConfigError("config：缺少 [campaign]（或 campaign_file）")
     intake = _parse_intake(data.get("intake", {}), base)
     secrets = Secrets(env if offline else _secrets_env(intake.secrets_file, env), base)
     imap = _parse_imap(data["imap"], secrets, not offline) if "imap" in data else None

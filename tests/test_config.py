@@ -49,21 +49,21 @@ def test_password_file_is_read(tmp_path: Path) -> None:
 
 def test_password_in_toml_is_refused(tmp_path: Path) -> None:
     p = example_with(tmp_path, 'password_env = "INTAKE_IMAP_PASSWORD"', 'password = "oops"')
-    with pytest.raises(ConfigError, match="never go in the TOML"):
+    with pytest.raises(ConfigError, match="密码不能写在 TOML 里"):
         load_config(p, env=ENV)
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("poll_interval_seconds = 60", "poll_intervall = 60", "未知的配置项 'poll_intervall'"),
-    ('database_url = "sqlite:///var/intake.db"', 'database_url = "mysql://x/y"', "unsupported database"),
-    ('database_url = "sqlite:///var/intake.db"', 'database_url = "::not a url"', "not a database URL"),
-    ('mailbox = "jcjyzj2025@163.com"', 'mailbox = "nobody"', "not a mail address"),
-    ('\nsecurity = "ssl"', '\nsecurity = "tls"', "must be one of"),
+    ('database_url = "sqlite:///var/intake.db"', 'database_url = "mysql://x/y"', "不支持的数据库"),
+    ('database_url = "sqlite:///var/intake.db"', 'database_url = "::not a url"', "不是数据库地址"),
+    ('mailbox = "jcjyzj2025@163.com"', 'mailbox = "nobody"', "不是邮箱地址"),
+    ('\nsecurity = "ssl"', '\nsecurity = "tls"', "只能是 ssl、starttls、plain 之一"),
     ('deadline = "2025-12-10"', 'deadline = "10/12/2025"', "应为日期，例如 2025-12-10"),
-    ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "unknown time zone"),
-    ("file_seconds = 120", "file_seconds = 0", "limits.file_seconds: must be a positive number of seconds"),
+    ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "未知的时区"),
+    ("file_seconds = 120", "file_seconds = 0", "limits.file_seconds：应为正的秒数"),
     ("rule_seconds = 10", 'rule_seconds = "10"', "limits.rule_seconds：应为数字"),
-    ("worker_memory_mb = 2048", "worker_memory_mb = 64", "limits.worker_memory_mb: 0 (no limit) or at least 256"),
+    ("worker_memory_mb = 2048", "worker_memory_mb = 64", "limits.worker_memory_mb：0（不限）或至少 256"),
     ("isolate = true", "isolate = 1", "limits.isolate：应为true 或 false"),
     ("attachment_seconds = 600", "attachment_secs = 600", "limits：未知的配置项 'attachment_secs'"),
 ])
@@ -77,7 +77,7 @@ def test_bad_values_give_one_line(tmp_path: Path, old: str, new: str, message: s
 def test_missing_file_and_missing_campaign(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="找不到配置文件"):
         load_config(tmp_path / "nope.toml", env=ENV)
-    with pytest.raises(ConfigError, match="missing \\[campaign\\]"):
+    with pytest.raises(ConfigError, match="缺少 \\[campaign\\]"):
         load_config(write(tmp_path, "[intake]\n"), env=ENV)
 
 

@@ -251,10 +251,13 @@ def read_xlsx(path: Path) -> SheetFacts:
         rows = cells = 0
         for sheet in book.worksheets:
             for row in sheet.iter_rows(values_only=True):
-                texts = [str(v).strip() for v in row if v is not None and str(v).strip()]
+                texts = ["" if v is None else str(v).strip().replace("\t", " ").replace("\n", " ") for v in row]
                 cells += len(row)
-                if texts:
+                if any(texts):
                     rows += 1
+                    # Empty cells kept (trailing ones dropped): a column stays a column for rules reading tables.
+                    while texts and not texts[-1]:
+                        texts.pop()
                     parts.append("\t".join(texts))
                 if cells > MAX_SHEET_CELLS:
                     break

@@ -181,3 +181,37 @@ def test_a_label_without_a_name_is_missing() -> None:
     text = zhuzhou_text("empty_host", "主持人：", "团队成员：王芳")
     bad = failures(run("named-fields", submission(text)))
     assert [f.message for f in bad] == ["材料中未写明主持人（如“主持人：姓名”）。"]
+
+
+# --- MoE 2024 二(一), 二(二): what the forms list (achievements.py) ------------------------------------------------
+
+
+def _sheet(tmp_path: Path, name: str, rows: list[list[Any]]) -> FileFacts:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(str(tmp_path / name))
+    return file_facts(tmp_path / name, "auxiliary")
+
+
+def test_achievement_awards_warn_outside_the_years_and_levels(tmp_path: Path) -> None:
+    header = [["成果信息一览表"], ["序号", "成果名称", "成果持有方", "获奖年度", "获奖等级"]]
+    good = _sheet(tmp_path, "附件1 成果信息一览表.xlsx", [*header, [1, "大单元教学", "海淀区", 2022, "一等奖"],
+                                                          [2, "复式教学", "某县", 2018, "二等奖"]])
+    found = run("achievement-awards", submission(good))
+    assert only_passes(found) and "其中1项为二等奖" in found[0].message
+    odd = _sheet(tmp_path, "附件3 成果汇总表.xlsx", [*header, [1, "大单元教学", "海淀区", 2022, "一等奖"],
+                                                     [2, "劳动课程", "某市", 2019, "三等奖"]])
+    bad = failures(run("achievement-awards", submission(odd)))
+    assert len(bad) == 1 and "“劳动课程”（2019，三等奖）" in bad[0].message
+    untabled = _sheet(tmp_path, "附件1 成果信息一览表（空）.xlsx", [["成果信息一览表"], ["说明：另见纸质版"]])
+    assert run("achievement-awards", submission(untabled))[0].severity == "info"
+
+
+def test_application_choices_two_to_three_per_applicant(tmp_path: Path) -> None:
+    rows = [["成果应用方信息一览表"], ["序号", "成果应用方", "拟推广应用的成果"],
+            [1, "南京市", "大单元教学"], [2, None, "复式教学"],  # merged cell: 南京市 written once
+            [3, "苏州市", "大单元教学"], [4, None, "复式教学"], [5, None, "劳动课程"], [6, None, "科学实验"]]
+    found = failures(run("application-choices", submission(_sheet(tmp_path, "附件4 成果应用方信息一览表.xlsx", rows))))
+    assert len(found) == 1 and "苏州市（4个）" in found[0].message and "南京市" not in found[0].message
+    assert only_passes(run("application-choices", submission(_sheet(tmp_path, "附件5 成果应用方汇总表.xlsx", rows[:6]))))

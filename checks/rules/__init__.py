@@ -11,5 +11,6 @@ import checks.rules.layout  # noqa: F401
 import checks.rules.photos  # noqa: F401
 import checks.rules.video  # noqa: F401
 import checks.rules.audio  # noqa: F401
+import checks.rules.achievements  # noqa: F401
 import checks.rules.quota  # noqa: F401
 import checks.rules.duplicates  # noqa: F401

@@ -246,7 +246,7 @@ def photo_caption(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 
 
-@REGISTRY.rule(id="cover-image", clause="五(二)5", severity="reject", title="音视频封面图片",
+@REGISTRY.rule(id="cover-image", clause="四.4(5)", severity="reject", title="音视频封面图片",
                params={"with_roles": (list[str], ["video", "audio"]), "name_words": (list[str], ["封面"]),
                        "requirement": (str, ""), "form_text_min_words": (int, 0)})
 def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:

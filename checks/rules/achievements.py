@@ -10,7 +10,7 @@ the column); a form without such a table is reported as not checkable (info), ne
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
@@ -35,7 +35,7 @@ def _column(header: Sequence[str], words: Sequence[str]) -> int | None:
     return None
 
 
-def _rows(f: FileFacts, columns: dict[str, Sequence[str]]) -> list[dict[str, str]] | None:
+def _rows(f: FileFacts, columns: Mapping[str, Sequence[str]]) -> list[dict[str, str]] | None:
     """Data rows (column name → cell) of the first table whose header names every column; None when none does."""
     for table in _tables(f):
         for h, header in enumerate(table[:5]):  # a title row or two may come first

@@ -326,7 +326,7 @@ def _auxiliary_picture(name: str, path: Path) -> str:
             return f"名称含“{word}”"
     description = _picture_description(path)
     word = next((w for w in AUXILIARY_PICTURE_WORDS if w in description), None)
-    return f"的图片说明含“{word}”" if word else ""
+    return f"说明（文件属性）含“{word}”" if word else ""
 
 
 def _picture_description(path: Path) -> str:

@@ -7,7 +7,9 @@ PostgreSQL. One mail per shape, as the webmails and clients write them:
 * Foxmail: a 163 link pasted by a Foxmail user, downloaded automatically from the loopback server;
 * Outlook: a link whose download redirects off the allowed hosts (falls back to the warning); and five photos
   attached twice with a scanned certificate among them;
-* QQ Mail: the same ZIP attached twice.
+* QQ Mail: the same ZIP attached twice;
+* 163 webmail: a newspaper clipping and a scanned 奖状 (said by its Windows file properties) among the photos;
+* Foxmail: the photos attached loose and again inside the ZIP.
 
 With INTAKE_WRITE_RECEIPTS=1 the 163 case's receipt is written to docs/receipts/jcjy2025-video-link.txt.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from PIL import Image
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
@@ -59,6 +62,8 @@ class Kit:
     text: Path
     photos: tuple[Path, ...]
     certificate: Path
+    clipping: Path  # a newspaper clipping, named so
+    award_scan: Path  # a scanned 奖状 whose name says nothing; its Windows file properties (EXIF XPTitle) do
     video: Path
     promo: Path  # a second, different video
 
@@ -89,9 +94,15 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
         samples.make_jpeg(photos[-1], 2_150_000, seed=i)
     certificate = d / "荣誉证书扫描件.jpg"
     samples.make_jpeg(certificate, 300_000, (1200, 900), seed=99)
+    clipping = d / "县报报道剪报.jpg"
+    samples.make_jpeg(clipping, 250_000, (1000, 1400), seed=98)
+    award_scan = d / "扫描件01.jpg"
+    exif = Image.Exif()
+    exif[0x9C9B] = "区级优秀案例奖状".encode("utf-16-le") + b"\0\0"  # what Windows writes for 标题
+    Image.new("RGB", (1400, 1000), (236, 222, 196)).save(award_scan, "JPEG", quality=85, exif=exif)
     video = samples.make_mp4(d / "实践创新案例视频.mp4", 3.0, 1280, 720)
     promo = samples.make_mp4(d / "学校宣传片.mp4", 4.0, 1920, 1080)
-    return Kit(form, scan, text, tuple(photos), certificate, video, promo)
+    return Kit(form, scan, text, tuple(photos), certificate, clipping, award_scan, video, promo)
 
 
 @pytest.fixture(scope="module")
@@ -265,11 +276,18 @@ def test_automatic_download_checks_the_file_and_any_failure_keeps_the_warning(in
 
 
 def test_what_was_sent_twice_counts_once_and_a_certificate_is_auxiliary(intake, smtp_sink, db_url, kit) -> None:  # type: ignore[no-untyped-def]
-    outlook, qq = SCHOOLS[5], SCHOOLS[6]
+    outlook, qq, netease, foxmail = SCHOOLS[5], SCHOOLS[6], SCHOOLS[7], SCHOOLS[4]
     photos_twice = mail(outlook, "outlook", files=[*kit.case_files(outlook, photos=5), kit.certificate], twice=True)
     zip_twice = mail(qq, "qq", files=kit.case_files(qq, photos=3), packed=True, twice=True)
-    intake(photos_twice, zip_twice)
-    receipts = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(2, timeout=30)}
+    clippings = mail(netease, "163", files=[*kit.case_files(netease, photos=2), kit.clipping, kit.award_scan],
+                     packed=True)
+    fox_files = kit.case_files(foxmail, photos=4)  # the photos loose, and again inside the ZIP with the rest
+    loose_and_zipped = build_mail(
+        style="foxmail", sender=foxmail.sender, to=MAILBOX, subject=foxmail.subject, body="申报材料见附件",
+        received_at=RECEIVED, attachments=[*(Attachment.from_file(p, content_type="image/jpeg") for p in fox_files[3:]),
+                                           Attachment(f"{foxmail.school}.zip", zip_gbk(fox_files, foxmail.school))])
+    intake(photos_twice, zip_twice, clippings, loose_and_zipped)
+    receipts = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(4, timeout=30)}
 
     _no, status, _v, findings, atts, _e = case_state(db_url, outlook.sender)
     count = next(f for f in findings if f.rule == "photo-count")
@@ -283,3 +301,13 @@ def test_what_was_sent_twice_counts_once_and_a_certificate_is_auxiliary(intake, 
     assert status == "accepted", [f.message for f in findings if not f.passed and f.severity != "info"]
     assert next(f for f in findings if f.rule == "photo-count").evidence["measured"] == 3
     assert any(f.rule == "duplicate-file" and f.severity == "info" and f.file == f"{qq.school}.zip" for f in findings)
+
+    _no, status, _v, findings, atts, _e = case_state(db_url, netease.sender)
+    assert status == "accepted", [f.message for f in findings if not f.passed and f.severity != "info"]
+    assert sorted(a.role for a in atts if a.name.endswith(("剪报.jpg", "扫描件01.jpg"))) == ["auxiliary", "auxiliary"]
+    assert "县报报道剪报.jpg、扫描件01.jpg" in receipts[netease.sender][1]
+
+    _no, status, _v, findings, _a, _e = case_state(db_url, foxmail.sender)
+    assert status == "accepted", [f.message for f in findings if not f.passed and f.severity != "info"]
+    assert next(f for f in findings if f.rule == "photo-count").evidence["measured"] == 4
+    assert "4个照片文件重复附上，只计一次" in receipts[foxmail.sender][1]

@@ -60,3 +60,31 @@ def test_every_bound_gives_a_plain_reason_and_leaves_nothing(server: LinkServer,
     with pytest.raises(FetchFailed, match=reason):
         fetch_link(spool, 3, server.url(route), "v.mp4", settings)
     assert not list(spool.tmp_dir.iterdir()) and not (spool.root / "supplied" / "3").exists()
+
+
+def test_links_configuration_is_validated_at_start(tmp_path: Path) -> None:
+    from ingest.config import REPO_ROOT, ConfigError, load_config
+
+    env = {"INTAKE_IMAP_PASSWORD": "x", "INTAKE_SMTP_PASSWORD": "x", "INTAKE_CONSOLE_SECRET": "s" * 40}
+    example = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert load_config(REPO_ROOT / "config.example.toml", env=env).links == LinkSettings()  # off by default
+
+    def with_links(old: str, new: str) -> Path:
+        assert old in example
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(example.replace(old, new), encoding="utf-8")
+        return cfg
+
+    hosts = 'allowed_hosts = ["163.com", "126.com", "yeah.net", "qq.com"]'
+    example = example.replace("fetch = false", "fetch = true")
+    cfg = load_config(with_links(hosts, 'allowed_hosts = ["163.com", "127.0.0.1"]'), env=env)
+    assert cfg.links.fetch and cfg.links.host_allowed("127.0.0.1") and cfg.links.host_allowed("mail.163.com")
+    assert not cfg.links.host_allowed("evil163.com") and not cfg.links.host_allowed("127.0.0.2")
+    for old, new, said in (("fetch = true", 'fetch = "yes"', "links.fetch"),
+                           ("alert_days = 3", "alert_days = -1", "links.alert_days"),
+                           ("max_bytes = 1073741824", "max_bytes = 0", "links.max_bytes"),
+                           (hosts, 'allowed_hosts = ["https://163.com/"]', "allowed_hosts"),
+                           (hosts, "allowed_hosts = []", "allowed_hosts"),
+                           ("fetch = true", "fetch = true\nfollow = true", "'follow'")):
+        with pytest.raises(ConfigError, match=said):
+            load_config(with_links(old, new), env=env)

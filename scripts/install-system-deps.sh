@@ -16,11 +16,11 @@ runtime=(python3-venv libarchive13 libreoffice-writer-nogui fonts-noto-cjk)
 # Only for the tests:
 #   dovecot-imapd   the real IMAP server the tests start on loopback
 #   isync           mbsync, the fetch floor of the benchmarks
-#   chromium        the console's browser test (Playwright drives Debian's build)
-#   libarchive-tools, p7zip-full   bsdtar and 7z make the test archives (GBK-named ZIPs, 7z)
+#   chromium, libatomic1   the console's browser test (Playwright drives Debian's build; its bundled node needs libatomic)
+#   libarchive-tools, p7zip-full, zip   bsdtar, 7z and Info-ZIP make the test archives (GBK-named ZIPs, 7z)
 #   git             the fresh-clone install test
 #   postgresql      only when no PostgreSQL answers on 127.0.0.1:5432 (the tests then start a cluster of their own)
-test_only=(dovecot-imapd isync chromium libarchive-tools p7zip-full git)
+test_only=(dovecot-imapd isync chromium libatomic1 libarchive-tools p7zip-full zip git)
 
 with_tests=0
 case "${1:-}" in

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from checks.errors import IntakeError
 from checks.registry import ConfiguredRules, configure
 from checks.subject import SubjectSpec
 from ingest.config import AppConfig, ConfigError
@@ -18,7 +19,7 @@ from notify.render import Renderer, TemplateProblem
 from store import Store
 
 
-class StartupError(RuntimeError):
+class StartupError(IntakeError):
     """Why the daemon cannot start, in one line."""
 
 

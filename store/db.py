@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.errors import IntakeError
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
@@ -29,7 +31,7 @@ def _newest_migration() -> str:
 SCHEMA_HEAD = _newest_migration()
 
 
-class SchemaMismatch(RuntimeError):
+class SchemaMismatch(IntakeError):
     """The database's schema is not the one this code reads; worded as one line for the operator."""
 
 

@@ -258,3 +258,27 @@ def example_subject(parsed: ParsedSubject, spec: SubjectSpec) -> str:
     if spec.required_marker:
         subject = f"{spec.required_marker}：{subject}"
     return subject
+
+
+_UNIT_WORDS = ("学校", "小学", "中学", "幼儿园", "学院", "大学", "教育局", "教育厅", "教委", "教育委员会", "中心", "研究院",
+               "教研室", "督导室")
+
+
+def sender_as_unit(display_name: str) -> str | None:
+    """The sender's display name when it names a unit ("江苏省教育厅", "芦淞区建设小学"), else None."""
+    name = display_name.strip().strip('"')
+    return name if 3 <= len(name) <= 40 and any(w in name for w in _UNIT_WORDS) else None
+
+
+def unprescribed_subject(parsed: ParsedSubject, spec: SubjectSpec) -> ParsedSubject:
+    """A call that prescribes no subject format: the subject is no reason for review when the fields could be read
+    (from the subject, the 申报表, the attachments' names or the sender's name). Doubts that two sources disagree
+    still send it to staff."""
+    if spec.prescribed or not parsed.needs_review:
+        return parsed
+    complete = bool(parsed.case_name) and bool(parsed.organization or parsed.province) and (
+        parsed.category_no is not None or not spec.category_required)
+    if not complete or any(d.code.endswith("mismatch") for d in parsed.doubts):
+        return parsed
+    return replace(parsed, needs_review=False,
+                   reasons=(*parsed.reasons, "本次征集未规定邮件主题格式，字段取自邮件和附件"))

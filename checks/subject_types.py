@@ -24,7 +24,7 @@ class Category:
 
 
 _SUBJECT_KEYS = {"template", "required_marker", "template_words", "review_below", "example_province",
-                 "example_organization", "example_case_name", "category_required"}
+                 "example_organization", "example_case_name", "category_required", "prescribed"}
 _CATEGORY_KEYS = {"no", "name", "aliases", "topics"}
 
 
@@ -40,6 +40,9 @@ class SubjectSpec:
     # Calls whose subjects name no category (the categories only sort cases) do not send a subject without
     # one to review.
     category_required: bool = True
+    # False when the call prescribes no subject format (Zhuzhou, MoE): a subject that cannot be read is no reason
+    # for review when the fields can be read from the mail and its attachments.
+    prescribed: bool = True
     # Placeholders of the example subject shown to senders when a part was not understood.
     example_province: str = "XX省"
     example_organization: str = "XX学校"
@@ -75,8 +78,12 @@ class SubjectSpec:
         category_required = subject.get("category_required", True)
         if not isinstance(category_required, bool):
             raise ValueError(f"campaign.subject.category_required must be true or false, got {category_required!r}")
+        prescribed = subject.get("prescribed", True)
+        if not isinstance(prescribed, bool):
+            raise ValueError(f"campaign.subject.prescribed must be true or false, got {prescribed!r}")
         return cls(categories=categories, template=texts["template"], required_marker=texts["required_marker"],
                    template_words=tuple(words), review_below=float(review_below), category_required=category_required,
+                   prescribed=prescribed,
                    example_province=texts["example_province"], example_organization=texts["example_organization"],
                    example_case_name=texts["example_case_name"])
 

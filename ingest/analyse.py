@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
-from checks.subject import ParsedSubject, example_subject, fill_from_other_sources, parse_subject
+from checks.subject import (ParsedSubject, example_subject, fill_from_other_sources, parse_subject,
+                            sender_as_unit, unprescribed_subject)
 from ingest.batch import BatchPlan, plan_batch
 from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
 from ingest.facts import extract_facts
@@ -225,8 +226,13 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                     form_fields = {}  # the file's own facts below meet the same bound and record it
                 if form_fields:
                     break
+        if not spec.prescribed and not form_fields.get("申报单位") and subject.organization is None:
+            unit = sender_as_unit(mail.from_name or "")  # no form, no subject format: the sender's name says who
+            if unit:
+                form_fields = {**form_fields, "申报单位": unit}
         subject, mismatches = fill_from_other_sources(
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
+        subject = unprescribed_subject(subject, spec)
 
     readable = [f for f in files if f.kind != "link" and f.path is not None and f.path not in stopped]
     outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable)))

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from docx import Document
 from sqlalchemy import create_engine, select
 
 from ingest import samples
@@ -207,3 +208,53 @@ def test_a_mail_of_several_cases_is_never_one_case(poll, smtp_sink, db_url, batc
     if os.environ.get("INTAKE_WRITE_RECEIPTS") == "1" and db_url.startswith("sqlite"):
         out = Path(__file__).resolve().parent.parent / "docs" / "receipts" / "jcjy2025-provincial-batch.txt"
         out.write_text(f"主题：{subject}\n\n{text.replace(chr(13), '')}", encoding="utf-8")
+
+
+MOE_AT = datetime(2024, 9, 5, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+def _xlsx(path: Path, rows: list[list[object]]) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def moe_mails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The MoE notice names no subject format and no file format: a department's mail with a subject of its own,
+    附件1 as a PDF, 附件3 listing a 2019 三等奖; and 附件4–5 where 苏州市 chose 4 achievements."""
+    d = tmp_path_factory.mktemp("moe")
+    pdf = samples.make_text_pdf(d / "附件1 成果信息一览表.pdf", "成果信息一览表\n序号 成果名称 成果持有方")
+    brief = Document()
+    brief.add_paragraph("成果简介")
+    brief.add_paragraph("成果名称：大单元教学的区域实践。成果主要解决的教学问题、解决方法和推广应用价值……")
+    brief.save(str(d / "附件2 成果简介.docx"))
+    summary = _xlsx(d / "附件3 成果汇总表.xlsx", [["成果汇总表"], ["序号", "成果名称", "成果持有方", "获奖年度", "获奖等级"],
+                                               [1, "大单元教学的区域实践", "南京市教研室", 2022, "一等奖"],
+                                               [2, "劳动课程群建设", "无锡市某小学", 2019, "三等奖"]])
+    choices = [["序号", "成果应用方", "拟推广应用的成果"], [1, "南京市", "大单元教学的区域实践"], [2, None, "复式教学"],
+               [3, "苏州市", "大单元教学的区域实践"], [4, None, "复式教学"], [5, None, "劳动课程群建设"], [6, None, "科学实验"]]
+    table4 = _xlsx(d / "附件4 成果应用方信息一览表.xlsx", [["成果应用方信息一览表"], *choices])
+    table5 = _xlsx(d / "附件5 成果应用方汇总表.xlsx", [["成果应用方汇总表"], *choices])
+
+    def mail(style: str, sender: str, subject: str, files: list[Path]) -> bytes:
+        return build_mail(style=style, sender=sender, sender_name="江苏省教育厅", to="chenwei@cse.edu.cn",
+                          subject=subject, body="陈老师：附件为我省报送材料，请查收。", received_at=MOE_AT,
+                          attachments=[Attachment.from_file(f) for f in files])
+
+    return {"set1": mail("foxmail", "jsjyt@126.com", "江苏省教育厅报送材料", [pdf, d / "附件2 成果简介.docx", summary]),
+            "set2": mail("qq", "jsjyt2@qq.com", "成果应用方材料", [table4, table5])}
+
+
+def test_moe_free_subject_pdf_form_and_clauses_read_from_the_forms(poll, smtp_sink, db_url, moe_mails) -> None:  # type: ignore[no-untyped-def]
+    poll(*moe_mails.values(), campaign_file="campaigns/moe2024-achievements.toml", received_at=MOE_AT)
+    replies = {m.rcpt_tos[0]: plain(m.raw) for m in smtp_sink.wait_for(2, timeout=120)}
+    assert case_statuses(db_url) == {"jsjyt@126.com": ["accepted_with_warnings"],
+                                     "jsjyt2@qq.com": ["accepted_with_warnings"]}, replies
+    text1, text2 = replies["jsjyt@126.com"][1], replies["jsjyt2@qq.com"][1]
+    assert "不是可编辑版本（Word/WPS/Excel），已受理" in text1 and "“劳动课程群建设”（2019，三等奖）" in text1
+    assert "苏州市（4个）" in text2 and "南京市（" not in text2

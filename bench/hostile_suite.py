@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, select  # noqa: E402
 
-from hostile_factory import HostileCase, hostile_cases  # noqa: E402
+from hostile_factory import (SUITE_MAIL_UNPACKED_MB, SUITE_MAX_MESSAGE, HostileCase, hostile_cases,  # noqa: E402
+                             seccon_cases)
 from servers import reported_peak_memory_mb, write_intake_config  # noqa: E402
 from store.models import Case, Finding, Message, Submission  # noqa: E402
 
@@ -53,6 +54,9 @@ class HostileResult:
     statuses: dict[str, int] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
     unclear: list[str] = field(default_factory=list)
+    # seccon (issue 15 §4, §6): what a stranger's bytes left in the database
+    bad_text_in_db: list[str] = field(default_factory=list)  # NUL/control characters or U+FFFD in names
+    unsafe_links: list[str] = field(default_factory=list)  # link attachments that are not http(s)
     written_outside: list[str] = field(default_factory=list)
     escaped: list[str] = field(default_factory=list)
     injected_replies: list[str] = field(default_factory=list)
@@ -63,6 +67,7 @@ class HostileResult:
     spool_work_mb: float = 0.0
     work_mb_per_mail: float = 0.0
     work_mb_max_mail: float = 0.0
+    spool_work_mb_on_disk: float = 0.0  # hard links counted once (spool_work_mb counts every name)
     problems: list[str] = field(default_factory=list)
 
 
@@ -83,7 +88,9 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
     db_url = f"sqlite:///{workdir / 'intake.db'}"
     cfg = write_intake_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
                               poll_interval_seconds=60, replies_per_sender_per_hour=1000,
-                              limits="file_seconds = 15")  # the PDF operator bomb stops at 15 s
+                              intake_extra=f"max_message_bytes = {SUITE_MAX_MESSAGE}",
+                              # the PDF operator bomb stops at 15 s; issue 15 §5's per-mail budget case
+                              limits=f"file_seconds = 15\nmail_unpacked_mb = {SUITE_MAIL_UNPACKED_MB}")
     before = _snapshot(workdir)
     tmp_before = set(os.listdir(tempfile.gettempdir()))
     env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
@@ -117,14 +124,25 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
     result.escaped += [n for n in new_tmp if any(m in n for m in markers)]
     _measure_disk(result, workdir / "spool")
     _judge(result, db_url)
+    _judge_text(result, db_url)
     time.sleep(1)
     _check_replies(result, smtp_sink)
     _problems(result)
     return result
 
 
-def _tree_bytes(root: Path) -> int:
-    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.exists() else 0
+def _tree_bytes(root: Path, *, distinct: bool = False) -> int:
+    """Bytes of the files under root; ``distinct``: each inode once (hard links are one file on disk)."""
+    if not root.exists():
+        return 0
+    seen: dict[tuple[int, int], int] = {}
+    total = 0
+    for p in root.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            st = p.lstat()
+            total += st.st_size
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values()) if distinct else total
 
 
 def _measure_disk(result: HostileResult, spool: Path) -> None:
@@ -136,6 +154,7 @@ def _measure_disk(result: HostileResult, spool: Path) -> None:
     result.spool_work_mb = round(sum(per_mail) / mb, 1)
     result.work_mb_per_mail = round(sum(per_mail) / mb / max(1, result.appended), 2)
     result.work_mb_max_mail = round(max(per_mail, default=0) / mb, 1)
+    result.spool_work_mb_on_disk = round(_tree_bytes(work, distinct=True) / mb, 1)
 
 
 def _judge(result: HostileResult, db_url: str) -> None:
@@ -160,6 +179,27 @@ def _judge(result: HostileResult, db_url: str) -> None:
         if m.status not in ("notified", "stored", "skipped") or not clear or verdicts.get(m.id) == "accepted":
             result.unclear.append(f"{m.message_id or m.id}: status {m.status}, verdict {verdicts.get(m.id)}, "
                                   f"error {m.error!r}")
+
+
+def _judge_text(result: HostileResult, db_url: str) -> None:
+    """seccon (issue 15 §4, §6): no control characters or U+FFFD in stored names, no non-http(s) links."""
+    import re
+
+    from store.models import Attachment
+
+    bad = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            texts = [(f"message {r.id} subject", r.subject) for r in conn.execute(select(Message.id, Message.subject))]
+            texts += [(f"case {r.id} name", r.case_name) for r in conn.execute(select(Case.id, Case.case_name))]
+            atts = conn.execute(select(Attachment.id, Attachment.name, Attachment.kind, Attachment.url)).all()
+    finally:
+        engine.dispose()
+    texts += [(f"attachment {a.id} name", a.name) for a in atts]
+    result.bad_text_in_db = [f"{where}: {value[:60]!r}" for where, value in texts if value and bad.search(value)]
+    result.unsafe_links = [f"attachment {a.id}: {a.url[:60]!r}" for a in atts
+                           if a.kind == "link" and not str(a.url or "").lower().startswith(("http://", "https://"))]
 
 
 def _check_replies(result: HostileResult, smtp_sink: Any) -> None:
@@ -187,6 +227,10 @@ def _problems(result: HostileResult) -> None:
         result.problems.append(f"archive or name traversal escaped: {result.escaped[:5]}")
     if result.injected_replies:
         result.problems.append(f"header injection reached a reply: {result.injected_replies[:3]}")
+    if result.bad_text_in_db:
+        result.problems.append(f"control characters or U+FFFD stored: {result.bad_text_in_db[:3]}")
+    if result.unsafe_links:
+        result.problems.append(f"non-http(s) links stored: {result.unsafe_links[:3]}")
 
 
 def main() -> int:
@@ -196,6 +240,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="a spread sample of this many cases")
     args = parser.parse_args()
     cases = hostile_cases(args.limit)
+    if args.limit is None:  # seccon (issue 15 §4–6): big cases (a 180 MB mail of 1,500 text parts) only in full runs
+        cases += [HostileCase(f"seccon/{name}", raw) for name, raw in seccon_cases()]
     dovecot, sink = DovecotServer(), SmtpSink()
     dovecot.start()
     sink.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,9 @@ class Analysis:
     # shared files (推荐函, 汇总表) are listed with each. Empty for a mail of one case.
     cases: tuple[Analysis, ...] = ()
     folder: str = ""  # a case of such a mail: its folder ("湖北省推荐案例/01 夷陵中学")
+    # Every file on disk this analysis refers to (read files, their converted copies): the rest of the work
+    # directory may go once the version is stored.
+    kept_paths: tuple[Path, ...] = ()
 
     @property
     def links(self) -> tuple[AnalysedFile, ...]:
@@ -102,13 +106,14 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
 _LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt", ".rtf")
 
 
-def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile]) -> list[Outcome]:
+def _classify_all(bounds: LimitSettings, files: Sequence[ExtractedFile], deadline: float) -> list[Outcome]:
     """Each file's ``Classification`` (or the ``Overrun`` that stopped it), in order."""
     legacy = [i for i, f in enumerate(files) if f.name.lower().endswith(_LEGACY_WORD_SUFFIXES)]
     other = sorted(set(range(len(files))) - set(legacy))
     outcomes: dict[int, Outcome] = {}
     for indexes, seconds in ((legacy, bounds.file_seconds + CONVERT_SECONDS), (other, bounds.file_seconds)):
-        outcomes.update(zip(indexes, map_bounded(bounds, seconds, classify, [files[i] for i in indexes])))
+        outcomes.update(zip(indexes, map_bounded(bounds, seconds, classify, [files[i] for i in indexes],
+                                                 deadline=deadline)))
     return [outcomes[i] for i in range(len(files))]
 
 
@@ -125,6 +130,15 @@ def _once_each(files: Sequence[ExtractedFile], repeated: list[tuple[str, str]]) 
             first[f.sha256] = f.name
         kept.append(f)
     return kept
+
+
+def _mail_budget_finding(bounds: LimitSettings, what: str, skipped: Sequence[str]) -> UnpackFinding:
+    """The whole mail ran past one of its budgets: the attachments not read are named, the mail goes to review."""
+    listed = "、".join(f"“{n}”" for n in skipped[:5]) + ("等" if len(skipped) > 5 else "")
+    limit = (f"{bounds.mail_seconds:.0f} 秒" if what == "time" else f"{bounds.mail_unpacked_mb} MB")
+    label = "处理时间" if what == "time" else "解压总量"
+    return UnpackFinding(f"mail.{what}_budget", f"整封邮件的{label}超过上限（{limit}），附件{listed}未处理，"
+                         "已转人工审核。请精简材料或分多封邮件发送。", skipped[0] if skipped else "")
 
 
 def _file_facts(f: AnalysedFile) -> FileFacts:
@@ -146,7 +160,8 @@ def _batch_reason(plan: BatchPlan | None) -> str:
 def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: datetime,
             prior: Sequence[PriorSubmission] = (), case_no: str = "",
             known: CaseFields | None = None, corrections: Mapping[str, Any] | None = None,
-            times: StageTimes | None = None, supplied: Sequence[SuppliedFile] = ()) -> Analysis:
+            times: StageTimes | None = None, supplied: Sequence[SuppliedFile] = (),
+            forced_review: Sequence[str] = ()) -> Analysis:
     """``supplied``: files added to the submission after its mail (the file behind a link), read like the others."""
     times = times if times is not None else StageTimes()
     spec = runtime.campaign.subject_spec
@@ -165,27 +180,46 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     parts_dir.mkdir(parents=True, exist_ok=True)
 
     bounds = runtime.config.limits
+    # The whole mail's budgets (issue 15 §5): reading time and unpacked bytes, on top of the per-file bounds.
+    deadline = time.monotonic() + bounds.mail_seconds
+    unpacked_left = bounds.mail_unpacked_mb << 20
     # Files a reader could not finish (time, memory, crash): staff look before anything is sent.
     overruns: list[str] = []
     extracted: list[ExtractedFile] = []
     # The same attachment (or archive) attached twice counts once (five photos attached twice are five).
     repeated: list[tuple[str, str]] = []
     first_part: dict[str, str] = {}
-    for index, part in enumerate(mail.attachments):
+    attachments = list(mail.attachments)
+    for index, part in enumerate(attachments):
         if part.sha256 and part.sha256 in first_part:
             repeated.append((part.name, first_part[part.sha256]))
             continue
         if part.sha256:
             first_part[part.sha256] = part.name
+        left = deadline - time.monotonic()
+        if left <= 0 or unpacked_left <= 0:
+            what = "time" if left <= 0 else "bytes"
+            finding = _mail_budget_finding(bounds, what, [p.name for p in attachments[index:]])
+            unpack_findings.append(finding)
+            overruns.append(finding.message)
+            break
         with times.stage("unpack"):
             saved = part.save_to(parts_dir / _safe_part_name(index, part.name))
+            bounded = replace(limits, max_total_bytes=min(limits.max_total_bytes, unpacked_left))
             try:
-                members, found = run_bounded(bounds, bounds.attachment_seconds, unpack_attachment, part.name, saved,
-                                             work_dir / "files" / f"{index:03d}", limits)
+                members, found = run_bounded(bounds, min(bounds.attachment_seconds, left), unpack_attachment,
+                                             part.name, saved, work_dir / "files" / f"{index:03d}", bounded)
             except Overrun as exc:
-                members, found = [], [UnpackFinding(f"file.{exc.kind}", f"附件“{part.name}”解压{exc.chinese()}。",
-                                                    part.name)]
-                overruns.append(f"附件“{part.name}”解压{exc.chinese()}")
+                kind = "budget" if left < bounds.attachment_seconds and exc.kind == "timeout" else exc.kind
+                why = "未完成：整封邮件的处理时间已用完" if kind == "budget" else exc.chinese()
+                members, found = [], [UnpackFinding(f"file.{kind}", f"附件“{part.name}”解压{why}。", part.name)]
+                overruns.append(f"附件“{part.name}”解压{why}")
+        unpacked_left -= sum(m.size for m in members)
+        if bounded.max_total_bytes < limits.max_total_bytes and any(f.code == "archive.too_large" for f in found):
+            finding = _mail_budget_finding(bounds, "bytes", [p.name for p in attachments[index:]])
+            found = [*found, finding]
+            overruns.append(finding.message)
+            unpacked_left = 0
         unpack_findings.extend(found)
         extracted.extend(members)
     extracted = _once_each(extracted, repeated)
@@ -194,7 +228,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                   for f in supplied]
 
     stopped: dict[Path, str] = {}
-    for ef, (cls, seconds) in zip(extracted, _classify_all(bounds, extracted)):
+    for ef, (cls, seconds) in zip(extracted, _classify_all(bounds, extracted, deadline)):
         times.add("classify", seconds)
         if isinstance(cls, Overrun):  # recorded once, as this file's facts (no second try at reading it)
             overruns.append(f"文件“{ef.name}”{cls.chinese()}")
@@ -235,7 +269,8 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         subject = unprescribed_subject(subject, spec)
 
     readable = [f for f in files if f.kind != "link" and f.path is not None and f.path not in stopped]
-    outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable)))
+    outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable,
+                                              deadline=deadline)))
     with_facts: list[AnalysedFile] = []
     for f in files:
         if f.path in stopped:
@@ -276,16 +311,19 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         times.add(f"check:{rule_id}", seconds)
     findings = tuple(checked)
     batch_reason = _batch_reason(plan)
-    status = decide_status(findings, subject.needs_review or bool(overruns) or bool(batch_reason))
+    status = decide_status(findings, subject.needs_review or bool(overruns) or bool(batch_reason)
+                           or bool(forced_review))
     review = [batch_reason] if batch_reason else []
     review += list(subject.reasons) if subject.needs_review else []
-    review += overruns
+    review += [*forced_review, *overruns]
+    defects += forced_review
     review += [f.message for f in findings if f.rule == "rule-error"]
     review += list(mismatches)
     defects += [p.message for p in unpack_findings]
+    kept = tuple(dict.fromkeys([*(ef.path for ef in extracted), *(f.path for f in with_facts if f.path)]))
     return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(with_facts),
                     findings=findings, status=status, defects=tuple(dict.fromkeys(defects)),
-                    received_at=received_at, review_reasons=tuple(dict.fromkeys(review)))
+                    received_at=received_at, review_reasons=tuple(dict.fromkeys(review)), kept_paths=kept)
 
 
 # Words that make a sender a provincial education department (its cases are its recommendations, 四.2(1)).

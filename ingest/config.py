@@ -119,6 +119,9 @@ class LimitSettings:
     attachment_seconds: float = 600.0
     rule_seconds: float = 10.0
     worker_memory_mb: int = 2048
+    # One whole mail: time reading all its files, bytes unpacked from all its attachments (issue 15 §5).
+    mail_seconds: float = 1800.0
+    mail_unpacked_mb: int = 2048
 
 
 # The hosts of the webmails whose large-attachment links case-intake recognises (ingest/links.py): a host is
@@ -172,7 +175,8 @@ _CAMPAIGN_KEYS = {
 }
 _TOP_KEYS = {"intake", "imap", "smtp", "campaign", "campaign_file", "console", "limits", "links"}
 _LINK_KEYS = {"fetch", "allowed_hosts", "max_bytes", "timeout_seconds", "alert_days"}
-_LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb"}
+_LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb", "mail_seconds",
+               "mail_unpacked_mb"}
 _CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
 _SECURITY = {"ssl", "starttls", "plain"}
 
@@ -350,7 +354,7 @@ def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     _check_keys(t, _LIMIT_KEYS, "limits")
     default = LimitSettings()
     seconds = {}
-    for key in ("file_seconds", "attachment_seconds", "rule_seconds"):
+    for key in ("file_seconds", "attachment_seconds", "rule_seconds", "mail_seconds"):
         value = _optional(t, key, "limits", (int, float), getattr(default, key))
         if value <= 0:
             raise ConfigError(f"limits.{key}：应为正的秒数")
@@ -358,7 +362,13 @@ def _parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     memory = _optional(t, "worker_memory_mb", "limits", int, default.worker_memory_mb)
     if memory != 0 and memory < 256:
         raise ConfigError("limits.worker_memory_mb：0（不限）或至少 256")
-    return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory, **seconds)
+    if seconds["mail_seconds"] < seconds["file_seconds"]:
+        raise ConfigError("limits.mail_seconds：不能小于 limits.file_seconds（一封邮件至少要能读完一个文件）")
+    unpacked = _optional(t, "mail_unpacked_mb", "limits", int, default.mail_unpacked_mb)
+    if unpacked < 1:
+        raise ConfigError("limits.mail_unpacked_mb：应为正的 MB 数")
+    return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory,
+                         mail_unpacked_mb=unpacked, **seconds)
 
 
 def _host_name(value: Any) -> bool:

@@ -139,7 +139,8 @@ class Daemon:
             try:
                 with report.times.stage("fetch"):
                     mailbox.connect()
-                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew)
+                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew,
+                                             max_message_bytes=self.rt.config.intake.max_message_bytes)
                 store.record_poll(mailbox.account, imap.folder, ok=True)
             except (MailboxError, IMAPClientError, OSError) as exc:
                 # A server restart, a dropped connection or a refused login: what was spooled stays, the

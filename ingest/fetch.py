@@ -29,7 +29,7 @@ class FetchReport:
 
 
 def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int = 200,
-              stop_requested: Callable[[], bool] = lambda: False) -> FetchReport:
+              stop_requested: Callable[[], bool] = lambda: False, max_message_bytes: int = 0) -> FetchReport:
     """Download every message above the stored last UID of the current UIDVALIDITY epoch."""
     report = FetchReport()
     account, folder = mailbox.account, mailbox.settings.folder
@@ -52,7 +52,7 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int 
                 store.log_event("message.duplicate_skipped",
                                 detail={"uid": head.uid, "uidvalidity": uidvalidity, "message_id": head.message_id})
             else:
-                _download_one(mailbox, store, spool, head, account, folder, uidvalidity, report)
+                _download_one(mailbox, store, spool, head, account, folder, uidvalidity, report, max_message_bytes)
             store.advance_last_uid(account, folder, uidvalidity, head.uid)
     if mailbox.settings.processed_folder:
         mailbox.copy_to(report.uids, mailbox.settings.processed_folder)
@@ -60,17 +60,24 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int 
 
 
 def _download_one(mailbox: MailboxClient, store: Store, spool: Spool, head: MessageHead, account: str,
-                  folder: str, uidvalidity: int, report: FetchReport) -> None:
+                  folder: str, uidvalidity: int, report: FetchReport, max_message_bytes: int = 0) -> None:
     writer = spool.writer(account, uidvalidity, head.uid)
+    oversize = bool(max_message_bytes) and head.size > max_message_bytes
     try:
-        mailbox.download(head.uid, head.size, writer.write)
+        if oversize:  # the header only: recorded and answered, the body stays in the mailbox (issue 15 §5)
+            log.warning("UID %d: %d bytes, over intake.max_message_bytes (%d): header only", head.uid, head.size,
+                        max_message_bytes)
+            mailbox.download_header(head.uid, writer.write)
+        else:
+            mailbox.download(head.uid, head.size, writer.write)
         spooled = writer.commit()
     except BaseException:
         writer.abort()
         raise
     row = store.record_spooled(
         account=account, folder=folder, uidvalidity=uidvalidity, uid=head.uid, message_id=head.message_id,
-        sha256=spooled.sha256, size=spooled.size, spool_path=str(spooled.path), internaldate=head.internaldate,
+        sha256=spooled.sha256, size=max(spooled.size, head.size) if oversize else spooled.size,
+        spool_path=str(spooled.path), internaldate=head.internaldate,
     )
     if row is None:
         # Same bytes already recorded under another UID/epoch: keep the first copy only.

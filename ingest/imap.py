@@ -220,6 +220,16 @@ class MailboxClient:
             if len(data) < chunk or (size and offset >= size) or not data:
                 return offset
 
+    def download_header(self, uid: int, write: Callable[[bytes], None], limit: int = 1 << 20) -> int:
+        """Only the header block of one message (for a mail past ``intake.max_message_bytes``): enough to
+        record who sent what and answer them, without bringing the body onto our disk."""
+        fetched = self.client.fetch([uid], [f"BODY.PEEK[HEADER]<0.{limit}>"])
+        if uid not in fetched:
+            raise MailboxError(f"邮件 UID {uid} 已不在邮箱中")
+        data = next((bytes(v) for k, v in fetched[uid].items() if k.startswith(b"BODY[HEADER]") and v), b"")
+        write(data)
+        return len(data)
+
     def copy_to(self, uids: list[int], folder: str) -> None:
         if uids and folder:
             self.client.copy(uids, folder)

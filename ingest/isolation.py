@@ -15,8 +15,11 @@ and database threads that must not be forked), with the readers imported once.
 
 Many small items (the files of a submission, the rules) go to the worker as one task, each item under SIGALRM
 (which also interrupts a regular expression), so a rule or reader looping in Python costs that item only. The
-task's deadline (the sum of the items') is the backstop for an item stuck in C code or one that kills the worker:
-then each item runs as a task of its own, so the culprit is found and the others keep their results.
+task's deadline (the sum of the items', capped by what is left of the mail's own budget) is the backstop for an
+item stuck in C code or one that kills the worker. The worker writes each finished item's result to a progress
+file as it goes, so then the culprit is known without running anything twice: items before it keep their
+results, it is recorded as stopped (killed once, never re-run: a second run would cost the same again), the
+items after it go to a fresh worker.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ import copyreg
 import ctypes
 import logging
 import multiprocessing
+import os
+import pickle
 import resource
 import signal
+import tempfile
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -71,6 +77,8 @@ class Overrun(Exception):
         return (Overrun, (self.kind, self.seconds, self.detail))
 
     def chinese(self) -> str:
+        if self.kind == "budget":
+            return "未读取：整封邮件的处理时间已用完（limits.mail_seconds），其余文件未再读取"
         if self.kind == "timeout":
             return f"读取超时（超过 {self.seconds:.0f} 秒仍未完成），文件可能已损坏或构造异常"
         if self.kind == "memory":
@@ -212,9 +220,21 @@ Outcome = tuple[Any, float]  # (the item's result or its Overrun, seconds it too
 
 
 def each_under_alarm(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any, ...],
-                     seconds: float) -> list[Outcome]:
-    """Runs inside a worker (SIGALRM needs a process's main thread): ``function(item, *common)`` per item."""
+                     seconds: float, progress: str | None = None) -> list[Outcome]:
+    """Runs inside a worker (SIGALRM needs a process's main thread): ``function(item, *common)`` per item.
+    With ``progress`` (a file name), each item's outcome is appended there as soon as it is known."""
     outcomes: list[Outcome] = []
+    sink = open(progress, "ab") if progress else None  # noqa: SIM115 - closed below, also on the way out
+    try:
+        _each(function, items, common, seconds, outcomes, sink)
+    finally:
+        if sink is not None:
+            sink.close()
+    return outcomes
+
+
+def _each(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any, ...], seconds: float,
+          outcomes: list[Outcome], sink: Any) -> None:
     for item in items:
         start = time.perf_counter()
         try:
@@ -226,34 +246,69 @@ def each_under_alarm(function: Callable[..., Any], items: Sequence[Any], common:
         except MemoryError:
             result = Overrun("memory", time.perf_counter() - start)
         outcomes.append((result, time.perf_counter() - start))
-    return outcomes
+        if sink is not None:
+            try:
+                pickle.dump(outcomes[-1], sink)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                pickle.dump((None, outcomes[-1][1]), sink)  # the pool's own return path raises for it
+            sink.flush()
+
+
+def _finished(progress: str) -> list[Outcome]:
+    """Outcomes a killed worker wrote before it died (a record cut by the kill is ignored)."""
+    found: list[Outcome] = []
+    try:
+        with open(progress, "rb") as fh:
+            while True:
+                found.append(pickle.load(fh))
+    except (EOFError, pickle.UnpicklingError, ValueError, OSError, AttributeError, ImportError, IndexError):
+        pass
+    return found
 
 
 def map_bounded(limits: LimitSettings, seconds: float, function: Callable[..., Any], items: Sequence[Any],
-                *common: Any) -> list[Outcome]:
+                *common: Any, deadline: float | None = None) -> list[Outcome]:
     """``function(item, *common)`` for each item, each bounded by ``seconds``; per item its result or the
     ``Overrun`` that stopped it, and its seconds. One task for all items (a task costs ~0.3 ms and a
     10,000-file zip is 10,000 items): the alarm bounds an item stuck in Python code; an item stuck in C code
-    or killing the worker exhausts the task's deadline, and then each item runs as a task of its own to find
-    it and keep the others' results."""
-    if not items:
-        return []
-    if not limits.isolate:
-        return [_in_process(function, item, common) for item in items]
-    try:
-        return run_bounded(limits, seconds * len(items) + _SLACK_SECONDS, each_under_alarm, function, items, common,
-                           seconds)
-    except Overrun as exc:
-        log.warning("%d item(s) of %s: %s; now one at a time", len(items),
-                    getattr(function, "__name__", function), exc)
+    or killing the worker exhausts the task's deadline. Then the progress file tells which item it was: it is
+    recorded as stopped and never run again, the items after it go on in a fresh worker. ``deadline``
+    (``time.monotonic()`` value) is the mail's budget: items it leaves no time for are ``Overrun("budget")``."""
     outcomes: list[Outcome] = []
-    for item in items:
+    rest = list(items)
+    while rest:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            outcomes += [(Overrun("budget", 0.0), 0.0) for _ in rest]
+            break
+        if not limits.isolate:
+            outcomes.append(_in_process(function, rest.pop(0), common))
+            continue
+        natural = seconds * len(rest) + _SLACK_SECONDS
+        allowed = natural if left is None else min(natural, left + _SLACK_SECONDS)
+        fd, progress = tempfile.mkstemp(prefix="intake-progress-", suffix=".pickle")
+        os.close(fd)
         start = time.perf_counter()
         try:
-            outcomes += run_bounded(limits, seconds + _SLACK_SECONDS, each_under_alarm, function, [item], common,
-                                    seconds)
+            outcomes += run_bounded(limits, allowed, each_under_alarm, function, rest, common, seconds, progress)
+            break
         except Overrun as exc:
-            outcomes.append((exc, time.perf_counter() - start))
+            done = _finished(progress)
+            stopped = exc
+        finally:
+            os.unlink(progress)
+        outcomes += done
+        if len(done) >= len(rest):
+            break
+        took = time.perf_counter() - start - sum(t for _, t in done)
+        if stopped.kind == "timeout" and allowed < natural:
+            stopped = Overrun("budget", took)  # the mail's budget ran out while this item was being read
+        elif stopped.kind == "timeout":
+            stopped = Overrun("timeout", seconds)
+        log.warning("%s: item %d of %d stopped (%s), not run again; %d left", getattr(function, "__name__", function),
+                    len(outcomes) + 1, len(items), stopped, len(rest) - len(done) - 1)
+        outcomes.append((stopped, took))
+        rest = rest[len(done) + 1:]
     return outcomes
 
 

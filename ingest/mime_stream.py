@@ -36,7 +36,10 @@ from ingest.mime import (
 
 LINE_LIMIT = 1 << 16  # a physical line longer than this is read in pieces
 HEADER_LIMIT = 1 << 20  # header blocks beyond this are cut (defect)
-BODY_TEXT_LIMIT = 8 << 20  # text/plain and text/html bodies kept in memory up to this
+# Body text (text/plain and text/html parts) kept in memory for the whole mail, all parts together: a mail of
+# 1,500 text parts of 200 KB each held 317 MB of bodies, several copies of which (decoded, joined, pickled for the
+# rules) took the daemon to 1.1 GB. The rules and link finder need the first pages, not a novel (issue 15 §5).
+BODY_TEXT_LIMIT = 8 << 20
 MAX_NESTING = 20
 UUENCODE = {"x-uuencode", "uuencode", "x-uue", "uue"}
 # base64 text is gathered to this size before it is decoded, hashed and written: per-line calls (a 76-byte
@@ -134,8 +137,9 @@ def _boundary_of(line: bytes, at_start: bool, boundaries: list[bytes]) -> bytes 
 class _Sink:
     """Decodes one part's transfer encoding into a file (attachments) or memory (bodies)."""
 
-    def __init__(self, cte: str, target: Path | None) -> None:
+    def __init__(self, cte: str, target: Path | None, keep: int = BODY_TEXT_LIMIT) -> None:
         self.cte = cte
+        self.keep = keep  # bytes of a body part kept in memory (what is left of the mail's body budget)
         self.fh = target.open("wb") if target is not None else None
         self.mem = bytearray()
         self.hash = hashlib.sha256()
@@ -153,8 +157,11 @@ class _Sink:
         self.hash.update(data)
         if self.fh is not None:
             self.fh.write(data)
-        elif len(self.mem) < BODY_TEXT_LIMIT:
+        elif len(self.mem) + len(data) <= self.keep:
             self.mem += data
+        elif len(self.mem) < self.keep:
+            self.mem += data[:self.keep - len(self.mem)]
+            self.truncated = True
         else:
             self.truncated = True
 
@@ -279,6 +286,7 @@ class _Walker:
         self.parts_dir = parts_dir
         self.c = c
         self.count = 0
+        self.body_left = BODY_TEXT_LIMIT
 
     def headers(self, boundaries: list[bytes]) -> tuple[email.message.Message, bytes]:
         buf = bytearray()
@@ -354,12 +362,18 @@ class _Walker:
         ctype, name, inline = part_kind(msg, index, self.c.defects)
         cte = str(msg.get("Content-Transfer-Encoding", "7bit")).strip().lower()
         target = None if name is None else self.parts_dir / f"stream{index:04d}.bin"
-        sink = _Sink(cte, target)
+        sink = _Sink(cte, target, keep=self.body_left)
         term = self._drain(sink, boundaries)
         sink.close()
         if name is None:
-            body = decode_bytes(bytes(sink.mem), msg.get_content_charset(), self.c.defects, f"正文({ctype})")
-            (self.c.text if ctype == "text/plain" else self.c.html).append(body)
+            self.body_left -= len(sink.mem)
+            if sink.truncated:
+                note = f"邮件正文超过 {BODY_TEXT_LIMIT >> 20} MB，超出部分未读取"
+                if note not in self.c.defects:
+                    self.c.defects.append(note)
+            if sink.mem:
+                body = decode_bytes(bytes(sink.mem), msg.get_content_charset(), self.c.defects, f"正文({ctype})")
+                (self.c.text if ctype == "text/plain" else self.c.html).append(body)
         else:
             self.c.attachments.append(AttachmentPart(name=name, content_type=ctype, size=sink.size,
                                                      sha256=sink.hash.hexdigest(), inline=inline, path=target))

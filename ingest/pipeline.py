@@ -71,7 +71,11 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
             mail = parse_file(Path(msg.spool_path), work_dir / "parts")
         except NotAMimeMessage as exc:
             store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
+            rt.spool.drop_work_dir(msg.id)
             return "skipped"
+        oversize = _oversize(rt, msg)
+        if oversize:
+            mail = replace(mail, defects=(*mail.defects, *oversize))
         hygiene = assess(mail, rt.own_addresses)
         if msg.status != "stored":  # a filed message only needs its reply queued: its status stays 'stored'
             store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
@@ -80,6 +84,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         if hygiene.kind == "bounce":
             _match_bounce(rt, msg, Path(msg.spool_path))
         store.set_message_status(msg.id, "skipped", kind=hygiene.kind, error=hygiene.reason)
+        rt.spool.drop_work_dir(msg.id)
         return "skipped"
 
     campaign = rt.config.campaign
@@ -90,7 +95,8 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
     with times.stage("links"):
         fetched, fetch_failures = fetch_video_links(rt.spool, msg.id, mail, rt.config.links)
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
-                                 prior=prior, known=known, times=times, supplied=fetched)
+                                 prior=prior, known=known, times=times, supplied=fetched,
+                                 forced_review=oversize)
     if analysis.cases:
         return _file_batch(rt, msg, mail, analysis, hygiene, times)
     with times.stage("store"):
@@ -104,6 +110,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         for name, url, reason in fetch_failures:
             store.log_event("link.fetch_failed", case_id=filed.case_id, message_row_id=msg.id,
                             detail={"name": name, "url": url, "reason": reason})
+        rt.spool.prune_work_dir(msg.id, analysis.kept_paths)
     with times.stage("notify:enqueue"):
         enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
                         hygiene_reason=hygiene.reason)
@@ -129,6 +136,15 @@ def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
     log.info("message %d (UID %d) → %d cases %s", msg.id, msg.uid, len(filed),
              ", ".join(f"{f.case_no} v{f.version}: {c.status}" for f, c in zip(filed, analysis.cases)))
     return "stored"
+
+
+def _oversize(rt: Runtime, msg: SpooledMessage) -> tuple[str, ...]:
+    """A mail past ``intake.max_message_bytes`` was spooled as its header only (ingest/fetch.py)."""
+    limit = rt.config.intake.max_message_bytes
+    if not limit or msg.size <= limit or Path(msg.spool_path).stat().st_size >= msg.size:
+        return ()
+    return (f"邮件大小 {msg.size / (1 << 20):.1f} MB，超过上限 {limit / (1 << 20):.0f} MB（intake.max_message_bytes），"
+            "正文和附件未下载处理，请工作人员在邮箱中查看",)
 
 
 def _prepare(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, case_id: int | None,
@@ -276,6 +292,7 @@ def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon",
     if analysis.cases:
         return analysis.status
     filed = rt.store.refile_version(version_record(msg, mail, analysis, campaign.id, None))
+    rt.spool.prune_work_dir(msg.id, analysis.kept_paths)
     rt.store.log_event("case.recheck_requested", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
                        detail={"status": analysis.status})
     return analysis.status

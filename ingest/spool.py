@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 
 def _slug(text: str) -> str:
@@ -105,6 +105,28 @@ class Spool:
 
     def work_dir(self, message_row_id: int) -> Path:
         return self.root / "work" / str(message_row_id)
+
+    def prune_work_dir(self, message_row_id: int, keep: Iterable[Path]) -> int:
+        """Remove what nobody needs once a version is stored (streamed parts, unpacked archives, intermediate
+        copies): only ``keep`` (the files the database points at) stays. Returns the bytes freed. Everything
+        removed can be made again from the raw message."""
+        d = self.work_dir(message_row_id)
+        wanted = {p.resolve() for p in keep}
+        freed = 0
+        for path in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            elif path.resolve() not in wanted:
+                st = path.lstat()
+                if st.st_nlink <= 1:
+                    freed += st.st_size
+                path.unlink()
+        return freed
+
+    def drop_work_dir(self, message_row_id: int) -> None:
+        """A message that is not filed (skipped, not mail) keeps nothing unpacked."""
+        shutil.rmtree(self.work_dir(message_row_id), ignore_errors=True)
 
     def clean_tmp(self) -> int:
         """Remove partial downloads left by a killed process; returns how many were removed."""

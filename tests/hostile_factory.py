@@ -391,3 +391,82 @@ def console_script_mail(marker_url: str, *, sender: str = "xss@163.com") -> byte
     return build_mail(style="163", sender=sender, to=MAILBOX, subject=SUBJECT, body="附件为申报材料",
                       html=script_link_html(marker_url), attachments=script_payloads(marker_url),
                       message_id=f"<hostile.console-script.{uuid.uuid4().hex[:10]}@163.com>")
+
+
+def incompressible_zip(megabytes: int, seed: int, name: str = "照片.jpg") -> bytes:
+    """A zip of random bytes (ratio 1: no bomb rule fires), for the per-mail unpacked-bytes budget."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(name, _noise(megabytes * MiB, seed))
+    return buf.getvalue()
+
+
+def budget_mail(parts: int = 4, megabytes: int = 3) -> bytes:
+    """Several archives that together unpack past a small ``limits.mail_unpacked_mb``."""
+    return _mail("163", [Attachment(f"材料{i}.zip", incompressible_zip(megabytes, 100 + i), "application/zip")
+                         for i in range(parts)], tag="mail-unpacked-budget")
+
+
+def many_text_parts_mail(parts: int = 1500, part_bytes: int = 200_000) -> bytes:
+    """Hundreds of text parts (the daemon kept every one in memory: 317 MB mail → 1.1 GB)."""
+    b = "BOUNDARY-many-text"
+    line = ("附件为申报材料" * 12 + "\r\n").encode("utf-8")
+    body = (line * (part_bytes // len(line) + 1))[:part_bytes]
+    chunks = [_head("many-text", f'multipart/mixed; boundary="{b}"')]
+    for _ in range(parts):
+        chunks.append(f"--{b}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                      .encode() + body + b"\r\n")
+    chunks.append(f"--{b}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def oversize_mail(megabytes: int) -> bytes:
+    """Past ``intake.max_message_bytes``: only its header should come onto our disk."""
+    return _mail("163", [Attachment("案例视频.mp4", _noise(megabytes * MiB, 7), "video/mp4")], tag="oversize")
+
+
+SUITE_MAIL_UNPACKED_MB = 24
+SUITE_MAX_MESSAGE = 185 * MiB
+
+
+def seccon_cases() -> Iterator[tuple[str, bytes]]:
+    """The issue-15 §4–6 classes for the hostile suite (each also has its end-to-end test)."""
+    yield "console-script-files-and-links", console_script_mail("http://127.0.0.1:9/marker")
+    # The suite runs with limits.mail_unpacked_mb = SUITE_MAIL_UNPACKED_MB, intake.max_message_bytes = SUITE_MAX_MESSAGE.
+    yield "mail-unpacked-budget", budget_mail(parts=4, megabytes=10)  # 40 MB unpacked, past a 24 MB budget
+    yield "many-text-parts-1500x120KB", many_text_parts_mail(1500, 120_000)  # 180 MB, under the size limit
+    yield "oversize-message", oversize_mail(140)  # ~190 MB encoded, past the limit: header only
+    yield from bad_bytes_cases()
+
+
+def raw_8bit_header_mail(*, sender: str = "gbk8bit@163.com") -> bytes:
+    """Subject and From display name as raw GBK bytes (no encoded words), a NUL and a terminal escape in the
+    subject, an attachment name with NUL/escape: what old clients and hostile senders write."""
+    subject = "浙江省/杭州市文三街小学\x1b[2J\x1b]0;pwned\x07课程建设\x00+人工智能教育".encode("gb18030")
+    name = "文三街小学教务处".encode("gb18030")
+    head = (b"From: " + name + b" <" + sender.encode() + b">\r\nTo: " + MAILBOX.encode() + b"\r\nSubject: " + subject
+            + b"\r\nDate: Thu, 20 Nov 2025 09:30:00 +0800\r\nMessage-ID: <hostile.raw8bit." + uuid.uuid4().hex[:10].encode()
+            + b"@163.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B8\"\r\n\r\n")
+    body = ("--B8\r\nContent-Type: text/plain; charset=gbk\r\n\r\n".encode() + "附件为申报材料\x00".encode("gbk")
+            + b"\r\n--B8\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\""
+            + "申报表\x1b[31m.docx".encode("gb18030") + b"\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + _b64(docx_bytes()) + b"\r\n--B8--\r\n")
+    return head + body
+
+
+def hostile_names_mail(*, sender: str = "names@163.com") -> bytes:
+    """Names that collide after sanitising, Windows reserved names, a bidi override and a formula as the case
+    name: for `export --files`, 清单.csv and the CLI."""
+    files = [Attachment("申报表?.docx", docx_bytes()), Attachment("申报表*.docx", docx_bytes()),
+             Attachment("CON.docx", docx_bytes()), Attachment("aux.pdf", pdf_bytes(), "application/pdf"),
+             Attachment("图1\u202egpj.exe", jpeg_bytes(), "image/jpeg"),
+             Attachment("=HYPERLINK(\"http://evil.example\",\"x\").jpg", jpeg_bytes(), "image/jpeg")]
+    return build_mail(style="163", sender=sender, to=MAILBOX,
+                      subject="浙江省/杭州市文三街小学+=HYPERLINK(\"http://evil.example\")课程+人工智能教育",
+                      body="附件为申报材料", attachments=files,
+                      message_id=f"<hostile.names.{uuid.uuid4().hex[:10]}@163.com>")
+
+
+def bad_bytes_cases() -> Iterator[tuple[str, bytes]]:
+    yield "raw-8bit-gbk-headers-nul-escapes", raw_8bit_header_mail()
+    yield "names-collide-reserved-bidi-formula", hostile_names_mail()

@@ -93,7 +93,10 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
                               limits=f"file_seconds = 15\nmail_unpacked_mb = {SUITE_MAIL_UNPACKED_MB}")
     before = _snapshot(workdir)
     tmp_before = set(os.listdir(tempfile.gettempdir()))
-    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg)}
+    # The checkout this file belongs to, not whichever one the venv's editable install points at (the poll runs
+    # with the temporary directory as its working directory).
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     started = time.monotonic()
     try:
         proc = subprocess.run([sys.executable, "-m", "ingest.cli", "poll", "--once"], env=env, cwd=workdir,

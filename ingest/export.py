@@ -227,8 +227,21 @@ def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
 # ---- files for the expert panel -----------------------------------------------------------------
 
 MANIFEST_NAME = "清单.csv"
-_PATH_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # also what Windows refuses
+_PATH_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f-\x9f]')  # also what Windows refuses
+# Bidi controls make "图1\u202egpj.exe" show as "图1exe.jpg" in a file manager: never in an exported name.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Names Windows reserves for devices, with any suffix ("CON.docx" cannot be created or opened there).
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
 MAX_COMPONENT_CHARS = 80
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def formula_safe(value: Any) -> Any:
+    """A spreadsheet cell that Excel/WPS would run as a formula (=, +, -, @, or a tab/CR before one) gets a
+    leading apostrophe; every CSV the project writes goes through this (issue 15 §6)."""
+    if isinstance(value, str) and value.lstrip(" ")[:1] in _FORMULA_START:
+        return "'" + value
+    return value
 
 
 @dataclass(frozen=True)
@@ -244,9 +257,11 @@ class FilesReport:
 def safe_component(name: str, fallback: str = "_") -> str:
     """One path component: no separators, no characters Windows refuses, no '.'/'..', not too long
     (keeping the file suffix)."""
-    cleaned = _PATH_FORBIDDEN.sub("_", unicodedata.normalize("NFC", name)).strip().rstrip(". ")
+    cleaned = _PATH_FORBIDDEN.sub("_", _BIDI.sub("", unicodedata.normalize("NFC", name))).strip().rstrip(". ")
     if cleaned in {"", ".", ".."}:
         cleaned = fallback
+    if _WINDOWS_RESERVED.match(cleaned):
+        cleaned = "_" + cleaned
     if len(cleaned) > MAX_COMPONENT_CHARS:
         stem, dot, suffix = cleaned.rpartition(".")
         if dot and 0 < len(suffix) <= 10:
@@ -256,12 +271,14 @@ def safe_component(name: str, fallback: str = "_") -> str:
     return cleaned
 
 
-def _unique(path: Path, used: set[Path]) -> Path:
+def _unique(path: Path, used: set[str]) -> Path:
+    """``path``, or "name (2).ext"… when another exported file has that name already; compared case-folded,
+    as Windows and macOS compare them (two names that differ in case only would overwrite each other there)."""
     candidate, n = path, 2
-    while candidate in used:
+    while str(candidate).casefold() in used:
         candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
         n += 1
-    used.add(candidate)
+    used.add(str(candidate).casefold())
     return candidate
 
 
@@ -278,7 +295,7 @@ def export_case_files(files: Sequence[CaseFile], out_dir: Path, *, link: bool = 
     A missing stored file is reported and skipped; the rest is exported."""
     root = out_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    used: set[Path] = set()
+    used: set[str] = set()
     folder_owner: dict[Path, str] = {}
     problems: list[str] = []
     manifest: list[tuple[str, str, str, int]] = []
@@ -314,7 +331,7 @@ def export_case_files(files: Sequence[CaseFile], out_dir: Path, *, link: bool = 
     with (root / MANIFEST_NAME).open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["受理编号", "原始文件名", "导出路径", "字节数"])
-        writer.writerows(manifest)
+        writer.writerows([formula_safe(v) for v in row] for row in manifest)
     return FilesReport(root, len(cases), len(manifest), total_bytes, linked, tuple(problems))
 
 

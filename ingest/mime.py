@@ -133,7 +133,9 @@ def _decode_8bit(value: str, defects: list[str], what: str) -> str:
         return value
     raw = value.encode("ascii", "surrogateescape")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
+        defects.append(f"{what}: 未声明字符集的 8 位字节，按 UTF-8 解码")
+        return text
     except UnicodeDecodeError:
         pass
     try:
@@ -141,8 +143,30 @@ def _decode_8bit(value: str, defects: list[str], what: str) -> str:
         defects.append(f"{what}: 未声明字符集的 8 位字节，按 GB18030 解码")
         return text
     except UnicodeDecodeError:
-        defects.append(f"{what}: 无法解码的 8 位字节")
-        return raw.decode("gb18030", errors="replace")
+        # Neither fits whole: keep what decodes as GB18030, drop only the bytes that do not (never U+FFFD).
+        defects.append(f"{what}: 部分 8 位字节无法解码，已略去")
+        return raw.decode("gb18030", errors="ignore")
+
+
+def raw_header(msg: email.message.Message, name: str) -> str | None:
+    """A header's value as received (8-bit bytes surrogate-escaped). compat32's ``get()`` turns such a value into
+    a Header whose text is U+FFFD for every 8-bit byte; the raw value lets us decode it by evidence."""
+    return next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+
+
+def raw_headers_all(msg: email.message.Message, name: str) -> list[str]:
+    return [v for k, v in msg.raw_items() if k.lower() == name.lower()]
+
+
+_HEADER_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _without_controls(text: str, defects: list[str], what: str) -> str:
+    """Header text never carries control characters (NUL, terminal escapes) or bidi overrides."""
+    if not _HEADER_CONTROLS.search(text):
+        return text
+    defects.append(f"{what}: 含控制字符，已删除")
+    return _HEADER_CONTROLS.sub("", text)
 
 
 _EW = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -157,19 +181,20 @@ def decode_header_text(value: Any, defects: list[str] | None = None, what: str =
         value = str(value)
     text = _decode_8bit(str(value), defects, what)
     if not _EW.search(text):
-        return " ".join(text.split()) if "\n" in text else text.strip()
+        text = " ".join(text.split()) if "\n" in text else text.strip()
+        return _without_controls(text, defects, what)
     try:
         pieces = email.header.decode_header(text)
     except (ValueError, email.errors.HeaderParseError):
         defects.append(f"{what}: 编码字（RFC 2047）格式错误")
-        return text.strip()
+        return _without_controls(text.strip(), defects, what)
     out: list[str] = []
     for chunk, charset in pieces:
         if isinstance(chunk, str):
             out.append(chunk)
         else:
             out.append(decode_bytes(chunk, charset or "utf-8", defects, what))
-    return "".join(out).strip()
+    return _without_controls("".join(out).strip(), defects, what)
 
 
 def _param(part: email.message.Message, name: str, header: str) -> str | None:
@@ -282,16 +307,16 @@ def part_kind(part: email.message.Message, index: int, defects: list[str]) -> tu
 def summarise(msg: email.message.Message, raw_headers: bytes, c: _Collector) -> ParsedMail:
     """The ParsedMail of a message whose parts were collected into ``c``."""
     defects = c.defects
-    subject = decode_header_text(msg.get("Subject"), defects, "Subject")
+    subject = decode_header_text(raw_header(msg, "Subject"), defects, "Subject")
     if len(subject) > MAX_SUBJECT_CHARS:
         defects.append(f"邮件主题过长（{len(subject)} 字），只保留前 {MAX_SUBJECT_CHARS} 字")
         subject = subject[:MAX_SUBJECT_CHARS]
-    froms = _addresses(msg.get_all("From", []), defects)
+    froms = _addresses(raw_headers_all(msg, "From"), defects)
     from_name, from_addr = froms[0] if froms else ("", "")
-    reply_to = _addresses(msg.get_all("Reply-To", []), defects)
-    to = tuple(a for _, a in _addresses(msg.get_all("To", []) + msg.get_all("Cc", []), defects) if a)
+    reply_to = _addresses(raw_headers_all(msg, "Reply-To"), defects)
+    to = tuple(a for _, a in _addresses(raw_headers_all(msg, "To") + raw_headers_all(msg, "Cc"), defects) if a)
     date, hops = _header_meta(raw_headers, defects)
-    headers = {h: decode_header_text(msg.get(h), defects, h) for h in KEPT_HEADERS if msg.get(h) is not None}
+    headers = {h: decode_header_text(raw_header(msg, h), defects, h) for h in KEPT_HEADERS if msg.get(h) is not None}
     return ParsedMail(
         subject=subject,
         from_addr=from_addr.lower() or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# C0 controls but tab/newline/CR, DEL, C1 controls. PostgreSQL refuses NUL in text outright (the mail then failed
+# on every attempt, for ever); the others are terminal escapes and worse in staff screens and exports.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str) -> str:
+    return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clean(v) for v in value)
+    return value
+
+
+def _clean_parameters(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                      _executemany: bool) -> tuple[str, Any]:
+    """Every text value bound to any statement, from any layer, loses control characters: one place that holds
+    for strangers' subjects, names and bodies whatever path they take into the database (issue 15 §6)."""
+    return statement, _clean(parameters)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -53,8 +80,10 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _clean_parameters, retval=True)
+    return engine
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,7 +28,7 @@ REPO_ROOT = resources.PACKAGES_ROOT
 @dataclass(frozen=True)
 class IntakeSettings:
     spool_dir: Path
-    database_url: str
+    database_url: str = field(repr=False)  # may hold the database password (issue 15 §6)
     poll_interval_seconds: int = 60
     log_format: str = "text"
     max_message_bytes: int = 200 * 1024 * 1024
@@ -154,11 +154,15 @@ class AppConfig:
     console: ConsoleConfig | None = None
     limits: LimitSettings = LimitSettings()
     links: LinkSettings = LinkSettings()
+    # Plain-Chinese warnings found while loading (a secret file everyone can read, a password sent in clear…):
+    # not reasons to stop; check-config prints them and the daemon logs them (issue 15 §6).
+    warnings: tuple[str, ...] = ()
 
 
 _INTAKE_KEYS = {
     "spool_dir", "database_url", "poll_interval_seconds", "log_format", "max_message_bytes",
     "alert_after_failures", "alert_no_poll_minutes", "templates_dir", "secrets_file",
+    "database_password_env", "database_password_file",
 }
 _IMAP_KEYS = {
     "host", "port", "security", "username", "password_env", "password_file", "folder",
@@ -233,6 +237,7 @@ class SecretSpec:
 
 IMAP_SECRET = SecretSpec("IMAP 收信授权码（163 等邮箱网页版开启 IMAP 服务后给出，不是登录密码）", "imap")
 SMTP_SECRET = SecretSpec("SMTP 发信授权码（同一邮箱的授权码）", "smtp")
+DATABASE_SECRET = SecretSpec("数据库密码（PostgreSQL）", "intake", "database_password_env", "database_password_file")
 CONSOLE_SECRET = SecretSpec("管理页面的会话签名密钥（至少 32 个字符的随机串，不是授权码）", "console",
                             "secret_key_env", "secret_key_file")
 
@@ -245,6 +250,8 @@ class Secrets:
         self.env = env
         self.base = base
         self.missing: list[str] = []
+        self.warnings: list[str] = []
+        self.database_password = False
 
     def get(self, table: Mapping[str, Any], spec: SecretSpec, required: bool) -> str:
         var = table.get(spec.env_key)
@@ -255,11 +262,14 @@ class Secrets:
         file_ = table.get(spec.file_key)
         if file_:
             path = _resolve(self.base, str(file_))
+            self.warnings += _readable_by_all(path, "密钥文件")
             try:
                 return path.read_text(encoding="utf-8").splitlines()[0].strip()
             except (OSError, IndexError) as exc:
                 if required:
-                    self.missing.append(f"{spec.label}：无法从文件 {path} 读取（{spec.where}.{spec.file_key}；{exc}）")
+                    # The path and the reason only, never the file's contents.
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "文件为空"
+                    self.missing.append(f"{spec.label}：无法从文件 {path} 读取（{spec.where}.{spec.file_key}；{reason}）")
                 return ""
         if var and required:
             self.missing.append(f"{spec.label}：环境变量 {var} 未设置或为空（{spec.where}.{spec.env_key}）")
@@ -271,6 +281,51 @@ class Secrets:
         where = f"填入 {secrets_file}" if secrets_file else "设置这些环境变量（或在 [intake] 中用 secrets_file 指定密钥文件）"
         lines = "\n".join(f"  - {m}" for m in self.missing)
         raise ConfigError(f"缺少 {len(self.missing)} 项密钥，请{where}：\n{lines}")
+
+
+def _readable_by_all(path: Path, what: str) -> list[str]:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if mode & 0o004:
+        return [f"{what} {path} 所有用户都可读取（权限 {mode & 0o777:o}），请执行 chmod 600 或 640"]
+    return []
+
+
+def _with_password(url: str, password: str) -> str:
+    """``url`` with the password from the environment or a secrets file (never written in the TOML)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        raise ConfigError("intake: the database password is both in database_url and in "
+                          "database_password_env/_file; keep only the second")
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warnings(cfg_path: Path, intake: IntakeSettings, secrets: Secrets,
+              mail: tuple[ImapSettings | None, SmtpSettings | None]) -> tuple[str, ...]:
+    found = _readable_by_all(cfg_path, "配置文件") + secrets.warnings
+    if "://" in intake.database_url and not intake.database_url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        if make_url(intake.database_url).password and not secrets.database_password:
+            found.append("intake.database_url 中写有数据库密码：请改用 database_password_env 或 database_password_file")
+    for kind, section in zip(("imap", "smtp"), mail):
+        if section is not None and section.security == "plain" and not _loopback(section.host):
+            found.append(f"{kind}.security = \"plain\"：连接 {section.host} 不加密，密码和邮件以明文传输；"
+                         "请改用 ssl 或 starttls")
+    return tuple(dict.fromkeys(found))
 
 
 def _secrets_env(path: Path | None, env: Mapping[str, str]) -> Mapping[str, str]:
@@ -304,8 +359,10 @@ def _database_url(value: str, base: Path) -> str:
 
     try:
         url = make_url(value)
-    except ArgumentError as exc:
-        raise ConfigError(f"intake.database_url：不是数据库地址：{value!r}") from exc
+    except ArgumentError:
+        # The value may hold a password: say what is wrong without repeating it.
+        shown = value.split("://", 1)[0] + "://…" if "://" in value else "（未显示）"
+        raise ConfigError(f"intake.database_url：不是数据库地址（开头为 {shown}）") from None
     backend = url.get_backend_name()
     if backend not in {"sqlite", "postgresql"}:
         raise ConfigError(f"intake.database_url：不支持的数据库 {backend!r}（请用 sqlite 或 postgresql）")
@@ -563,7 +620,12 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     imap = _parse_imap(data["imap"], secrets, not offline) if "imap" in data else None
     smtp = _parse_smtp(data["smtp"], base, secrets, not offline) if "smtp" in data else None
     console = _parse_console(data["console"], secrets, not offline) if "console" in data else None
+    db_password = secrets.get(data.get("intake", {}), DATABASE_SECRET, False)
+    secrets.database_password = bool(db_password)
+    if db_password:
+        intake = replace(intake, database_url=_with_password(intake.database_url, db_password))
     secrets.raise_if_missing(intake.secrets_file)
     return AppConfig(path=cfg_path, intake=intake, imap=imap, smtp=smtp, campaign=parse_campaign(campaign_table),
                      console=console, limits=_parse_limits(data.get("limits", {})),
-                     links=_parse_links(data.get("links", {})))
+                     links=_parse_links(data.get("links", {})),
+                     warnings=_warnings(cfg_path, intake, secrets, (imap, smtp)))

@@ -454,6 +454,21 @@ def raw_8bit_header_mail(*, sender: str = "gbk8bit@163.com") -> bytes:
     return head + body
 
 
+def nul_subject_mail(*, sender: str = "nul@163.com") -> bytes:
+    """An encoded-word subject and display name holding NUL: PostgreSQL refuses NUL in text, so on every attempt
+    the mail failed at the database (and stayed failed)."""
+    def word(text: str) -> str:
+        return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+    name, subject = word("文三街\x00小学"), word("浙江省/杭州市文三街小学\x00课程建设+人工智能教育")
+    head = (f"From: {name} <{sender}>\r\nTo: {MAILBOX}\r\nSubject: {subject}\r\n"
+            f"Date: Thu, 20 Nov 2025 09:30:00 +0800\r\nMessage-ID: <hostile.nul.{uuid.uuid4().hex[:10]}@163.com>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BN\"\r\n\r\n").encode()
+    return head + (b"--BN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "附件\x00为申报材料".encode()
+                   + b"\r\n--BN\r\n" + _att("=?UTF-8?B?" + base64.b64encode("申报\x00表.docx".encode()).decode()
+                                                + "?=", docx_bytes()) + b"--BN--\r\n")
+
+
 def hostile_names_mail(*, sender: str = "names@163.com") -> bytes:
     """Names that collide after sanitising, Windows reserved names, a bidi override and a formula as the case
     name: for `export --files`, 清单.csv and the CLI."""
@@ -469,4 +484,5 @@ def hostile_names_mail(*, sender: str = "names@163.com") -> bytes:
 
 def bad_bytes_cases() -> Iterator[tuple[str, bytes]]:
     yield "raw-8bit-gbk-headers-nul-escapes", raw_8bit_header_mail()
+    yield "encoded-word-nul-subject-name-filename", nul_subject_mail()
     yield "names-collide-reserved-bidi-formula", hostile_names_mail()

@@ -47,20 +47,15 @@ def _duration(seconds: float | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _csv_safe(value: Any) -> Any:
-    """Text that Excel would run as a formula (=, +, -, @) gets a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from ingest.export import formula_safe  # openpyxl loads only when a command needs it
+
     buf = io.StringIO()
     buf.write("\ufeff")  # BOM: Excel/WPS then read UTF-8 Chinese correctly
     writer = csv.writer(buf)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_csv_safe(v) for v in row])
+        writer.writerow([formula_safe(v) for v in row])
     click.echo(buf.getvalue(), nl=False)
 
 

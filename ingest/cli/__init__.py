@@ -19,7 +19,7 @@ import click
 
 from checks.errors import IntakeError
 from ingest.cli import zh
-from ingest.cli.shell import cell_width, fail
+from ingest.cli.shell import cell_width, fail, guard_terminal
 
 zh.install()
 
@@ -81,6 +81,7 @@ def main() -> None:
       intake demo                      # 用生成的样例邮件跑一遍全流程（SQLite，无需邮箱账号）
       intake stats --config /etc/case-intake/config.toml
     """
+    guard_terminal()
 
 
 def _register() -> None:

@@ -15,6 +15,7 @@ from ingest.cli.shell import (
     fail,
     json_time,
     local_time,
+    log_config_warnings,
     open_runtime,
     open_store,
 )
@@ -52,6 +53,7 @@ def poll() -> None:
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
+    log_config_warnings(cfg)
     report = Daemon(open_runtime(cfg)).cycle()
     click.echo(report.summary() + memory_note(cfg))
     if report.error:
@@ -72,6 +74,7 @@ def run() -> None:
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
+    log_config_warnings(cfg)
     Daemon(open_runtime(cfg)).run_forever()
 
 
@@ -93,6 +96,7 @@ def import_(source: Path, process: bool) -> None:
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
+    log_config_warnings(cfg)
     rt = open_runtime(cfg)
     new, known = import_local(source, rt.store, rt.spool)
     click.echo(f"导入：新邮件 {new} 封，已存在 {known} 封")

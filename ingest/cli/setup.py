@@ -19,6 +19,8 @@ def check_config() -> None:
       intake check-config --config /etc/case-intake/config.toml
     """
     cfg = app_config(secrets=True)
+    for warning in cfg.warnings:
+        click.echo(f"警告：{warning}", err=True)
     rt = open_runtime(cfg)
     click.echo(f"配置有效：{cfg.campaign.name}（{cfg.campaign.id}），截止 {cfg.campaign.deadline}，"
                f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")

@@ -8,6 +8,7 @@ so ``intake --help`` and ``intake subject`` start without SQLAlchemy, the pipeli
 from __future__ import annotations
 
 import json
+import re
 import sys
 import unicodedata
 from contextlib import closing
@@ -29,6 +30,34 @@ DEFAULT_CONFIG = "config.toml"
 _CONFIG_KEY = "intake.config_path"
 NO_CONFIG = ("没有找到配置文件：请用 --config 指定，或设置环境变量 INTAKE_CONFIG，或在当前目录放置 config.toml"
              "（intake init 目录 可生成一份）")
+
+
+# C0 controls but tab/newline/CR, DEL and C1: a stranger's subject or file name must not drive the staff
+# member's terminal (clear the screen, set the title, fake output) when a command prints it (issue 15 §6).
+# Colour (SGR, "ESC[…m", what click and rich write for a terminal) is the one escape let through.
+_TERMINAL_CONTROLS = re.compile("\x1b(?!\\[[0-9;]*m)|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+
+
+class _WithoutControls:
+    """A text stream that drops terminal control characters from everything written to it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(_TERMINAL_CONTROLS.sub("", text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def guard_terminal() -> None:
+    """Every command's stdout and stderr go through ``_WithoutControls``."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _WithoutControls):
+            setattr(sys, name, _WithoutControls(stream))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -75,6 +104,15 @@ def app_config(*, secrets: bool = False, example_ok: bool = False) -> AppConfig:
         fail(str(exc))
     ctx.meta["intake.config"] = cfg
     return cfg
+
+
+def log_config_warnings(cfg: AppConfig) -> None:
+    """The configuration's warnings (a secret file readable by everyone, a password sent in clear) in the
+    daemon's log, where its operator looks; ``check-config`` prints them."""
+    import logging
+
+    for warning in cfg.warnings:
+        logging.getLogger("ingest.config").warning("%s", warning)
 
 
 def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True) -> Runtime:

@@ -472,10 +472,10 @@ def nul_subject_mail(*, sender: str = "nul@163.com") -> bytes:
 def hostile_names_mail(*, sender: str = "names@163.com") -> bytes:
     """Names that collide after sanitising, Windows reserved names, a bidi override and a formula as the case
     name: for `export --files`, 清单.csv and the CLI."""
-    files = [Attachment("申报表?.docx", docx_bytes()), Attachment("申报表*.docx", docx_bytes()),
-             Attachment("CON.docx", docx_bytes()), Attachment("aux.pdf", pdf_bytes(), "application/pdf"),
-             Attachment("图1\u202egpj.exe", jpeg_bytes(), "image/jpeg"),
-             Attachment("=HYPERLINK(\"http://evil.example\",\"x\").jpg", jpeg_bytes(), "image/jpeg")]
+    names = ["申报表?.docx", "申报表*.docx", "CON.docx", "aux.pdf", "图1\u202egpj.exe",
+             "=HYPERLINK(\"http://evil.example\",\"x\").jpg"]
+    # Distinct contents: the same bytes twice count once (and are exported once).
+    files = [Attachment(name, _noise(2000 + i, 40 + i)) for i, name in enumerate(names)]
     return build_mail(style="163", sender=sender, to=MAILBOX,
                       subject="浙江省/杭州市文三街小学+=HYPERLINK(\"http://evil.example\")课程+人工智能教育",
                       body="附件为申报材料", attachments=files,

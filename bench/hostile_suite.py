@@ -69,6 +69,13 @@ class HostileResult:
     work_mb_max_mail: float = 0.0
     spool_work_mb_on_disk: float = 0.0  # hard links counted once (spool_work_mb counts every name)
     problems: list[str] = field(default_factory=list)
+    # issue 15.1–15.3 (secmail block below): replies that failed or were held, each with its reason
+    alerts: int = 0
+    failed_replies: int = 0
+    held_replies: int = 0
+    cross_sender_cases: list[str] = field(default_factory=list)
+    unbounded_replies: list[str] = field(default_factory=list)
+    unfinished_replies: list[str] = field(default_factory=list)
 
 
 def _snapshot(root: Path) -> set[Path]:
@@ -89,6 +96,7 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
     cfg = write_intake_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url,
                               poll_interval_seconds=60, replies_per_sender_per_hour=1000,
                               intake_extra=f"max_message_bytes = {SUITE_MAX_MESSAGE}",
+                              smtp_extra="max_automatic_replies_per_hour = 0",  # every mail's reply is judged
                               # the PDF operator bomb stops at 15 s; issue 15 §5's per-mail budget case
                               limits=f"file_seconds = 15\nmail_unpacked_mb = {SUITE_MAIL_UNPACKED_MB}")
     before = _snapshot(workdir)
@@ -130,6 +138,7 @@ def run_hostile_suite(*, dovecot: Any, smtp_sink: Any, workdir: Path, cases: lis
     _judge_text(result, db_url)
     time.sleep(1)
     _check_replies(result, smtp_sink)
+    _check_strangers(result, db_url, smtp_sink)
     _problems(result)
     return result
 
@@ -207,8 +216,11 @@ def _judge_text(result: HostileResult, db_url: str) -> None:
 
 def _check_replies(result: HostileResult, smtp_sink: Any) -> None:
     for mail in smtp_sink.messages:
-        result.replies += 1
         headers = message_from_bytes(mail.raw, policy=compat32)
+        if mail.rcpt_tos == (MAILBOX,) and "alert." in str(headers.get("Message-ID")):
+            result.alerts += 1  # to the organisers (e.g. a reply that failed): not a reply to a mail
+        else:
+            result.replies += 1
         injected = [k for k in headers.keys() if k.lower() in ("bcc", "x-evil")]
         if injected or any("victim@example.com" in r for r in mail.rcpt_tos) or len(mail.rcpt_tos) != 1:
             result.injected_replies.append(f"{headers.get('Message-ID')}: rcpt {mail.rcpt_tos}, headers {injected}")
@@ -234,6 +246,51 @@ def _problems(result: HostileResult) -> None:
         result.problems.append(f"control characters or U+FFFD stored: {result.bad_text_in_db[:3]}")
     if result.unsafe_links:
         result.problems.append(f"non-http(s) links stored: {result.unsafe_links[:3]}")
+
+
+# ==== Strangers acting for others, bad replies, unbounded echoes (issue 15.1–15.3, secmail) =====================
+
+def _check_strangers(result: HostileResult, db_url: str, smtp_sink: Any) -> None:
+    """No case holds versions from two senders (compared normalised; the suite links no address); every reply
+    ended sent, failed or held, the last two with a reason (none left 'sending' or due); every reply's headers
+    are bounded (References ≤ 10 ids, lines ≤ 998 octets)."""
+    from store import address_key
+    from store.models import OutboxMail
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            senders = conn.execute(select(Submission.case_id, Message.from_addr)
+                                   .join(Message, Message.id == Submission.message_row_id)).all()
+            outbox = conn.execute(select(OutboxMail.message_id, OutboxMail.status, OutboxMail.last_error)).all()
+    finally:
+        engine.dispose()
+    by_case: dict[int, set[str]] = {}
+    for case_id, sender in senders:
+        by_case.setdefault(case_id, set()).add(address_key(sender))
+    result.cross_sender_cases = [f"case {c}: {sorted(s)}" for c, s in by_case.items() if len(s) > 1]
+    for message_id, status, error in outbox:
+        if status == "failed":
+            result.failed_replies += 1
+        elif status == "suppressed":
+            result.held_replies += 1
+        if status not in ("sent", "failed", "suppressed") or (status != "sent" and not error):
+            result.unfinished_replies.append(f"{message_id}: {status} {error!r}")
+    for mail in smtp_sink.messages:
+        headers = message_from_bytes(mail.raw, policy=compat32)
+        refs = str(headers.get("References") or "").split()
+        longest = max(len(line) for line in mail.raw.split(b"\r\n"))
+        if len(refs) > 10 or longest > 998:
+            result.unbounded_replies.append(f"{headers.get('Message-ID')}: {len(refs)} references, line {longest}")
+    if result.cross_sender_cases:
+        result.problems.append(f"a case holds versions of several senders: {result.cross_sender_cases[:3]}")
+    if result.unfinished_replies:
+        result.problems.append(f"replies neither sent nor failed/held with a reason: {result.unfinished_replies[:3]}")
+    if result.unbounded_replies:
+        result.problems.append(f"replies echo unbounded headers: {result.unbounded_replies[:3]}")
+
+
+# ==== end of the secmail block ==================================================================================
 
 
 def main() -> int:

@@ -229,11 +229,36 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @login_required()
     async def case_page(request: Request) -> Response:
         detail = await _detail(request.path_params["case_no"])
+        linked = await run_in_threadpool(_linked_addresses, detail.case.case_no)
         return render(request, "case.html", {"d": detail, "c": detail.case, "statuses": STATUS_OPTIONS,
                                              "can_recheck": services.recheck is not None,
                                              "can_reply": services.send_reply is not None,
                                              "can_attach": services.attach is not None,
-                                             "categories": settings.categories})
+                                             "categories": settings.categories, "linked": linked})
+
+    def _linked_addresses(case_no: str) -> list[str]:
+        case_id = store.case_id_by_no(case_no)
+        return store.linked_addresses(case_id) if case_id is not None else []
+
+    @login_required("reviewer")
+    async def link_address(request: Request) -> Response:
+        """Issue 15.1: another address of the same school may send new versions of the case (the CLI's
+        ``intake link``)."""
+        case_no = request.path_params["case_no"]
+        form = await checked_form(request)
+        user = session_user(request)
+        assert user is not None
+        address = form.get("address", "").strip()
+        if "@" not in address or any(ch.isspace() for ch in address) or len(address) > 254:
+            request.session["flash"] = f"未登记：不是邮件地址：{address[:80]}"
+        else:
+            try:
+                done = await run_in_threadpool(store.link_address, case_no, address, actor=user.name,
+                                               reason=form.get("reason", ""))
+                request.session["flash"] = f"已登记 {address}" if done else f"{address} 已经可以更新本案例"
+            except LookupError as exc:
+                raise HTTPException(404, str(exc)) from exc
+        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
 
     @login_required("reviewer")
     async def override(request: Request) -> Response:
@@ -367,6 +392,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         Route("/cases/{case_no}/recheck", recheck, methods=["POST"]),
         Route("/cases/{case_no}/reply", reply, methods=["POST"]),
         Route("/cases/{case_no}/attach", attach, methods=["POST"]),
+        Route("/cases/{case_no}/addresses", link_address, methods=["POST"]),
         Route("/attachments/{attachment_id}", download),
         Route("/attachments/{attachment_id}/preview", preview),
         Route("/static/console.css", stylesheet),

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from notify.mailer import SendError, build_message, domain_of, make_message_id
+from ingest.outbox import dispatch
+from notify.mailer import build_message, domain_of, make_message_id
 from store import Store, queries
 from store.models import Event, MailboxState
 
@@ -32,7 +33,9 @@ _LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed | links_expiring
+    # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed | links_expiring |
+    # replies_failed | replies_stuck | reply_cap
+    kind: str
     title: str
     detail: str
 
@@ -99,6 +102,7 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
     link_alert = expiring_links_alert(rt, now)
     if link_alert is not None:
         alerts.append(link_alert)
+    alerts += reply_alerts(rt, now)
     limit = timedelta(minutes=intake.alert_no_poll_minutes)
     if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
         reference = history.last_success or history.first_failure_since_success
@@ -137,13 +141,46 @@ def expiring_links_alert(rt: Runtime, now: datetime) -> Alert | None:
                  "系统会用该文件重新审查。")
 
 
+# A reply whose SMTP attempt began this long ago and never ended is stuck (an attempt is bounded by the SMTP
+# timeout, 30 s by default; a daemon that died inside one retries it on its next cycle).
+STUCK_SENDING_MINUTES = 15
+
+
+def reply_alerts(rt: Runtime, now: datetime) -> list[Alert]:
+    """Replies that will not go out by themselves (failed for good, stuck in 'sending'), and the hourly cap on
+    automatic replies being reached (further replies are held: someone may be flooding the mailbox)."""
+    alerts: list[Alert] = []
+    problems = rt.store.failed_replies(stuck_before=now - timedelta(minutes=STUCK_SENDING_MINUTES))
+    failed = [r for r in problems if r.status == "failed" and r.kind != "alert"]
+    stuck = [r for r in problems if r.status == "sending"]
+    if failed:
+        lines = [f"回复 #{r.id}（{r.kind}，收件人 {r.recipient[:80]}）：{r.error[:200]}" for r in failed[:10]]
+        more = f"\n……另有 {len(failed) - 10} 封" if len(failed) > 10 else ""
+        alerts.append(Alert("replies_failed", f"{len(failed)} 封回复发送失败，不会自动重发",
+                            "\n".join(lines) + more + "\n地址无效或被对方服务器拒收的回复不再重试；其他回复照常发送。"
+                            "请核对地址后用“intake review reply 受理编号 --kind …”重新发送，或电话联系报送单位。"))
+    if stuck:
+        lines = [f"回复 #{r.id}（{r.kind}，收件人 {r.recipient[:80]}）自 {_local(rt, r.since)} 起" for r in stuck[:10]]
+        alerts.append(Alert("replies_stuck", f"{len(stuck)} 封回复发送超过 {STUCK_SENDING_MINUTES} 分钟仍未完成",
+                            "\n".join(lines) + "\n收件程序可能在发送这些回复时反复退出，或已停止运行。请查看日志。"))
+    smtp = rt.config.smtp
+    if smtp is not None and smtp.max_automatic_replies_per_hour > 0:
+        count = rt.store.automatic_replies_since(now - timedelta(hours=1))
+        if count >= smtp.max_automatic_replies_per_hour:
+            alerts.append(Alert("reply_cap", "一小时内自动回复已达上限，其余回复暂不发送",
+                                f"过去一小时已排队 {count} 封自动回复（上限 smtp.max_automatic_replies_per_hour = "
+                                f"{smtp.max_automatic_replies_per_hour}）。超出部分已记录为“未发送”（suppressed），"
+                                "不会自动补发：可能有人向征集邮箱大量发信。请在控制台核对，需要时由工作人员选择回复。"))
+    return alerts
+
+
 def _local(rt: Runtime, dt: datetime) -> str:
     return dt.astimezone(rt.config.campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def alert_message_id(rt: Runtime, kind: str, now: datetime) -> str:
     day = now.astimezone(rt.config.campaign.tz).strftime("%Y%m%d")
-    return make_message_id("alert", f"{kind}.{day}", domain_of(rt.reply_from))
+    return make_message_id("alert", f"{kind}.{day}", domain_of(rt.reply_from), rt.message_id_key)
 
 
 def enqueue_alerts(rt: Runtime, alerts: list[Alert], *, now: datetime | None = None) -> list[str]:
@@ -174,20 +211,10 @@ def enqueue_alerts(rt: Runtime, alerts: list[Alert], *, now: datetime | None = N
 
 
 def send_now(rt: Runtime) -> int:
-    """Hand the due alert mails (only those) to SMTP: used when the cycle that would send them is stuck
-    or not running (the watchdog, ``intake health --send-alerts`` from cron)."""
+    """Hand the due alert mails (only those, however many replies wait before them) to SMTP, through the same
+    dispatch as replies: used when the cycle that would send them is stuck or not running (the watchdog,
+    ``intake health --send-alerts`` from cron)."""
     if rt.config.smtp is None:
         return 0
-    sent = 0
-    for mail in rt.store.due_mail():
-        if mail.kind != "alert":
-            continue
-        rt.store.mark_sending(mail.id)
-        try:
-            how = rt.sender.send(mail.raw, rt.reply_from, mail.recipient, mail.message_id)
-        except SendError as exc:
-            rt.store.mark_send_failed(mail.id, str(exc), base_seconds=rt.config.smtp.retry_base_seconds)
-            break
-        rt.store.mark_sent(mail.id, how=how)
-        sent += 1
-    return sent
+    return dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=rt.config.smtp.retry_base_seconds,
+                    only_alerts=True).sent

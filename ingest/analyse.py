@@ -102,6 +102,10 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
                    reasons=("回复邮件：沿用原案例的申报单位、案例名称和类别",), doubts=())
 
 
+# A real submission carries a few large-attachment links (a video, a photo pack); a stranger's mail may carry
+# thousands, each of which would be stored and echoed into the reply.
+MAX_LINKS_PER_MAIL = 20
+
 # Names LibreOffice may be started for inside classify (its own timeout: CONVERT_SECONDS on top of reading).
 _LEGACY_WORD_SUFFIXES = (".doc", ".dot", ".wps", ".wpt", ".rtf")
 
@@ -241,7 +245,11 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
                                   kind="file" if extra is None else "supplied",
                                   url=None if extra is None else extra.url))
 
-    for link in find_large_attachment_links(mail.html, mail.text, runtime.config.links.allowed_hosts):
+    links = find_large_attachment_links(mail.html, mail.text, runtime.config.links.allowed_hosts)
+    if len(links) > MAX_LINKS_PER_MAIL:  # each one is stored, shown to staff and listed in the reply
+        defects.append(f"邮件中的超大附件链接有 {len(links)} 个，只记录前 {MAX_LINKS_PER_MAIL} 个")
+        links = links[:MAX_LINKS_PER_MAIL]
+    for link in links:
         files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
                                   archive=None, kind="link", url=link.url, expires_at=link.expires_at,
                                   note=link.size_text))

@@ -66,6 +66,10 @@ class SmtpSettings:
     timeout_seconds: int = 30
     max_replies_per_sender_per_hour: int = 10
     retry_base_seconds: int = 60
+    # All automatic replies together, per hour (0 = no cap); past it replies are held and an alert is raised.
+    max_automatic_replies_per_hour: int = 300
+    # Key of the reply Message-IDs (HMAC); "" = the one generated once and kept in the database.
+    message_id_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ _IMAP_KEYS = {
 _SMTP_KEYS = {
     "host", "port", "security", "username", "password_env", "password_file", "sender",
     "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
-    "retry_base_seconds",
+    "retry_base_seconds", "max_automatic_replies_per_hour", "message_id_key_env", "message_id_key_file",
 }
 _CAMPAIGN_KEYS = {
     "id", "name", "mailbox", "case_number_prefix", "opens", "deadline", "timezone",
@@ -238,6 +242,8 @@ class SecretSpec:
 IMAP_SECRET = SecretSpec("IMAP 收信授权码（163 等邮箱网页版开启 IMAP 服务后给出，不是登录密码）", "imap")
 SMTP_SECRET = SecretSpec("SMTP 发信授权码（同一邮箱的授权码）", "smtp")
 DATABASE_SECRET = SecretSpec("数据库密码（PostgreSQL）", "intake", "database_password_env", "database_password_file")
+MESSAGE_ID_KEY_SECRET = SecretSpec("回复邮件 Message-ID 的密钥（可选；不设置时自动生成并保存在数据库中）", "smtp",
+                                   "message_id_key_env", "message_id_key_file")
 CONSOLE_SECRET = SecretSpec("管理页面的会话签名密钥（至少 32 个字符的随机串，不是授权码）", "console",
                             "secret_key_env", "secret_key_file")
 
@@ -508,7 +514,26 @@ def _parse_smtp(t: Mapping[str, Any], base: Path, secrets: Secrets, required: bo
         timeout_seconds=_optional(t, "timeout_seconds", "smtp", int, 30),
         max_replies_per_sender_per_hour=_optional(t, "max_replies_per_sender_per_hour", "smtp", int, 10),
         retry_base_seconds=_optional(t, "retry_base_seconds", "smtp", int, 60),
+        max_automatic_replies_per_hour=_non_negative(t, "max_automatic_replies_per_hour", 300),
+        message_id_key=_message_id_key(t, secrets),
     )
+
+
+def _non_negative(t: Mapping[str, Any], key: str, default: int) -> int:
+    value = _optional(t, key, "smtp", int, default)
+    if value < 0:
+        raise ConfigError(f"smtp.{key}：应为 0（不设上限）或正整数")
+    return int(value)
+
+
+def _message_id_key(t: Mapping[str, Any], secrets: Secrets) -> str:
+    """The reply Message-ID key from message_id_key_env / message_id_key_file; "" when neither is set (a key is
+    then generated once and kept in the database, the same for every host)."""
+    key = secrets.get(t, MESSAGE_ID_KEY_SECRET, required=False)
+    if key and len(key) < 16:
+        raise ConfigError("smtp.message_id_key：至少需要 16 个字符（例如 `python3 -c 'import secrets; "
+                          "print(secrets.token_hex(32))'`）")
+    return key
 
 
 def _parse_console(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ConsoleConfig:

@@ -49,7 +49,12 @@ def parse_message_id(header_block: bytes | None) -> str | None:
     if value is None:
         return None
     text = " ".join(str(value).split())
-    return text or None
+    # A stranger's id of thousands of characters stopped every poll on PostgreSQL (messages.message_id is
+    # VARCHAR(998), the RFC 5322 line limit): cut, it still tells the same mail again from others.
+    return text[:MAX_MESSAGE_ID_CHARS] or None
+
+
+MAX_MESSAGE_ID_CHARS = 998
 
 
 def parse_heads(fetched: Mapping[int, Mapping[bytes, Any]]) -> list[MessageHead]:

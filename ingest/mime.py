@@ -241,7 +241,8 @@ def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     raw = [_decode_8bit(str(v), defects, "address") for v in values]
     out = []
     for name, addr in email.utils.getaddresses(raw):
-        if addr and ("@" not in addr or "=?" in addr or any(ch.isspace() for ch in addr)):
+        # RFC 5321 bounds a path at 256 octets; a longer "address" would overflow the address columns.
+        if addr and ("@" not in addr or "=?" in addr or any(ch.isspace() for ch in addr) or len(addr) > 254):
             defects.append(f"地址无效，已忽略：{addr[:80]}")  # e.g. an encoded word where an address belongs
             addr = ""
         if addr or name:

@@ -2,7 +2,10 @@
 
 A row is marked 'sending' before the SMTP transaction and 'sent' after it; a kill -9 between the
 two leaves 'sending', which is retried: the only window where a reply can go out twice, and it is
-visible in the event log. SMTP failures back off (1, 2, 4 … minutes) and retry on later cycles.
+visible in the event log. One reply's failure is that reply's alone: a permanent one (5xx, a refused
+or unencodable address) fails it at once, a transient one (4xx, timeout) backs off (1, 2, 4 … minutes)
+and is retried on later cycles; the loop goes on with the next reply. Only a server that cannot be
+reached at all ends the loop for this cycle (every other reply would fail the same way).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from notify.mailer import SendError, Sender
+from notify.mailer import SendError, Sender, SmtpPermanent, SmtpUnreachable
 from store import Store
 
 log = logging.getLogger(__name__)
@@ -24,23 +27,52 @@ class DispatchReport:
 
 
 def dispatch(store: Store, sender: Sender, envelope_from: str, *, retry_base_seconds: float = 60,
-             stop_requested: Callable[[], bool] = lambda: False) -> DispatchReport:
+             stop_requested: Callable[[], bool] = lambda: False, only_alerts: bool = False) -> DispatchReport:
+    """Send every due reply: alert mails first (a backlog of receipts never holds up an alert), then the
+    rest in queue order. ``only_alerts`` for the watchdog and cron, when the cycle itself is stuck."""
     report = DispatchReport()
-    # due_mail() returns one page (100 rows): keep taking pages until nothing is due, so a backlog of
-    # receipts goes out in this cycle, not 100 per poll interval. Sent rows leave the page; a failure stops.
-    while batch := store.due_mail():
+    for alerts in ((True,) if only_alerts else (True, False)):
+        if not _dispatch_pages(store, sender, envelope_from, report, alerts=alerts,
+                               retry_base_seconds=retry_base_seconds, stop_requested=stop_requested):
+            break
+    return report
+
+
+def _dispatch_pages(store: Store, sender: Sender, envelope_from: str, report: DispatchReport, *, alerts: bool,
+                    retry_base_seconds: float, stop_requested: Callable[[], bool]) -> bool:
+    """Page through the due rows with a cursor (a row that failed is not read again this cycle). False when
+    the loop must end for this cycle (stop requested, server unreachable)."""
+    after_id = 0
+    while batch := store.due_mail(after_id=after_id, alerts=alerts):
         for mail in batch:
+            after_id = mail.id
             if stop_requested():
-                return report
+                return False
             store.mark_sending(mail.id)
             try:
                 how = sender.send(mail.raw, envelope_from, mail.recipient, mail.message_id)
             except SendError as exc:
-                log.warning("reply %s to %s not sent: %s", mail.message_id, mail.recipient, exc)
-                store.mark_send_failed(mail.id, str(exc), base_seconds=retry_base_seconds)
+                _failed(store, mail.id, mail.message_id, mail.recipient, exc, retry_base_seconds)
                 report.failed += 1
-                # The server is down or refusing: the rest would fail the same way; retry next cycle.
-                return report
+                if isinstance(exc, SmtpUnreachable):
+                    return False
+                continue
+            except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad reply never stops the others
+                # A fault of ours or of a library on this one reply (smtplib raised UnicodeEncodeError for a raw
+                # 8-bit address before the errors were classified): it fails, with its reason, for staff.
+                log.exception("reply %s to %r failed unexpectedly", mail.message_id, mail.recipient)
+                failure = SmtpPermanent(f"发送时出错：{type(exc).__name__}: {exc}")
+                _failed(store, mail.id, mail.message_id, mail.recipient, failure, retry_base_seconds)
+                report.failed += 1
+                continue
             store.mark_sent(mail.id, how=how)
             report.sent += 1
-    return report
+    return True
+
+
+def _failed(store: Store, outbox_id: int, message_id: str, recipient: str, exc: SendError,
+            retry_base_seconds: float) -> None:
+    permanent = isinstance(exc, SmtpPermanent)
+    log.warning("reply %s to %r not sent (%s): %s", message_id, recipient, "permanent" if permanent else "will retry",
+                exc)
+    store.mark_send_failed(outbox_id, str(exc), base_seconds=retry_base_seconds, permanent=permanent)

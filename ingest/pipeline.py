@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
 from checks.facts import LinkFacts
+from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
 from ingest.analyse import Analysis, analyse, prior_from_summaries
-from ingest.hygiene import Hygiene, assess
+from ingest.hygiene import Hygiene, assess, foreign_reply_to
 from ingest.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
@@ -31,7 +32,7 @@ from store import MAX_ATTEMPTS, CaseFields, SpooledMessage
 
 log = logging.getLogger(__name__)
 
-# Reply Message-IDs we generate look like <receipt.JCJY2025-000001.v1@163.com>.
+# Reply Message-IDs we generate look like <receipt.JCJY2025-000001.v1.<keyed tag>@163.com>.
 OUR_REPLY_ID = re.compile(rb"<((?:receipt|rejection|needs_review)\.[A-Za-z0-9.-]+@[A-Za-z0-9.-]+)>")
 CASE_NO_IN_SUBJECT = re.compile(r"[A-Za-z][A-Za-z0-9]*-\d{6}")
 
@@ -89,7 +90,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
 
     campaign = rt.config.campaign
     with times.stage("store:read"):
-        case_id = _continued_case(rt, mail)
+        case_id, refused = _continued_case(rt, mail)
         mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
         prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
     with times.stage("links"):
@@ -97,6 +98,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
     analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
                                  prior=prior, known=known, times=times, supplied=fetched,
                                  forced_review=oversize)
+    analysis = _held_for_staff(analysis, mail, refused)
     if analysis.cases:
         return _file_batch(rt, msg, mail, analysis, hygiene, times)
     with times.stage("store"):
@@ -114,6 +116,9 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
     with times.stage("notify:enqueue"):
         enqueue_replies(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
                         hygiene_reason=hygiene.reason)
+    if refused is not None:
+        store.log_event("case.reference_refused", case_id=filed.case_id, message_row_id=msg.id,
+                        detail={"referred_case": refused.case_no, "how": refused.how, "sender": mail.from_addr})
     log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
              analysis.status)
     return "stored"
@@ -145,6 +150,43 @@ def _oversize(rt: Runtime, msg: SpooledMessage) -> tuple[str, ...]:
         return ()
     return (f"邮件大小 {msg.size / (1 << 20):.1f} MB，超过上限 {limit / (1 << 20):.0f} MB（intake.max_message_bytes），"
             "正文和附件未下载处理，请工作人员在邮箱中查看",)
+
+
+@dataclass(frozen=True)
+class RefusedReference:
+    """A mail named an existing case (our receipt in In-Reply-To/References, or its number in the subject)
+    but its sender may not change that case: it became a submission of its own."""
+
+    case_no: str
+    how: str  # "reply" | "subject"
+
+
+def _held_for_staff(analysis: Analysis, mail: ParsedMail, refused: RefusedReference | None) -> Analysis:
+    """Mail that tries to act for someone else goes to staff review: it named another sender's case, or asked
+    for replies to go to another domain (Reply-To). Staff see which case (an info finding, never mailed); the
+    sender is told only that staff will look."""
+    extra: list[Finding] = []
+    reasons: list[str] = []
+    if refused is not None:
+        how = "回复了该案例的受理回执" if refused.how == "reply" else "在邮件主题中写了该案例的受理编号"
+        extra.append(Finding(
+            rule="case-reference", clause="", severity="info", passed=False,
+            message=f"本邮件{how}（{refused.case_no}），但发件人 {mail.from_addr or '（无）'} 不是该案例的发件人，"
+                    f"也不是工作人员为该案例登记的地址；已作为一份新的申报登记，未改动 {refused.case_no}。",
+            evidence={"referred_case": refused.case_no, "how": refused.how},
+            fix=f"如确为同一单位的另一个邮箱，可用“intake link {refused.case_no} 地址”登记，此后该地址的邮件可更新该案例。"))
+        reasons.append("本邮件引用了其他发件人的受理回执或受理编号，已作为一份新的申报登记，工作人员核对后与您联系")
+    other = foreign_reply_to(mail)
+    if other is not None:
+        extra.append(Finding(
+            rule="reply-to-domain", clause="", severity="info", passed=False,
+            message=f"邮件要求回复到另一个域名的地址（Reply-To：{other[:120]}），与发件人 {mail.from_addr} 不同；"
+                    "回执只发给发件人。", evidence={"reply_to": other[:320]}))
+        reasons.append("邮件的回复地址（Reply-To）与发件地址不属于同一单位邮箱，回执只发给发件地址，工作人员核对后与您联系")
+    if not extra:
+        return analysis
+    return replace(analysis, findings=(*analysis.findings, *extra), status="needs_review",
+                   review_reasons=tuple(dict.fromkeys((*reasons, *analysis.review_reasons))))
 
 
 def _prepare(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, case_id: int | None,
@@ -197,24 +239,39 @@ def _merge_parts(rt: Runtime, case_id: int, part: str, mail: ParsedMail, work_di
 
 
 def same_case(rt: Runtime, mail: ParsedMail, subject: ParsedSubject) -> int | None:
-    """The case of the same sender whose case name is this one's, as written: 劳动教育之一 and 劳动教育之二 are
-    two cases, 劳动教育（更正版） is the next version of 劳动教育 (the parser drops the annotation)."""
+    """The case of the same sender (or an address staff linked to it) whose case name is this one's, as written:
+    劳动教育之一 and 劳动教育之二 are two cases, 劳动教育（更正版） is the next version of 劳动教育."""
     return rt.store.find_case(rt.config.campaign.id, mail.from_addr or "", subject.case_name, subject.category_no)
 
 
-def _continued_case(rt: Runtime, mail: ParsedMail) -> int | None:
-    """A reply to one of our receipts (In-Reply-To/References) or a case number in the subject. With
-    :func:`same_case` this is all that joins a mail to an existing case."""
-    case_id = rt.store.case_id_by_reply([mail.in_reply_to or "", *mail.references])
-    if case_id is not None:
-        return case_id
+def _continued_case(rt: Runtime, mail: ParsedMail) -> tuple[int | None, RefusedReference | None]:
+    """The case this mail continues: a reply to one of our receipts (In-Reply-To/References) or a case number
+    in the subject, when the sender may change that case (its sender or an address staff linked, compared
+    normalised). Anyone else's reference is refused: the mail becomes its own submission (returned second)."""
+    store = rt.store
+    named: list[tuple[int, str]] = []
+    by_reply = store.case_id_by_reply([mail.in_reply_to or "", *mail.references[-MAX_REFERENCES_READ:]])
+    if by_reply is not None:
+        named.append((by_reply, "reply"))
     prefix = rt.config.campaign.case_number_prefix
-    for match in CASE_NO_IN_SUBJECT.finditer(mail.subject):
+    for match in CASE_NO_IN_SUBJECT.finditer(mail.subject[:MAX_SUBJECT_SCAN]):
         if match.group(0).startswith(prefix + "-"):
-            found = rt.store.case_id_by_no(match.group(0))
+            found = store.case_id_by_no(match.group(0))
             if found is not None:
-                return found
-    return None
+                named.append((found, "subject"))
+                break
+    for case_id, _how in named:
+        if store.may_continue_case(case_id, mail.from_addr):
+            return case_id, None
+    if named:
+        case_id, how = named[0]
+        return None, RefusedReference(case_no=store.case_no_of(case_id), how=how)
+    return None, None
+
+
+# A reply's References list the thread; ours are among the newest. Only these are looked up.
+MAX_REFERENCES_READ = 20
+MAX_SUBJECT_SCAN = 300
 
 
 def _match_bounce(rt: Runtime, msg: SpooledMessage, spooled: Path) -> None:
@@ -277,7 +334,10 @@ def _reanalyse(rt: Runtime, message_row_id: int,
                 for a in store.supplied_files(message_row_id) if a.stored_path and Path(a.stored_path).is_file()]
     analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
                        case_no=this_case, corrections=corrections, supplied=[*supplied, *added])
-    return msg, mail, analysis, this_case
+    _continued, refused = _continued_case(rt, mail)
+    if refused is not None and refused.case_no == this_case:
+        refused = None
+    return msg, mail, _held_for_staff(analysis, mail, refused), this_case
 
 
 def recheck_message(rt: Runtime, message_row_id: int, *, actor: str = "daemon",

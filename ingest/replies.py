@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from checks.registry import Finding
 from ingest.config import AppConfig
+from ingest.hygiene import answer_address
 from ingest.mime import ParsedMail
-from notify.mailer import build_message, domain_of, make_message_id
-from store import AttachmentRecord, CaseFields, FiledVersion, FindingRecord, SpooledMessage, VersionRecord
+from notify.mailer import MAX_NAME_CHARS, UnencodableMessage, build_message, cut, domain_of, make_message_id
+from store import (
+    AttachmentRecord,
+    CaseFields,
+    CaseSummary,
+    FiledVersion,
+    FindingRecord,
+    SpooledMessage,
+    VersionRecord,
+    address_key,
+)
 
 if TYPE_CHECKING:
     from ingest.analyse import Analysis
@@ -52,9 +62,12 @@ def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, ca
         sender=mail.from_addr or "",
         received_at=analysis.received_at,
         raw_subject=mail.subject,
-        fields=CaseFields(submitter_kind=s.submitter_kind, province=s.province, city=s.city,
-                          organization=s.organization, case_name=s.case_name, category_no=s.category_no,
-                          category=s.category, part=s.part, confidence=s.confidence, reasons=tuple(s.reasons)),
+        # Cut to the columns' sizes (PostgreSQL refuses longer values, SQLite does not: a stranger's 1,000
+        # character subject must not fail the mail on one database only).
+        fields=CaseFields(submitter_kind=s.submitter_kind, province=_cap(s.province, 64), city=_cap(s.city, 128),
+                          organization=_cap(s.organization, 255), case_name=s.case_name, category_no=s.category_no,
+                          category=_cap(s.category, 128), part=_cap(s.part, 20), confidence=s.confidence,
+                          reasons=tuple(s.reasons)),
         status=analysis.status,
         attachments=tuple(
             AttachmentRecord(name=f.name, role=f.role, size=f.size, sha256=f.sha256,
@@ -70,6 +83,10 @@ def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, ca
         case_id=case_id,
         batch_index=batch_index,
     )
+
+
+def _cap(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
 
 
 def _facts_json_mapping(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,13 +129,44 @@ def fold_not_applicable(passed: list[Finding]) -> list[Finding]:
     return out
 
 
-def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail) -> dict[str, Any]:
+def foreign_cases(summaries: Sequence[CaseSummary], recipient: str, own_case_id: int | None) -> list[CaseSummary]:
+    """Cases of other senders: their numbers and names never go into a reply to ``recipient``."""
+    key = address_key(recipient)
+    return [c for c in summaries if c.case_id != own_case_id and address_key(c.sender) != key]
+
+
+def redact(text: str, foreign: Sequence[CaseSummary], own_case_name: str | None = None) -> str:
+    """A finding's text for the sender: another school's case number and case name (duplicate and quota
+    findings cite them for staff) become "其他单位的案例". A name the sender wrote themselves stays."""
+    for c in foreign:
+        if c.case_no and c.case_no in text:
+            text = text.replace(c.case_no, "其他单位的案例")
+        if c.case_name and len(c.case_name) >= 2 and c.case_name != own_case_name and c.case_name in text:
+            text = text.replace(f"“{c.case_name}”", "").replace(c.case_name, "")
+    return text
+
+
+def _without_numbers(text: str, foreign: Sequence[CaseSummary]) -> str:
+    for c in foreign:
+        if c.case_no in text:
+            text = text.replace(c.case_no, "（其他案例编号）")
+    return text
+
+
+def _own_thread(message_id: str, foreign: Sequence[CaseSummary]) -> bool:
+    """Whether a Reference may be echoed: not one of our replies about another sender's case (our ids name
+    the case), or the reply would thread into that case's conversation and show its number."""
+    return not any(c.case_no in message_id for c in foreign)
+
+
+def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail,
+                  foreign: Sequence[CaseSummary] = ()) -> dict[str, Any]:
     c = config.campaign
     s = analysis.subject
     def finding(f: Any) -> dict[str, Any]:
-        return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "message": f.message,
-                "fix": f.fix, "file": f.file}
-    greeting = s.organization or (mail.from_name or "").strip() or "老师"
+        return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "file": f.file,
+                "message": redact(f.message, foreign, s.case_name), "fix": redact(f.fix, foreign, s.case_name)}
+    greeting = cut(s.organization or (mail.from_name or "").strip() or "老师", MAX_NAME_CHARS)
     downloaded = {f.url for f in analysis.files if f.kind == "supplied" and f.url}
     return {
         "greeting": greeting if greeting.endswith(("老师", "同志")) or s.organization else f"{greeting}老师",
@@ -187,8 +235,11 @@ STATUS_LABELS = {"accepted": "受理", "accepted_with_warnings": "受理（有�
 def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion, *,
                 kind: str, staff: str | None = None, reply_allowed: bool = True, hygiene_reason: str = "") -> str:
     """Render and queue one reply; returns its Message-ID. The daemon's reply per version has a
-    deterministic id (queued at most once); a reply chosen by staff gets its own id."""
-    rendered = rt.renderer.render(kind, build_context(rt.config, analysis, filed, mail))
+    deterministic id (queued at most once); a reply chosen by staff gets its own id. The reply goes to the
+    address ``hygiene.answer_address`` picks (From, or a Reply-To of the same domain), never elsewhere."""
+    foreign = foreign_cases(rt.store.case_summaries(rt.config.campaign.id), answer_address(mail) or "",
+                            filed.case_id)
+    rendered = rt.renderer.render(kind, build_context(rt.config, analysis, filed, mail, foreign))
     key = f"{filed.case_no}.v{filed.version}"
     if staff is not None:
         key += f".staff{int(datetime.now(timezone.utc).timestamp())}"
@@ -199,27 +250,42 @@ def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
 def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, *, kind: str, key: str,
              case_id: int, staff: str | None, reply_allowed: bool, hygiene_reason: str) -> str:
     config = rt.config
-    recipient = mail.reply_to or mail.from_addr or ""
+    recipient = answer_address(mail) or ""
+    # Another school's case number never reaches this recipient, not even echoed from their own subject, nor as
+    # one of our reply ids in References (issue 15.1).
+    numbers = [c for c in foreign_cases(rt.store.case_summaries(config.campaign.id), recipient, case_id) if c.case_no]
+    rendered = replace(rendered, subject=_without_numbers(rendered.subject, numbers),
+                       text=_without_numbers(rendered.text, numbers), html=_without_numbers(rendered.html, numbers))
     reply_from = rt.reply_from
-    message_id = make_message_id(kind, key, domain_of(reply_from))
+    message_id = make_message_id(kind, key, domain_of(reply_from), rt.message_id_key)
     if rt.store.outbox_exists(message_id):
         return message_id
-    raw = build_message(
-        sender=reply_from, sender_name=config.smtp.sender_name if config.smtp else "", recipient=recipient,
-        subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
-        in_reply_to=mail.message_id, references=[*mail.references],
-    )
     status, reason = "pending", ""
-    limit = config.smtp.max_replies_per_sender_per_hour if config.smtp else 10
-    if not reply_allowed or not recipient:
+    try:
+        raw = build_message(
+            sender=reply_from, sender_name=config.smtp.sender_name if config.smtp else "", recipient=recipient,
+            subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
+            in_reply_to=mail.message_id, references=[r for r in mail.references if _own_thread(r, numbers)],
+        )
+    except UnencodableMessage as exc:  # recorded as a failed reply (staff see it), the mail itself is filed
+        raw, status, reason = b"", "failed", str(exc)
+    now = datetime.now(timezone.utc)
+    smtp = config.smtp
+    per_sender = smtp.max_replies_per_sender_per_hour if smtp else 10
+    cap = smtp.max_automatic_replies_per_hour if smtp else 0
+    if status == "failed":
+        pass
+    elif not reply_allowed or not recipient:
         status, reason = "suppressed", hygiene_reason or "没有可回复的地址"
-    elif staff is None and rt.store.replies_sent_since(
-            recipient, datetime.now(timezone.utc) - timedelta(hours=1)) >= limit:
-        status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {limit} 封上限"
+    elif staff is None and rt.store.replies_sent_since(recipient, now - timedelta(hours=1)) >= per_sender:
+        status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {per_sender} 封上限"
+    elif staff is None and cap and rt.store.automatic_replies_since(now - timedelta(hours=1)) >= cap:
+        status, reason = "suppressed", f"一小时内自动回复总数已达 {cap} 封上限（smtp.max_automatic_replies_per_hour）"
     queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
-                                   raw=raw, case_id=case_id, message_row_id=msg.id, status=status)
-    if queued and status == "suppressed":
-        rt.store.log_event("mail.suppressed", case_id=case_id, message_row_id=msg.id,
+                                   raw=raw, case_id=case_id, message_row_id=msg.id, status=status,
+                                   automatic=staff is None, error=reason or None)
+    if queued and status in ("suppressed", "failed"):
+        rt.store.log_event(f"mail.{status}", case_id=case_id, message_row_id=msg.id,
                            detail={"kind": kind, "to": recipient, "reason": reason})
     return message_id
 

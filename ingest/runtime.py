@@ -6,6 +6,7 @@ Start-up validation happens here: the campaign's subject spec and rule table, th
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -85,6 +86,15 @@ class Runtime:
     def reply_from(self) -> str:
         smtp = self.config.smtp
         return (smtp.sender if smtp and smtp.sender else self.config.campaign.mailbox)
+
+    @cached_property
+    def message_id_key(self) -> str:
+        """Key of the reply Message-IDs: configured (smtp.message_id_key_env/_file) or generated once and kept in
+        the database, so every process and host computes the same id for the same reply (at most once)."""
+        smtp = self.config.smtp
+        if smtp is not None and smtp.message_id_key:
+            return smtp.message_id_key
+        return self.store.app_secret("reply_message_id_key", lambda: secrets.token_hex(32))
 
     @property
     def own_addresses(self) -> frozenset[str]:

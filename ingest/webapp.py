@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
+from ingest import alerts
 from ingest.export import workbook_bytes
 from ingest.pipeline import attach_file, recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
@@ -37,8 +39,10 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
     def health() -> dict[str, Any]:
         last = rt.store.last_successful_poll()
         counts = rt.store.message_status_counts()
+        # Replies that will not go out by themselves (failed, stuck in 'sending', the hourly cap): issue 15.2.
+        reply_alerts = [a.title for a in alerts.reply_alerts(rt, datetime.now(timezone.utc))]
         return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
-                "failed": counts.get("failed", 0)}
+                "failed": counts.get("failed", 0), "reply_alerts": reply_alerts}
 
     categories = tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", []))
 

@@ -5,16 +5,19 @@ from store.records import (
     CaseFields,
     CaseSummary,
     FailedMessage,
+    FailedReply,
     FiledVersion,
     FindingRecord,
     OutgoingMail,
     SpooledMessage,
     VersionRecord,
 )
+from store.addresses import address_key, domain_key
 from store.db import SchemaMismatch
 from store.repo import MAX_ATTEMPTS, Store
 
 __all__ = [
-    "MAX_ATTEMPTS", "SchemaMismatch", "AttachmentRecord", "CaseFields", "CaseSummary", "FailedMessage", "FiledVersion", "FindingRecord", "OutgoingMail",
+    "MAX_ATTEMPTS", "SchemaMismatch", "address_key", "domain_key", "AttachmentRecord", "CaseFields", "CaseSummary",
+    "FailedMessage", "FailedReply", "FiledVersion", "FindingRecord", "OutgoingMail",
     "SpooledMessage", "Store", "VersionRecord",
 ]

@@ -9,6 +9,8 @@ Table roles:
 - ``outbox``: every reply we send, keyed by a deterministic Message-ID so it is sent at most once.
 - ``events``: the audit log (who did what, when), for staff.
 - ``leases``: a database lease so two daemons never work the same mailbox at once.
+- ``case_addresses``: further addresses staff allowed to send new versions of a case (besides its sender).
+- ``app_secrets``: keys the application generated itself (the reply Message-ID key when none is configured).
 """
 
 from __future__ import annotations
@@ -214,7 +216,9 @@ class Finding(Base):
 
 class OutboxMail(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),
+                      Index("ix_outbox_recipient_key", "recipient_key", "created_at"),
+                      Index("ix_outbox_created", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Deterministic per (case, version, kind): the unique key that makes a reply at-most-once.
@@ -223,6 +227,8 @@ class OutboxMail(Base):
     message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     kind: Mapped[str] = mapped_column(String(32))  # receipt | rejection | needs_review | alert | …
     recipient: Mapped[str] = mapped_column(String(320))
+    # store.addresses.address_key(recipient): the per-sender reply limit counts by it (0003).
+    recipient_key: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # pending → sending → sent; or failed (gave up) / suppressed (no reply wanted)
@@ -231,6 +237,10 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # When the current SMTP attempt began: a row left 'sending' long after it is raised by `intake health` (0003).
+    sending_at: Mapped[datetime | None]
+    # True for replies staff chose to send: they count against no automatic-reply limit (0003).
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -253,3 +263,28 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime]
+
+
+class CaseAddress(Base):
+    """An address staff linked to a case: mail from it may add versions to the case (issue 15.1)."""
+
+    __tablename__ = "case_addresses"
+    __table_args__ = (UniqueConstraint("case_id", "address_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    address: Mapped[str] = mapped_column(String(320))
+    address_key: Mapped[str] = mapped_column(String(320))  # store.addresses.address_key(address)
+    added_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AppSecret(Base):
+    """A key the application made for itself (e.g. the reply Message-ID key), shared by every host of one database."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

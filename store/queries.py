@@ -679,7 +679,8 @@ def resend_reply(store: Store, campaign_id: str, case_ref: str, *, outbox_id: in
         head = _replace_header(head, b"Message-ID", new_id.encode("ascii"))
         head = _replace_header(head, b"Date", format_datetime(utcnow()).encode("ascii"))
         row = OutboxMail(message_id=new_id, case_id=case_id, kind=original.kind, recipient=original.recipient,
-                         subject=original.subject, raw=head + body, status="pending")
+                         subject=original.subject, raw=head + body, status="pending",
+                         recipient_key=original.recipient_key, automatic=False)
         s.add(row)
         s.flush()
         case_no = s.scalar(select(Case.case_no).where(Case.id == case_id)) or ""

@@ -132,3 +132,18 @@ class OutgoingMail:
     raw: bytes
     attempts: int
     case_id: int | None
+
+
+@dataclass(frozen=True)
+class FailedReply:
+    """A reply that will not go out by itself: failed for good, or stuck in 'sending'."""
+
+    id: int
+    message_id: str
+    kind: str
+    recipient: str
+    status: str  # failed | sending
+    error: str
+    attempts: int
+    case_id: int | None
+    since: datetime

@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.addresses import address_key
 from store.db import check_schema, make_engine, migrate, session_factory
 from store.models import (
+    AppSecret,
     FILE_KINDS,
     Attachment,
     Case,
+    CaseAddress,
     Event,
     Finding,
     Lease,
@@ -30,6 +33,7 @@ from store.records import (
     CaseFields,
     CaseSummary,
     FailedMessage,
+    FailedReply,
     FiledVersion,
     OutgoingMail,
     SpooledMessage,
@@ -237,17 +241,89 @@ class Store:
     # ---- cases --------------------------------------------------------------------------------
     def find_case(self, campaign_id: str, sender: str, case_name: str | None,
                   category_no: int | None = None) -> int | None:
-        """The case a later mail continues: same campaign, same sender, the same case name as written (an
-        ordinal suffix such as 之二 makes another case) and no other category (a category written only once
-        does not part them)."""
+        """The case a later mail continues: same campaign, the same case name as written (an ordinal suffix such
+        as 之二 makes another case), no other category (a category written only once does not part them), and
+        the mail's sender is the case's sender or an address staff linked to it (compared normalised: case,
+        ``+tag``)."""
         if not case_name:
             return None
-        query = select(Case.id).where(Case.campaign_id == campaign_id, Case.sender == sender,
-                                      Case.case_name == case_name)
+        key = address_key(sender)
+        query = select(Case.id, Case.sender).where(Case.campaign_id == campaign_id, Case.case_name == case_name)
         if category_no is not None:
             query = query.where(or_(Case.category_no == category_no, Case.category_no.is_(None)))
         with self.session() as s:
-            return s.scalar(query.order_by(Case.id).limit(1))
+            candidates = s.execute(query.order_by(Case.id))
+            for case_id, case_sender in candidates:
+                if key and (address_key(case_sender) == key or self._linked(s, case_id, key)):
+                    return int(case_id)
+        return None
+
+    @staticmethod
+    def _linked(s: Session, case_id: int, key: str) -> bool:
+        return s.scalar(select(CaseAddress.id).where(CaseAddress.case_id == case_id,
+                                                     CaseAddress.address_key == key)) is not None
+
+    def may_continue_case(self, case_id: int, sender: str | None) -> bool:
+        """Whether mail from ``sender`` may add a version to the case: it is the case's sender or an address
+        staff linked to it (compared normalised). Anyone can name a case number or reply to a receipt."""
+        key = address_key(sender)
+        if not key:
+            return False
+        with self.session() as s:
+            case_sender = s.scalar(select(Case.sender).where(Case.id == case_id))
+            return case_sender is not None and (address_key(case_sender) == key or self._linked(s, case_id, key))
+
+    def link_address(self, case_no: str, address: str, *, actor: str, reason: str = "") -> bool:
+        """Let mail from ``address`` add versions to the case (e.g. the school's second mailbox). False when it
+        already could; LookupError when there is no such case."""
+        key = address_key(address)
+        with self.session() as s, s.begin():
+            case = s.scalar(select(Case).where(Case.case_no == case_no))
+            if case is None:
+                raise LookupError(f"没有受理编号为 {case_no} 的案例")
+            if address_key(case.sender) == key or self._linked(s, case.id, key):
+                return False
+            s.add(CaseAddress(case_id=case.id, address=address.strip(), address_key=key, added_by=actor,
+                              reason=reason))
+            s.add(Event(action="case.address_linked", actor=actor, case_id=case.id,
+                        detail={"address": address.strip(), "reason": reason}))
+            return True
+
+    def unlink_address(self, case_no: str, address: str, *, actor: str) -> bool:
+        key = address_key(address)
+        with self.session() as s, s.begin():
+            case = s.scalar(select(Case).where(Case.case_no == case_no))
+            if case is None:
+                raise LookupError(f"没有受理编号为 {case_no} 的案例")
+            link = s.scalar(select(CaseAddress).where(CaseAddress.case_id == case.id, CaseAddress.address_key == key))
+            if link is None:
+                return False
+            s.delete(link)
+            s.add(Event(action="case.address_unlinked", actor=actor, case_id=case.id, detail={"address": link.address}))
+            return True
+
+    def linked_addresses(self, case_id: int) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(CaseAddress.address).where(CaseAddress.case_id == case_id)
+                                  .order_by(CaseAddress.id)))
+
+    def app_secret(self, name: str, make: Callable[[], str]) -> str:
+        """A key the application keeps for itself, made by ``make`` on first use. Every process and host of
+        this database gets the same value (the first insert wins)."""
+        with self.session() as s:
+            found = s.scalar(select(AppSecret.value).where(AppSecret.name == name))
+            if found is not None:
+                return found
+            s.add(AppSecret(name=name, value=make()))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+            return s.scalar(select(AppSecret.value).where(AppSecret.name == name)) or ""
+
+    def case_no_of(self, case_id: int) -> str:
+        with self.session() as s:
+            return s.scalar(select(Case.case_no).where(Case.id == case_id)) or ""
 
     def case_id_by_no(self, case_no: str) -> int | None:
         with self.session() as s:
@@ -437,11 +513,13 @@ class Store:
     # ---- outbox -------------------------------------------------------------------------------
     def enqueue_mail(self, *, message_id: str, kind: str, recipient: str, subject: str, raw: bytes,
                      case_id: int | None = None, message_row_id: int | None = None,
-                     status: str = "pending") -> bool:
-        """Queue a reply; False when a mail with that Message-ID was queued before (never twice)."""
+                     status: str = "pending", automatic: bool = True, error: str | None = None) -> bool:
+        """Queue a reply; False when a mail with that Message-ID was queued before (never twice). ``error``
+        goes with a reply queued as 'failed' or 'suppressed' (why it is not sent)."""
         with self.session() as s:
             s.add(OutboxMail(message_id=message_id, kind=kind, recipient=recipient, subject=subject, raw=raw,
-                             case_id=case_id, message_row_id=message_row_id, status=status))
+                             case_id=case_id, message_row_id=message_row_id, status=status,
+                             recipient_key=address_key(recipient), automatic=automatic, last_error=error))
             try:
                 s.commit()
                 return True
@@ -453,12 +531,17 @@ class Store:
         with self.session() as s:
             return s.scalar(select(OutboxMail.id).where(OutboxMail.message_id == message_id)) is not None
 
-    def due_mail(self, now: datetime | None = None, limit: int = 100) -> list[OutgoingMail]:
+    def due_mail(self, now: datetime | None = None, limit: int = 100, *, after_id: int = 0,
+                 alerts: bool | None = None) -> list[OutgoingMail]:
+        """One page of the replies due now, in queue order, after ``after_id`` (a cursor: each call returns
+        rows not seen before, however many failed). ``alerts``: True only alert mails, False none, None all."""
         now = now or utcnow()
+        query = select(OutboxMail).where(OutboxMail.status.in_(("pending", "sending")),
+                                         OutboxMail.next_attempt_at <= now, OutboxMail.id > after_id)
+        if alerts is not None:
+            query = query.where((OutboxMail.kind == "alert") if alerts else (OutboxMail.kind != "alert"))
         with self.session() as s:
-            rows = s.scalars(select(OutboxMail).where(OutboxMail.status.in_(("pending", "sending")),
-                                                      OutboxMail.next_attempt_at <= now)
-                             .order_by(OutboxMail.id).limit(limit))
+            rows = s.scalars(query.order_by(OutboxMail.id).limit(limit))
             return [OutgoingMail(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
                                  subject=r.subject, raw=r.raw, attempts=r.attempts, case_id=r.case_id) for r in rows]
 
@@ -467,7 +550,7 @@ class Store:
         # row is retried (at most one duplicate, which staff can see in the event log).
         with self.session() as s, s.begin():
             s.execute(update(OutboxMail).where(OutboxMail.id == outbox_id)
-                      .values(status="sending", attempts=OutboxMail.attempts + 1))
+                      .values(status="sending", attempts=OutboxMail.attempts + 1, sending_at=utcnow()))
 
     def mark_sent(self, outbox_id: int, *, how: str = "smtp") -> None:
         with self.session() as s, s.begin():
@@ -485,26 +568,50 @@ class Store:
                               .values(status="notified"))
 
     def mark_send_failed(self, outbox_id: int, error: str, *, base_seconds: float = 60,
-                         give_up_after: int = 20) -> None:
+                         give_up_after: int = 20, permanent: bool = False) -> None:
+        """A failed attempt: ``permanent`` (the server refused the address, it cannot be encoded …) fails the
+        reply at once; otherwise it is retried with exponential backoff until ``give_up_after`` attempts."""
         with self.session() as s, s.begin():
             row = s.get_one(OutboxMail, outbox_id)
             row.last_error = error
             # Exponential backoff from base_seconds (1, 2, 4 … minutes by default), capped at an hour.
             delay = min(3600.0, base_seconds * 2 ** max(0, row.attempts - 1))
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            row.status = "failed" if row.attempts >= give_up_after else "pending"
-            s.add(Event(action="mail.send_failed", case_id=row.case_id, detail={"error": error,
-                                                                                "attempt": row.attempts}))
+            row.status = "failed" if permanent or row.attempts >= give_up_after else "pending"
+            s.add(Event(action="mail.send_failed", case_id=row.case_id, message_row_id=row.message_row_id,
+                        detail={"error": error, "attempt": row.attempts, "permanent": permanent,
+                                "to": row.recipient, "message_id": row.message_id}))
 
     def outbox_counts(self) -> dict[str, int]:
         with self.session() as s:
             return {k: v for k, v in s.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status))}
 
     def replies_sent_since(self, recipient: str, since: datetime) -> int:
+        """Replies queued to this address (normalised: ``A+x@QQ.com`` is ``a@qq.com``) since then, held ones not
+        counted."""
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(OutboxMail).where(
-                OutboxMail.recipient == recipient, OutboxMail.created_at >= since,
+                OutboxMail.recipient_key == address_key(recipient), OutboxMail.created_at >= since,
                 OutboxMail.status != "suppressed")) or 0
+
+    def automatic_replies_since(self, since: datetime) -> int:
+        """Automatic replies to senders queued since then (alerts, staff-chosen and held replies not counted)."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMail).where(
+                OutboxMail.created_at >= since, OutboxMail.kind != "alert", OutboxMail.automatic.is_(True),
+                OutboxMail.status != "suppressed")) or 0
+
+    def failed_replies(self, *, stuck_before: datetime | None = None) -> list[FailedReply]:
+        """Replies that failed for good, and (with ``stuck_before``) replies whose SMTP attempt began before
+        then and never ended ('sending': the process died inside it, or keeps dying)."""
+        cond = OutboxMail.status == "failed"
+        if stuck_before is not None:
+            cond = or_(cond, (OutboxMail.status == "sending") & (OutboxMail.sending_at < stuck_before))
+        with self.session() as s:
+            rows = s.scalars(select(OutboxMail).where(cond).order_by(OutboxMail.id))
+            return [FailedReply(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
+                                status=r.status, error=r.last_error or "", attempts=r.attempts, case_id=r.case_id,
+                                since=r.sending_at or r.created_at) for r in rows]
 
     # ---- events and leases --------------------------------------------------------------------
     def log_event(self, action: str, *, actor: str = "daemon", case_id: int | None = None,

@@ -334,6 +334,33 @@ def mime_cases() -> Iterator[tuple[str, bytes]]:
         b"a@b.com\r\nBcc: victim@example.com").decode() + "?=\r\n") + b"x\r\n"
 
 
+# ==== Strangers acting for others, bad reply addresses, headers echoed unbounded (issue 15.1–15.3, secmail) ====
+
+def stranger_cases() -> Iterator[tuple[str, bytes]]:
+    """Mails that try to change another sender's case, aim our reply elsewhere, or make us echo unbounded
+    headers. The suite checks: no case holds versions of two senders, no reply goes to another domain or
+    victim@example.com, every reply's headers stay bounded, every reply ends sent, failed or held with a reason."""
+    guessed = " ".join(f"<{kind}.JCJY2025-{n:06d}.v1@163.com>" for n in range(1, 6)
+                       for kind in ("receipt", "rejection", "needs_review"))
+    yield "takeover-guessed-receipt-ids", _head("tg", "text/plain", extra=f"In-Reply-To: <receipt.JCJY2025-000001.v1@"
+                                                f"163.com>\r\nReferences: {guessed}\r\n", subject="回复：修改稿") + b"x\r\n"
+    yield "takeover-case-number-in-subject", _head("tn", "text/plain", subject="JCJY2025-000001 JCJY2025-000002 修改稿") + b"x\r\n"
+    yield "reply-to-other-domain", _head("ro", "text/plain", extra="Reply-To: victim@example.com\r\n") + b"x\r\n"
+    yield "from-raw-8bit-address", _head("fa", "text/plain").replace(b"From: ", "From: 校长@学校.cn\r\nX-Old-From: ".encode(), 1) + b"x\r\n"
+    yield "references-3000-ids", _head("rf", "text/plain", extra="References: " + " ".join(
+        f"<t{i}@school.cn>" for i in range(3000)) + "\r\n") + b"x\r\n"
+    yield "message-id-5000-chars", _head("mi", "text/plain").replace(
+        b"Message-ID: <", b"Message-ID: <" + b"m" * 5000, 1) + b"x\r\n"
+    yield "from-name-3000-chars", _head("fn", "text/plain").replace(
+        b"From: ", b"From: =?UTF-8?B?" + base64.b64encode("校长".encode() * 1000) + b"?= <fn@163.com>\r\nX-Old-From: ", 1) + b"x\r\n"
+    links = "\r\n".join(f"https://mail.qq.com/cgi-bin/ftnExs_download?t=exs_ftn_download&k={i:032x}&code=7c"
+                         for i in range(500))
+    yield "large-attachment-links-500", _head("ln", "text/plain; charset=utf-8") + links.encode() + b"\r\n"
+
+
+# ==== end of the secmail block ==================================================================================
+
+
 def hostile_cases(limit: int | None = None, *, styles: tuple[str, ...] = STYLES) -> list[HostileCase]:
     """Every payload case in each mail client encoding, then every MIME-level case (≥ 200 in all).
     ``limit`` takes a spread sample (every category represented) for the default test run."""
@@ -344,6 +371,8 @@ def hostile_cases(limit: int | None = None, *, styles: tuple[str, ...] = STYLES)
             cases.append(HostileCase(f"{name}/{style}", _mail(style, make(marker), tag=name), (marker,)))
     for name, raw in mime_cases():
         cases.append(HostileCase(f"mime/{name}", raw))
+    for name, raw in stranger_cases():
+        cases.append(HostileCase(f"stranger/{name}", raw))
     # Repeat the payload set in the two encodings real schools use most, with the hostility in a second,
     # otherwise valid attachment beside a good application form (the common real-world shape).
     for name, make in payload_cases():

@@ -294,6 +294,14 @@ class _Collector:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        # A recipient the sink was told to refuse gets a permanent 550, as a real server answers an unknown user.
+        if address.lower() in self._sink.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         self._sink._record(ReceivedMail(str(envelope.mail_from), tuple(str(r) for r in envelope.rcpt_tos),
@@ -308,10 +316,14 @@ class SmtpSink:
     stop() and start() reuse the same port, so tests can take SMTP down and bring it back.
     """
 
-    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, auth: tuple[str, str] | None = None, *, smtputf8: bool = True,
+                 refuse: Iterable[str] = ()) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.auth = auth
+        self.smtputf8 = smtputf8
+        # Recipients answered with 550 at RCPT TO (lower case); may be changed while running.
+        self.refuse: set[str] = {a.lower() for a in refuse}
         self._messages: list[ReceivedMail] = []
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
@@ -332,7 +344,7 @@ class SmtpSink:
     def start(self) -> None:
         if self._controller is not None:
             return
-        options: dict[str, Any] = {"decode_data": False, "enable_SMTPUTF8": True}
+        options: dict[str, Any] = {"decode_data": False, "enable_SMTPUTF8": self.smtputf8}
         if self.auth is not None:
             # Loopback only, so AUTH without TLS is acceptable here (aiosmtpd warns about it otherwise).
             warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")

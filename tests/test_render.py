@@ -51,7 +51,7 @@ def test_broken_template_fails_validation(tmp_path: Path) -> None:
 
 
 def test_built_message_is_utf8_auto_submitted_and_threaded(tmp_path: Path) -> None:
-    mid = make_message_id("receipt", "JCJY2025-000001.v1", "163.com")
+    mid = make_message_id("receipt", "JCJY2025-000001.v1", "163.com", "k" * 32)
     raw = build_message(sender="jcjyzj2025@163.com", sender_name="工作组", recipient="a@school.cn",
                         subject="【受理回执】JCJY2025-000001", text="正文", html="<p>正文</p>", message_id=mid,
                         in_reply_to="<orig@school.cn>")
@@ -59,6 +59,30 @@ def test_built_message_is_utf8_auto_submitted_and_threaded(tmp_path: Path) -> No
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["Subject"] == "【受理回执】JCJY2025-000001"
     assert msg["In-Reply-To"] == "<orig@school.cn>" and "<orig@school.cn>" in msg["References"]
-    assert msg["Message-ID"] == "<receipt.JCJY2025-000001.v1@163.com>"
+    assert msg["Message-ID"] == mid
     path = DryRunSender(tmp_path).send(raw, "jcjyzj2025@163.com", "a@school.cn", mid)
-    assert path.startswith("dry-run:") and (tmp_path / "receipt.JCJY2025-000001.v1@163.com.eml").read_bytes() == raw
+    assert path.startswith("dry-run:") and (tmp_path / f"{mid.strip('<>')}.eml").read_bytes() == raw
+
+
+def test_reply_message_ids_are_deterministic_but_keyed() -> None:
+    """Issue 15.1: the id of a receipt cannot be computed without the key (it was <receipt.CASE.v1@domain>, so
+    anyone could write In-Reply-To for a case they never saw), yet the same reply always gets the same id."""
+    a = make_message_id("receipt", "JCJY2025-000001.v1", "163.com", "k" * 32)
+    assert a == make_message_id("receipt", "JCJY2025-000001.v1", "163.com", "k" * 32)
+    assert a != make_message_id("receipt", "JCJY2025-000001.v1", "163.com", "j" * 32)
+    assert a != make_message_id("receipt", "JCJY2025-000001.v2", "163.com", "k" * 32)
+    assert a.startswith("<receipt.JCJY2025-000001.v1.") and len(a.split("@")[0]) > len("<receipt.JCJY2025-000001.v1.") + 20
+
+
+def test_stranger_headers_are_bounded_in_the_reply() -> None:
+    """Issue 15.3: References keep the thread's first and last ids (10), an absurd Message-ID is left out, the
+    subject and the sender name are cut."""
+    refs = [f"<id{i}@school.cn>" for i in range(500)]
+    raw = build_message(sender="jcjyzj2025@163.com", sender_name="工" * 300, recipient="a@school.cn",
+                        subject="案" * 5000, text="正文", html=None, message_id="<m@163.com>",
+                        in_reply_to="<" + "x" * 5000 + "@school.cn>", references=refs)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["References"].split() == ["<id0@school.cn>", *refs[-9:]]
+    assert msg["In-Reply-To"] is None
+    assert len(str(msg["Subject"])) <= 200 and len(str(msg["From"])) < 120
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998

@@ -29,7 +29,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("收信与处理", ("run", "poll", "import", "retry", "health")),
     ("离线试用", ("subject", "inspect")),
     ("查询与导出", ("stats", "list", "show", "export", "chart")),
-    ("人工处理", ("review", "recheck", "attach")),
+    ("人工处理", ("review", "recheck", "attach", "link")),
 )
 
 

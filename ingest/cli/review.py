@@ -260,4 +260,43 @@ def attach(case_no: str, file: Path, name: str | None, actor: str) -> None:
     click.echo(f"{case_no}：已添加“{name or file.name}”{stands_for}并重新检查：{SubmissionStatus.label_of(status)}")
 
 
-COMMANDS: list[click.Command] = [review_group, recheck, attach]
+# ---- addresses allowed to change a case (issue 15.1) ----------------------------------------------------------
+
+@click.command("link")
+@click.argument("case")
+@click.argument("address", required=False)
+@click.option("--remove", is_flag=True, help="取消该地址的登记。")
+@click.option("--reason", default="", help="说明（写入操作记录），例如 学校办公室邮箱。")
+@ACTOR
+@config_option
+def link(case: str, address: str | None, remove: bool, reason: str, actor: str) -> None:
+    """登记同一单位的其他邮箱：此后该地址的邮件也可更新这个案例（默认只有案例的发件人可以）。不给地址则列出已登记的地址。
+    地址比较时不分大小写，忽略“+标记”。
+
+    \b
+    示例：
+      intake link JCJY2025-000012
+      intake link JCJY2025-000012 office@school.edu.cn --reason 学校办公室邮箱
+      intake link JCJY2025-000012 office@school.edu.cn --remove
+    """
+    cfg = app_config()
+    store = open_store(cfg, writes=address is not None)
+    case_id = store.case_id_by_no(case)
+    if case_id is None:
+        fail(f"没有受理编号为 {case} 的案例")
+    if address is None:
+        linked = store.linked_addresses(case_id)
+        click.echo(f"{case}：" + ("、".join(linked) if linked else "除发件人外没有登记其他地址"))
+        return
+    if "@" not in address or any(ch.isspace() for ch in address) or len(address) > 254:
+        fail(f"不是邮件地址：{address}")
+    if remove:
+        done = store.unlink_address(case, address, actor=actor)
+        click.echo(f"{case}：" + (f"已取消 {address}" if done else f"{address} 本来就没有登记"))
+    else:
+        done = store.link_address(case, address, actor=actor, reason=reason)
+        click.echo(f"{case}：" + (f"已登记 {address}，此后该地址的邮件可更新本案例（操作人 {actor}）" if done
+                                  else f"{address} 已经可以更新本案例"))
+
+
+COMMANDS: list[click.Command] = [review_group, recheck, attach, link]

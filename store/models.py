@@ -227,7 +227,7 @@ class OutboxMail(Base):
     message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     kind: Mapped[str] = mapped_column(String(32))  # receipt | rejection | needs_review | alert | …
     recipient: Mapped[str] = mapped_column(String(320))
-    # store.addresses.address_key(recipient): the per-sender reply limit counts by it (0003).
+    # store.addresses.address_key(recipient): the per-sender reply limit counts by it (0004).
     recipient_key: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
@@ -237,9 +237,9 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
-    # When the current SMTP attempt began: a row left 'sending' long after it is raised by `intake health` (0003).
+    # When the current SMTP attempt began: a row left 'sending' long after it is raised by `intake health` (0004).
     sending_at: Mapped[datetime | None]
-    # True for replies staff chose to send: they count against no automatic-reply limit (0003).
+    # True for replies staff chose to send: they count against no automatic-reply limit (0004).
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -6,8 +6,8 @@
 - ``outbox.sending_at``: when the current SMTP attempt began (a row stuck in 'sending' is raised by health).
 - ``outbox.automatic``: false for replies staff chose (they count against no automatic-reply limit).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from store.addresses import address_key
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -87,8 +87,8 @@ def xinhua2024(work: Path) -> tuple[Mail, Mail]:
     samples.make_jpeg(bad_photos[1], int(2.3 * MB), size=(2400, 1800))
     samples.make_jpeg(bad_photos[2], int(1.2 * MB), size=(1600, 1200))
     bad_video = samples.make_mp4(bad_dir / "成长计划视频.mp4", 60, 1280, 720)
-    bad_form = samples.make_form_docx(bad_dir / "申报表.docx", {"申报单位": "北京师范大学", "案例名称": "乡村教师成长计划"})
-    bad = _mail("qq", "bnu@qq.com", to, "2024新华网教育优秀案例征集-北京师范大学-乡村教师成长计划-公益教育",
+    bad_form = samples.make_form_docx(bad_dir / "申报表.docx", {"申报单位": "北京市第十一学校", "案例名称": "乡村教师成长计划"})
+    bad = _mail("qq", "bj11@qq.com", to, "2024新华网教育优秀案例征集-北京市第十一学校-乡村教师成长计划-公益教育",
                 [bad_form, bad_text, *bad_photos, bad_video], at)
     return ok, bad
 

@@ -20,7 +20,6 @@ from checks.subject import (ParsedSubject, example_subject, fill_from_other_sour
                             sender_as_unit, unprescribed_subject)
 from ingest.batch import BatchPlan, plan_batch
 from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
-from ingest.facts import extract_facts
 from ingest.config import LimitSettings
 from ingest.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
 from ingest.linkfetch import SuppliedFile
@@ -147,6 +146,9 @@ def _mail_budget_finding(bounds: LimitSettings, what: str, skipped: Sequence[str
 
 def _file_facts(f: AnalysedFile) -> FileFacts:
     assert f.path is not None
+    # Imported here: only the worker reads files; the daemon's memory would carry every reader's libraries.
+    from ingest.facts import extract_facts
+
     return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
 
 

@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import docx
 import olefile
-import pypdf
-from PIL import Image
 
 from ingest.unpack import Finding, archive_kind, office_encryption, read_head, zip_directory_size
 
@@ -265,6 +262,8 @@ def _docx_texts(path: Path) -> tuple[list[str], list[list[str]]] | None:
         return None
     # Isolation boundary: python-docx/lxml reading a submitter's file raise many types on malformed input.
     try:
+        import docx  # here, not at the top: the daemon imports this module, only the worker reads files
+
         document = docx.Document(str(path))
         paragraphs = [p.text for p in document.paragraphs]
         rows = [[cell.text for cell in row.cells] for table in document.tables for row in table.rows]
@@ -278,6 +277,8 @@ def _pdf_text(path: Path, pages: int = 3) -> tuple[str, bool] | None:
     """(text of the first pages, encrypted) of a PDF, or None when it cannot be read."""
     # Isolation boundary: pypdf on hostile PDFs raises a wide, undocumented set of exceptions.
     try:
+        import pypdf  # see docx above
+
         reader = pypdf.PdfReader(str(path))
         if reader.is_encrypted and not reader.decrypt(""):
             return "", True
@@ -330,6 +331,8 @@ def _auxiliary_picture(name: str, path: Path) -> str:
 
 
 def _picture_description(path: Path) -> str:
+    from PIL import Image  # see docx above
+
     try:
         with Image.open(path) as image:
             exif = image.getexif()

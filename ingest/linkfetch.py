@@ -18,10 +18,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from checks.facts import LinkFacts
 from ingest.classify import VIDEO_KINDS, detect_kind
@@ -87,6 +88,8 @@ def add_local_file(spool: Spool, message_row_id: int, source: BinaryIO, name: st
 
 def fetch_link(spool: Spool, message_row_id: int, url: str, name: str, settings: LinkSettings) -> SuppliedFile:
     """Download the video behind ``url`` into the spool, within ``settings``' hosts, size and time."""
+    import httpx  # here: only a mail with a video link needs it, and it weighs ~9 MB in the daemon
+
     deadline = time.monotonic() + settings.timeout_seconds
     tmp = spool.tmp_dir / f"fetch-{uuid.uuid4().hex}.part"
     current = url
@@ -137,6 +140,8 @@ def _allowed(url: str, settings: LinkSettings) -> None:
 
 
 def _timeout(deadline: float) -> httpx.Timeout:
+    import httpx
+
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise httpx.ReadTimeout("deadline reached")

@@ -55,7 +55,7 @@ class _Lines:
     Reads the file in large blocks of its own, so that ``bulk()`` can hand over many lines of a base64
     body at once: a line-by-line loop in Python cost more than everything else the parser does."""
 
-    READ_SIZE = 1 << 22
+    READ_SIZE = 1 << 20
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh

@@ -74,24 +74,36 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system of the child and the processes it waited for
+    daemon_peak_mb: float = 0.0  # the two parts of peak_rss_mb: the intake process, the file-reading worker
+    worker_peak_mb: float = 0.0
 
 
-def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800) -> ChildRun:
+def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800,
+               checkout: Path | None = None) -> ChildRun:
     """The real ``intake`` CLI in a fresh interpreter, with its peak RSS.
 
     Not ``wait4``'s ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a bench
     that had just read a 100 MB mail would charge its own memory to the child. VmHWM belongs to the new
     program image: it is read while the child runs, and `intake poll` also prints it itself at exit."""
     env = {**os.environ, PASSWORD_ENV: password, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
+    # The code that runs: this repository (or ``checkout``, for before/after runs), not whatever the
+    # interpreter's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join([str(checkout or REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     out_path, err_path = cfg.parent / "intake.stdout", cfg.parent / "intake.stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", *args], env=env, stdout=out, stderr=err,
                                 cwd=cfg.parent)
         deadline = start + timeout
-        peak = 0.0
-        while proc.poll() is None:
+        peak = cpu = 0.0
+        while True:
             peak = max(peak, peak_memory_mb(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:  # reaped here, for its CPU time: tell Popen
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                cpu = usage.ru_utime + usage.ru_stime
+                break
             if time.perf_counter() > deadline:
                 proc.kill()
                 proc.wait()
@@ -101,8 +113,9 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800)
     stdout = out_path.read_text(errors="replace")
     # Printed by `intake poll` at exit: its own peak and that of the worker process reading attachments.
     own, worker = reported_peak_memory_mb(stdout)
-    peak = max(peak, own) + worker
-    return ChildRun(seconds, peak, proc.returncode, stdout, err_path.read_text(errors="replace"))
+    peak = max(peak, own)
+    return ChildRun(seconds, peak + worker, proc.returncode, stdout, err_path.read_text(errors="replace"),
+                    round(cpu, 2), round(peak, 1), round(worker, 1))
 
 
 def json_records(log_text: str) -> list[dict[str, Any]]:

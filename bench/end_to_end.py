@@ -11,12 +11,18 @@ receipt at the SMTP sink, or the run fails.
     python3 bench/end_to_end.py --db postgresql      # the same on PostgreSQL
     python3 bench/end_to_end.py --typical 10         # issue 5: time per typical submission
     python3 bench/end_to_end.py --small              # 3 tiny submissions (the smoke test)
+    python3 bench/end_to_end.py --count 20 --compare /tmp/before   # before/after on one mailbox, interleaved
+
+``--compare DIR`` runs another checkout (``git archive`` of an older commit) on the same mailbox right after
+this one (the IMAP select is read-only, so both fetch everything), and compares the verdict and the findings
+of every submission between the two.
 
 "Typical" is 8 photos of 3 MB, the form as Word and scanned PDF, the text material, one 3-minute 720p MP4.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -49,6 +55,8 @@ class BacklogRun:
     stage_totals: dict[str, float]
     per_submission_seconds: list[float]
     statuses: dict[str, int]
+    cpu_seconds: float = 0.0
+    label: str = "this checkout"
 
     @property
     def per_minute(self) -> float:
@@ -59,11 +67,15 @@ class BacklogRun:
         return self.intake_seconds / self.mbsync_seconds
 
 
-def ingest_backlog(mails: Sequence[CorpusMail], workdir: Path, *, db: str = "sqlite") -> BacklogRun:
+def ingest_backlog(mails: Sequence[CorpusMail], workdir: Path, *, db: str = "sqlite",
+                   checkouts: Sequence[tuple[str, Path | None]] = (("this checkout", None),),
+                   ) -> tuple[list[BacklogRun], dict[str, dict[str, Any]]]:
+    """Every checkout ingests the same mailbox in turn; their runs and each one's verdicts by Message-ID."""
     server, sink = DovecotServer(), SmtpSink()
     server.start()
     sink.start()
-    db_url = f"sqlite:///{workdir / 'intake.db'}" if db == "sqlite" else create_database(postgres_server_url())
+    runs: list[BacklogRun] = []
+    verdicts: dict[str, dict[str, Any]] = {}
     try:
         user = server.new_user()
         load_seconds = load_into_dovecot(server, user, mails)
@@ -74,31 +86,65 @@ def ingest_backlog(mails: Sequence[CorpusMail], workdir: Path, *, db: str = "sql
         mbsync_seconds = time.perf_counter() - began
         shutil.rmtree(workdir / "mbsync")
         print(f"mbsync: {mbsync_seconds:.1f} s", flush=True)
-        cfg = intake_config(workdir, db_url=db_url, imap=(server.port, user), smtp_port=sink.port)
-        run = run_intake(cfg, "poll", "--once", password=server.password)
-        if run.returncode != 0:
-            raise RuntimeError(f"intake poll failed ({run.returncode}):\n{run.stdout}\n{run.stderr[-3000:]}")
-        print(f"intake poll --once: {run.seconds:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
-        receipts = len(sink.wait_for(len(mails), timeout=60))
-        records = json_records(run.stderr)
-        per_message = [r for r in records if "stage_seconds" in r]
-        cycle: dict[str, float] = next((r["cycle_seconds"] for r in records if "cycle_seconds" in r), {})
-        stage_totals: dict[str, float] = defaultdict(float)
-        statuses: dict[str, int] = defaultdict(int)
-        for record in per_message:
-            statuses[record.get("status", "?")] += 1
-            for name, seconds in record["stage_seconds"].items():
-                stage_totals[name] += seconds
-        return BacklogRun(submissions=len(mails), mailbox_MB=total / MB, mbsync_seconds=mbsync_seconds,
-                          intake_seconds=run.seconds, peak_rss_MB=run.peak_rss_mb, receipts=receipts,
-                          cycle_seconds=cycle, stage_totals=dict(stage_totals),
-                          per_submission_seconds=[sum(r["stage_seconds"].values()) for r in per_message],
-                          statuses=dict(statuses))
+        for i, (label, checkout) in enumerate(checkouts):
+            run_dir = workdir / f"run{i}"
+            run_dir.mkdir()
+            db_url = f"sqlite:///{run_dir / 'intake.db'}" if db == "sqlite" else create_database(postgres_server_url())
+            try:
+                runs.append(_one_run(mails, run_dir, server, user, sink, db_url, mbsync_seconds, label, checkout,
+                                     receipts_before=len(sink.wait_for(0))))
+                verdicts[label] = _verdicts(db_url)
+            finally:
+                if db != "sqlite":
+                    drop_database(db_url)
     finally:
         sink.stop()
         server.cleanup()
-        if db != "sqlite":
-            drop_database(db_url)
+    return runs, verdicts
+
+
+def _one_run(mails: Sequence[CorpusMail], run_dir: Path, server: DovecotServer, user: str, sink: SmtpSink,
+             db_url: str, mbsync_seconds: float, label: str, checkout: Path | None, receipts_before: int) -> BacklogRun:
+    cfg = intake_config(run_dir, db_url=db_url, imap=(server.port, user), smtp_port=sink.port)
+    run = run_intake(cfg, "poll", "--once", password=server.password, checkout=checkout)
+    if run.returncode != 0:
+        raise RuntimeError(f"intake poll failed ({run.returncode}):\n{run.stdout}\n{run.stderr[-3000:]}")
+    print(f"{label}: intake poll --once: {run.seconds:.1f} s, CPU {run.cpu_seconds:.1f} s, "
+          f"peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
+    receipts = len(sink.wait_for(receipts_before + len(mails), timeout=60)) - receipts_before
+    records = json_records(run.stderr)
+    per_message = [r for r in records if "stage_seconds" in r]
+    cycle: dict[str, float] = next((r["cycle_seconds"] for r in records if "cycle_seconds" in r), {})
+    stage_totals: dict[str, float] = defaultdict(float)
+    statuses: dict[str, int] = defaultdict(int)
+    for record in per_message:
+        statuses[record.get("status", "?")] += 1
+        for name, seconds in record["stage_seconds"].items():
+            stage_totals[name] += seconds
+    return BacklogRun(submissions=len(mails), mailbox_MB=sum(m.size for m in mails) / MB,
+                      mbsync_seconds=mbsync_seconds, intake_seconds=run.seconds, peak_rss_MB=run.peak_rss_mb,
+                      receipts=receipts, cycle_seconds=cycle, stage_totals=dict(stage_totals),
+                      per_submission_seconds=[sum(r["stage_seconds"].values()) for r in per_message],
+                      statuses=dict(statuses), cpu_seconds=run.cpu_seconds, label=label)
+
+
+def _verdicts(db_url: str) -> dict[str, Any]:
+    """Per mail (Message-ID): the submission's status and its findings (rule, severity, passed, file)."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT m.message_id, s.id, s.status FROM submissions s JOIN messages m ON m.id = s.message_row_id"))
+            out: dict[str, Any] = {}
+            for message_id, sub_id, status in rows.all():
+                findings = conn.execute(sa.text(
+                    "SELECT rule, severity, passed, file FROM findings WHERE submission_id = :s "
+                    "ORDER BY rule, file, severity"), {"s": sub_id}).all()
+                out[str(message_id)] = {"status": status, "findings": [list(f) for f in findings]}
+            return out
+    finally:
+        engine.dispose()
 
 
 def breakdown_rows(result: BacklogRun) -> list[tuple[str, float, float, float]]:
@@ -130,6 +176,7 @@ def report(result: BacklogRun, title: str, corpus_info: dict[str, object]) -> st
                  ("submissions", result.submissions), ("mailbox MB", round(result.mailbox_MB)),
                  ("mbsync (download floor) s", result.mbsync_seconds),
                  ("intake poll --once (process start to exit) s", result.intake_seconds),
+                 ("CPU of intake, s (user+sys; worker processes only where reaped)", result.cpu_seconds),
                  ("of which the cycle (fetch + process + send) s", sum(result.cycle_seconds.values())),
                  ("**full ingest / mbsync**", f"**{result.ratio_to_floor:.1f}**"),
                  ("throughput, submissions per minute", result.per_minute),
@@ -149,8 +196,13 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--typical", type=int, default=0, metavar="N",
                         help="instead of the corpus mix: N typical submissions (issue 5)")
+    parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="another checkout to run on the same mailbox (before/after)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=args.workdir))
+    checkouts: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.compare is not None:
+        checkouts.insert(0, (f"compare: {args.compare}", args.compare))  # "before" first
     try:
         if args.small:
             mix, count, cache = Mix.small(), 3, workdir / "corpus-cache"
@@ -162,17 +214,27 @@ def main() -> int:
         info = describe(mails)
         run_dir = workdir / "run"
         run_dir.mkdir()
-        result = ingest_backlog(mails, run_dir, db=args.db)
+        results, verdicts = ingest_backlog(mails, run_dir, db=args.db, checkouts=checkouts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     kind = "typical submissions" if args.typical else "submissions"
     title = f"End to end: {count} {kind}, {args.db}"
+    load = os.getloadavg()
+    reference = verdicts[checkouts[0][0]]
+    differing = sorted(mid for label, _ in checkouts for mid in set(reference) | set(verdicts[label])
+                       if verdicts[label].get(mid) != reference.get(mid))
     payload: dict[str, Any] = {"db": args.db, "typical": bool(args.typical), "corpus": info, "mix": asdict(mix),
-                               "result": asdict(result), "per_minute": result.per_minute,
-                               "ratio_to_mbsync": result.ratio_to_floor}
-    write_results(args.results_dir, "end_to_end" + ("-typical" if args.typical else ""), payload,
-                  report(result, title, info))
-    return 0 if result.receipts == count else 1
+                               "result": asdict(results[-1]),  # this checkout's
+                               "results": [asdict(r) for r in results], "loadavg": load,
+                               "per_minute": [r.per_minute for r in results],
+                               "ratio_to_mbsync": [r.ratio_to_floor for r in results],
+                               "verdicts": verdicts, "submissions_with_differing_verdicts": differing}
+    md = "\n".join(report(r, f"{title}: {r.label}", info) for r in results)
+    if len(results) > 1:
+        md += (f"\nLoad average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}. Verdicts and findings compared "
+               f"for {len(reference)} submissions: {len(set(differing))} differ{': ' + ', '.join(differing) if differing else ''}.\n")
+    write_results(args.results_dir, "end_to_end" + ("-typical" if args.typical else ""), payload, md)
+    return 0 if all(r.receipts == count for r in results) and not differing else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ parts to files, so the peak should stay near the floor whatever the size.
     python3 bench/memory.py                         # 10, 50, 100 MB, a backlog of 50 corpus submissions
     python3 bench/memory.py --sizes 100 --backlog 0
     python3 bench/memory.py --small                 # 1 and 3 MB, backlog of 2 tiny ones (the smoke test)
+    python3 bench/memory.py --sizes 100 --backlog 20 --compare /tmp/before   # before/after, case by case
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class MemoryRun:
     message_MB: float
     peak_rss_MB: float
     seconds: float
+    daemon_MB: float = 0.0
+    worker_MB: float = 0.0
 
 
 def sized_mix(target_mb: float, video_seconds: int = VIDEO_SECONDS) -> Mix:
@@ -44,18 +47,21 @@ def sized_mix(target_mb: float, video_seconds: int = VIDEO_SECONDS) -> Mix:
                seed=int(target_mb * 10))
 
 
-def measure(server: DovecotServer, mails: list[CorpusMail], what: str, workdir: Path) -> MemoryRun:
+def measure(server: DovecotServer, mails: list[CorpusMail], what: str, workdir: Path,
+            checkout: Path | None = None) -> MemoryRun:
     run_dir = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     try:
         user = server.new_user()
         load_into_dovecot(server, user, mails)
         cfg = intake_config(run_dir, db_url=f"sqlite:///{run_dir / 'intake.db'}", imap=(server.port, user))
-        run = run_intake(cfg, "poll", "--once", password=server.password)
+        run = run_intake(cfg, "poll", "--once", password=server.password, checkout=checkout)
         if run.returncode != 0:
             raise RuntimeError(f"intake poll failed:\n{run.stdout}\n{run.stderr[-3000:]}")
         size = max((m.size for m in mails), default=0) / MB
-        print(f"{what}: peak RSS {run.peak_rss_mb:.0f} MB in {run.seconds:.1f} s", flush=True)
-        return MemoryRun(what, len(mails), round(size, 1), round(run.peak_rss_mb, 1), round(run.seconds, 1))
+        print(f"{what}: peak RSS {run.peak_rss_mb:.0f} MB (intake {run.daemon_peak_mb:.0f} + worker "
+              f"{run.worker_peak_mb:.0f}) in {run.seconds:.1f} s", flush=True)
+        return MemoryRun(what, len(mails), round(size, 1), round(run.peak_rss_mb, 1), round(run.seconds, 1),
+                         run.daemon_peak_mb, run.worker_peak_mb)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -64,38 +70,48 @@ def main() -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--sizes", default="10,50,100", help="message sizes in MB, comma-separated")
     parser.add_argument("--backlog", type=int, default=50, help="corpus submissions in the backlog run (0: none)")
+    parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="another checkout measured right before this one on each case (before/after)")
     args = parser.parse_args()
     sizes = [1.0, 3.0] if args.small else [float(s) for s in args.sizes.split(",") if s]
     video_seconds = 10 if args.small else VIDEO_SECONDS
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-", dir=args.workdir))
     cache = workdir / "cache" if args.small else DEFAULT_CACHE
+    checkouts: list[tuple[str, Path | None]] = [("", None)]
+    if args.compare is not None:
+        checkouts.insert(0, (f" [{args.compare}]", args.compare))
     server = DovecotServer()
     server.start()
     runs: list[MemoryRun] = []
+    cases: list[tuple[str, list[CorpusMail]]] = [("empty mailbox (floor)", [])]
     try:
-        runs.append(measure(server, [], "empty mailbox (floor)", workdir))
         for size in sizes:
-            mails = build_corpus(1, sized_mix(size, video_seconds), cache)
-            runs.append(measure(server, mails, f"one {size:g} MB submission", workdir))
+            cases.append((f"one {size:g} MB submission", build_corpus(1, sized_mix(size, video_seconds), cache)))
         backlog = 2 if args.small else args.backlog
         if backlog:
-            mails = build_corpus(backlog, Mix.small() if args.small else Mix(), cache)
-            runs.append(measure(server, mails, f"backlog of {backlog} corpus submissions", workdir))
+            cases.append((f"backlog of {backlog} corpus submissions",
+                          build_corpus(backlog, Mix.small() if args.small else Mix(), cache)))
+        for what, mails in cases:
+            for label, checkout in checkouts:  # interleaved, case by case
+                runs.append(measure(server, mails, what + label, workdir, checkout))
     finally:
         server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    floor = runs[0].peak_rss_MB
-    singles = [r for r in runs if r.what.startswith("one ")]
+    mine = [r for r in runs if not r.what.endswith("]")]
+    floor = mine[0].peak_rss_MB
+    singles = [r for r in mine if r.what.startswith("one ")]
     slope = ((singles[-1].peak_rss_MB - singles[0].peak_rss_MB) / (singles[-1].message_MB - singles[0].message_MB)
              if len(singles) >= 2 and singles[-1].message_MB != singles[0].message_MB else float("nan"))
     md = "\n".join([
         "# Peak RSS of `intake poll --once`", "",
-        *table(("run", "mails", "largest mail MB", "peak RSS MB", "above floor MB", "seconds"),
-               [(r.what, r.mails, r.message_MB, r.peak_rss_MB, round(r.peak_rss_MB - floor, 1), r.seconds)
-                for r in runs]),
+        *table(("run", "mails", "largest mail MB", "peak RSS MB", "intake MB", "worker MB", "above floor MB",
+                "seconds"),
+               [(r.what, r.mails, r.message_MB, r.peak_rss_MB, r.daemon_MB, r.worker_MB,
+                 round(r.peak_rss_MB - floor, 1), r.seconds) for r in runs]),
         "", f"RSS growth per MB of message between the smallest and largest single submission: {slope:.3f} MB/MB "
             "(0 = bounded by a constant)."]) + "\n"
-    write_results(args.results_dir, "memory", {"runs": [asdict(r) for r in runs], "rss_per_message_MB": slope}, md)
+    write_results(args.results_dir, "memory", {"runs": [asdict(r) for r in mine], "rss_per_message_MB": slope,
+                                               "compared": [asdict(r) for r in runs if r.what.endswith("]")]}, md)
     return 0
 
 

@@ -22,10 +22,18 @@ class ImageFacts:
     height: int | None
     decoded_ok: bool  # the whole image decoded (a truncated JPEG passes Image.verify() but fails here)
     error: str | None = None  # plain Chinese reason when decoded_ok is False
+    orientation: int = 1  # EXIF Orientation (1-8): how a viewer turns the stored pixels; 5-8 swap the sides
 
     @property
     def long_edge(self) -> int:
         return max(self.width or 0, self.height or 0)
+
+    @property
+    def shown_size(self) -> tuple[int | None, int | None]:
+        """(width, height) as a viewer shows the photo, after the EXIF rotation."""
+        if self.orientation in (5, 6, 7, 8):
+            return self.height, self.width
+        return self.width, self.height
 
 
 @dataclass(frozen=True)

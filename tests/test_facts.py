@@ -203,3 +203,24 @@ def test_six_parts_found_in_a_one_cell_table(tmp_path: Path) -> None:
     f = facts(path, "text")
     assert f.doc.word_count == 2000 and all(p.in_table for p in f.doc.paragraphs if p.text)
     assert [x.passed for x in run("text-sections", submission(f))] == [True]
+
+
+def test_photo_orientation_from_exif_and_truncation_in_a_later_progressive_scan(tmp_path: Path) -> None:
+    """Orientation comes from the headers; the reduced-scale decode still reads every scan of a progressive
+    JPEG, so a file cut inside its last scans is found truncated."""
+    rng = __import__("random").Random(6)
+    im = Image.frombytes("RGB", (640, 480), bytes(rng.randrange(256) for _ in range(640 * 480 * 3)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = tmp_path / "turned.jpg"
+    im.save(turned, "JPEG", quality=90, exif=exif)
+    f = read_image(turned)
+    assert f.decoded_ok and f.orientation == 6 and (f.width, f.height) == (640, 480)
+    assert f.shown_size == (480, 640)
+    progressive = tmp_path / "progressive.jpg"
+    im.save(progressive, "JPEG", quality=90, progressive=True)
+    data = progressive.read_bytes()
+    assert read_image(progressive).decoded_ok and read_image(progressive).orientation == 1
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 9 // 10])  # inside the last scans: the first ones are whole
+    assert not read_image(cut).decoded_ok

@@ -81,6 +81,7 @@ class ReplyKind(_Vocabulary):
     REJECTION = "rejection"
     NEEDS_REVIEW = "needs_review"
     ALERT = "alert"
+    BATCH = "batch"  # one reply to a mail carrying several cases (a province's batch)
 
 
 class FileRole(_Vocabulary):
@@ -148,6 +149,7 @@ LABELS: Mapping[type[_Vocabulary], Mapping[str, str]] = MappingProxyType({
         ReplyKind.REJECTION: "退回修改通知",
         ReplyKind.NEEDS_REVIEW: "待审核通知",
         ReplyKind.ALERT: "运行告警",
+        ReplyKind.BATCH: "批量收件回执",
     }),
     FileRole: MappingProxyType({
         FileRole.FORM_WORD: "申报表（Word 版）",

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, NoneType, UnionType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Union, get_args, get_origin
 
+from checks.domain import Severity, SubmissionStatus
 from checks.facts import SubmissionFacts
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("reject", "warn", "info")
-STATUSES = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
 RULE_ERROR = "rule-error"
 _RESERVED_KEYS = frozenset({"enabled", "severity", "clause"})
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
@@ -227,8 +226,8 @@ class RuleRegistry:
             raise ValueError(f"rule {rule_id!r} is registered twice")
         if not isinstance(clause, str) or not clause.strip():
             raise ValueError(f"rule {rule_id!r} must name the clause it enforces, e.g. '四.4(4)'")
-        if severity not in SEVERITIES:
-            raise ValueError(f"rule {rule_id!r}: severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        if severity not in Severity.codes():
+            raise ValueError(f"rule {rule_id!r}: severity must be one of {', '.join(Severity)}, got {severity!r}")
         if not isinstance(title, str) or not title.strip():
             raise ValueError(f"rule {rule_id!r} needs a Chinese title")
         out: dict[str, ParamSpec] = {}
@@ -286,8 +285,8 @@ class RuleRegistry:
         if not isinstance(enabled, bool):
             raise ValueError(f"rule {spec.id!r}: enabled must be true or false, got {enabled!r}")
         severity = table.get("severity", spec.severity)
-        if severity not in SEVERITIES:
-            raise ValueError(f"rule {spec.id!r}: severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        if severity not in Severity.codes():
+            raise ValueError(f"rule {spec.id!r}: severity must be one of {', '.join(Severity)}, got {severity!r}")
         values: dict[str, Any] = {}
         for name, param in spec.params.items():
             if name in table:
@@ -360,7 +359,7 @@ def _cite(rule: ConfiguredRule, text: str) -> str:
 
 def _finding(rule: ConfiguredRule, check: Check) -> Finding:
     severity = rule.severity
-    if check.milder is not None and SEVERITIES.index(check.milder) > SEVERITIES.index(severity):
+    if check.milder is not None and Severity.codes().index(check.milder) > Severity.codes().index(severity):
         severity = check.milder
     clause = check.clause or (rule.clause if rule.clause is not None else rule.spec.clause)
     return Finding(rule=rule.id, clause=clause, severity=severity, passed=check.passed,
@@ -398,7 +397,7 @@ def run_rules(configured: ConfiguredRules, facts: SubmissionFacts) -> list[Findi
 def rule_error(rule: ConfiguredRule, how: str, error: str) -> Finding:
     """The finding of a rule that could not finish (``how``: "出错", "超时（限时 10 秒）", …): staff review."""
     return Finding(
-        rule=RULE_ERROR, clause=rule.clause if rule.clause is not None else rule.spec.clause, severity="reject",
+        rule=RULE_ERROR, clause=rule.clause if rule.clause is not None else rule.spec.clause, severity=Severity.REJECT,
         passed=False, message=f"检查项“{rule.spec.title}”（{rule.id}）运行{how}，未能完成检查，需工作人员人工核对。",
         evidence=MappingProxyType({"rule": rule.id, "error": error[:500]}),
         fix="工作人员人工核对该项；开发人员可在日志中查看错误详情。")
@@ -410,15 +409,15 @@ def decide_status(findings: Iterable[Finding], subject_needs_review: bool) -> st
     warn finding). Info findings never change the verdict."""
     failed = [f for f in findings if not f.passed]
     if subject_needs_review or any(f.rule == RULE_ERROR for f in failed):
-        return "needs_review"
-    if any(f.severity == "reject" for f in failed):
-        return "rejected"
-    if any(f.severity == "warn" for f in failed):
-        return "accepted_with_warnings"
-    return "accepted"
+        return SubmissionStatus.NEEDS_REVIEW
+    if any(f.severity == Severity.REJECT for f in failed):
+        return SubmissionStatus.REJECTED
+    if any(f.severity == Severity.WARN for f in failed):
+        return SubmissionStatus.ACCEPTED_WITH_WARNINGS
+    return SubmissionStatus.ACCEPTED
 
 
 __all__ = [
     "Check", "ConfiguredRule", "ConfiguredRules", "Finding", "ParamSpec", "REGISTRY", "RULE_ERROR", "RuleRegistry",
-    "RuleSpec", "SEVERITIES", "STATUSES", "all_rules", "configure", "decide_status", "rule_error", "run_rules",
+    "RuleSpec", "all_rules", "configure", "decide_status", "rule_error", "run_rules",
 ]

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from checks.domain import format_size
+from checks.domain import FileRole, SubmissionStatus, format_size
 from console.auth import LoginLimiter, StaffUser, csrf_ok, new_csrf_token, verify
 from console.preview import PreviewError, preview_jpeg
 from console.security import DOWNLOAD_CSP, SecurityHeaders, SessionRegistry, safe_link
@@ -37,9 +37,7 @@ MAX_PAGE = 100_000
 MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger id is a bad request, not a database error
 MAX_QUERY_CHARS = 200
 SESSION_SECONDS = 8 * 3600
-STATUS_OPTIONS = [(status, queries.status_label(status)) for status in queries.STATUSES]
-ROLE_LABELS = {"form_word": "申报表 Word", "form_pdf": "申报表 PDF", "text": "文字材料", "photo": "图片",
-               "video": "视频", "audio": "音频", "auxiliary": "辅助资料", "link": "超大附件链接", "unknown": "未识别"}
+STATUS_OPTIONS = [(status.value, status.label) for status in SubmissionStatus]
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def _text_param(params: Any, key: str, label: str) -> str | None:
 def case_filter(params: Any) -> queries.CaseFilter:
     category = params.get("category") or ""
     status = params.get("status") or None
-    if status is not None and status not in queries.STATUSES:
+    if status is not None and status not in SubmissionStatus.codes():
         raise BadQuery("没有这个审查结论")
     if category and not (category.isdigit() and len(category) <= 3):
         raise BadQuery("类别应为类别编号")
@@ -123,8 +121,8 @@ def _id(raw: str) -> int:
 def create_app(store: Store, settings: ConsoleSettings, services: ConsoleServices = ConsoleServices()) -> Starlette:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
-    env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
-    env.globals["status_label"] = queries.status_label
+    env.globals["role_label"] = FileRole.label_of
+    env.globals["status_label"] = SubmissionStatus.label_of
     env.globals["safe_link"] = safe_link
     env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
     env.filters["detail"] = lambda d: "；".join(f"{k}：{v}" for k, v in dict(d or {}).items())
@@ -269,7 +267,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         try:
             result = await run_in_threadpool(queries.override_status, store, settings.campaign_id, case_no,
                                              form.get("status") or None, form.get("reason", ""), actor=user.name)
-            request.session["flash"] = f"已改判：{queries.status_label(result.previous)} → {queries.status_label(result.current)}"
+            request.session["flash"] = f"已改判：{SubmissionStatus.label_of(result.previous)} → {SubmissionStatus.label_of(result.current)}"
         except ValueError as exc:
             request.session["flash"] = f"未改判：{exc}"
         return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
@@ -305,7 +303,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         if services.recheck is None or user is None:
             raise HTTPException(404)
         status = await run_in_threadpool(services.recheck, case_no, user.name)
-        request.session["flash"] = f"已重新审查：{queries.status_label(status)}"
+        request.session["flash"] = f"已重新审查：{SubmissionStatus.label_of(status)}"
         return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
 
     @login_required("reviewer")

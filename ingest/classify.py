@@ -32,8 +32,6 @@ from ingest.unpack import Finding, archive_kind, office_encryption, read_head, z
 
 log = logging.getLogger(__name__)
 
-ROLES = ("form_word", "form_pdf", "text", "photo", "video", "audio", "auxiliary", "link", "unknown")
-
 PHOTO_KINDS = {"jpeg", "png", "heic", "webp", "gif", "bmp", "tiff", "avif"}
 VIDEO_KINDS = {"mp4", "mov", "avi", "mkv", "wmv", "flv", "mpeg", "3gp"}
 AUDIO_KINDS = {"mp3", "wav", "m4a", "flac", "aac", "amr", "ogg"}

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
+from checks.domain import ReplyKind
 from checks.facts import LinkFacts
 from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
@@ -24,8 +25,7 @@ from ingest.hygiene import Hygiene, assess, foreign_reply_to
 from ingest.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mime import NotAMimeMessage, ParsedMail
 from ingest.mime_stream import parse_file
-from ingest.replies import (KIND_BY_STATUS, REPLY_LABELS, enqueue_replies, queue_batch_reply, queue_reply,
-                            version_record)
+from ingest.replies import KIND_BY_STATUS, enqueue_replies, queue_batch_reply, queue_reply, version_record
 from ingest.runtime import Runtime
 from ingest.stages import StageTimes
 from store import MAX_ATTEMPTS, CaseFields, SpooledMessage
@@ -370,7 +370,7 @@ def send_chosen_reply(rt: Runtime, message_row_id: int, kind: str, *, actor: str
     message_id = queue_reply(rt, msg, mail, analysis, filed, kind=kind, staff=actor)
     rt.store.log_event("mail.chosen_reply", actor=actor, case_id=filed.case_id, message_row_id=msg.id,
                        detail={"kind": kind, "message_id": message_id})
-    return f"已排队发送：{case_no} 的{REPLY_LABELS.get(kind, kind)}（{message_id}）"
+    return f"已排队发送：{case_no} 的{ReplyKind.label_of(kind)}（{message_id}）"
 
 
 def attach_file(rt: Runtime, message_row_id: int, source: BinaryIO, name: str, *,

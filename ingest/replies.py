@@ -6,6 +6,7 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from checks.domain import ReplyKind, SubmissionStatus
 from checks.registry import Finding
 from ingest.config import AppConfig
 from ingest.hygiene import answer_address
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
     from ingest.analyse import Analysis
     from ingest.runtime import Runtime
 
-KIND_BY_STATUS = {
-    "accepted": "receipt",
-    "accepted_with_warnings": "receipt",
-    "rejected": "rejection",
-    "needs_review": "needs_review",
+KIND_BY_STATUS: Mapping[str, ReplyKind] = {
+    SubmissionStatus.ACCEPTED: ReplyKind.RECEIPT,
+    SubmissionStatus.ACCEPTED_WITH_WARNINGS: ReplyKind.RECEIPT,
+    SubmissionStatus.REJECTED: ReplyKind.REJECTION,
+    SubmissionStatus.NEEDS_REVIEW: ReplyKind.NEEDS_REVIEW,
 }
 
 
@@ -227,7 +228,7 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
     }
 
 
-REPLY_LABELS = {"receipt": "受理回执", "rejection": "退回修改通知", "needs_review": "待审核通知", "batch": "批量收件回执"}
+# How the batch reply words each case's verdict (a sentence, not the status label of LABELS).
 STATUS_LABELS = {"accepted": "受理", "accepted_with_warnings": "受理（有提醒事项）", "rejected": "退回修改",
                  "needs_review": "待工作人员审核"}
 
@@ -294,7 +295,7 @@ def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis
                     *, reply_allowed: bool, hygiene_reason: str = "") -> str:
     """Queue the daemon's reply for this version. Held back (status 'suppressed', visible to staff) when the
     sender must not get automatic mail or has hit the per-sender rate limit."""
-    return queue_reply(rt, msg, mail, analysis, filed, kind=KIND_BY_STATUS.get(analysis.status, "needs_review"),
+    return queue_reply(rt, msg, mail, analysis, filed, kind=KIND_BY_STATUS.get(analysis.status, ReplyKind.NEEDS_REVIEW),
                        reply_allowed=reply_allowed, hygiene_reason=hygiene_reason)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
+from checks.domain import SubmissionStatus
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
 from ingest import alerts
@@ -30,7 +31,7 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
         status, link = attach_file(rt, message_row_id, source, name, actor=actor)
         stands_for = f"（作为超大附件链接“{link}”的文件）" if link else ""
-        return f"已添加文件{stands_for}并重新审查：{queries.status_label(status)}"
+        return f"已添加文件{stands_for}并重新审查：{SubmissionStatus.label_of(status)}"
 
     def send_reply(case_no: str, kind: str, actor: str) -> str:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)

@@ -13,28 +13,9 @@ from typing import Any, Mapping
 
 import jinja2
 
-from checks.domain import format_size
+from checks.domain import FileRole, ReplyKind, SubmissionStatus, format_size
 
-KINDS = ("receipt", "rejection", "needs_review", "alert", "batch")
-
-ROLE_LABELS = {
-    "form_word": "申报表（Word 版）",
-    "form_pdf": "申报表（盖章扫描 PDF 版）",
-    "text": "文字材料",
-    "photo": "图片材料",
-    "video": "视频",
-    "audio": "音频",
-    "auxiliary": "相关辅助资料",
-    "link": "超大附件链接",
-    "unknown": "未能识别的文件",
-}
-
-STATUS_LABELS = {
-    "accepted": "已受理",
-    "accepted_with_warnings": "已受理（有提醒事项）",
-    "rejected": "退回修改",
-    "needs_review": "待人工审核",
-}
+KINDS = ReplyKind.codes()
 
 
 class TemplateProblem(ValueError):
@@ -58,8 +39,8 @@ class Renderer:
         self._html_env = jinja2.Environment(loader=loader, autoescape=True, **common)
         for env in (self._text_env, self._html_env):
             env.filters["filesize"] = format_size
-            env.globals["role_label"] = lambda r: ROLE_LABELS.get(r, r)
-            env.globals["status_label"] = lambda s: STATUS_LABELS.get(s, s)
+            env.globals["role_label"] = FileRole.label_of
+            env.globals["status_label"] = SubmissionStatus.label_of
 
     def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
         if kind not in KINDS:

@@ -20,19 +20,10 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from checks.domain import ACCEPTED_STATUSES, SubmissionStatus, SubmitterKind
 from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission, utcnow
 from store.repo import Store
 
-STATUSES = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
-STATUS_LABELS = {
-    "accepted": "已受理",
-    "accepted_with_warnings": "已受理（有提醒事项）",
-    "rejected": "退回修改",
-    "needs_review": "待人工审核",
-}
-ACCEPTED_STATUSES = ("accepted", "accepted_with_warnings")
-SUBMITTER_KIND_LABELS = {"province": "省级推荐", "unit": "自主申报"}
-SEVERITY_LABELS = {"reject": "退回", "warn": "提醒", "info": "说明"}
 UNKNOWN_PROVINCE = "未识别省份"
 UNKNOWN_CATEGORY = "未识别类别"
 UNKNOWN_KIND = "未识别"
@@ -40,10 +31,6 @@ UNKNOWN_KIND = "未识别"
 # Case fields staff may correct; everything else is history (versions, files, findings).
 CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
                       "category", "part")
-
-
-def status_label(status: str | None) -> str:
-    return STATUS_LABELS.get(status or "", status or "—")
 
 
 def effective_status_column() -> ColumnElement[str]:
@@ -250,16 +237,16 @@ def campaign_stats(store: Store, campaign_id: str, *, tz: tzinfo, quota: QuotaRu
                           .group_by(Case.submitter_kind)).all()
         by_day = _by_day(s, store, campaign_id, tz)
         reasons = _failure_reasons(s, campaign_id, top_reasons)
-    status_order = {k: i for i, k in enumerate(STATUSES)}
+    status_order = {k: i for i, k in enumerate(SubmissionStatus.codes())}
     return Stats(
         total=total,
         by_category=tuple(Count("" if no is None else str(no), name or UNKNOWN_CATEGORY, n) for no, name, n in
                           sorted(categories, key=lambda r: (r[0] is None, r[0] or 0))),
         by_province=tuple(Count(p or "", p or UNKNOWN_PROVINCE, n) for p, n in
                           sorted(provinces, key=lambda r: (-r[1], r[0] is None, r[0] or ""))),
-        by_status=tuple(Count(st, status_label(st), n) for st, n in
+        by_status=tuple(Count(st, SubmissionStatus.label_of(st), n) for st, n in
                         sorted(statuses, key=lambda r: (status_order.get(r[0], 99), r[0]))),
-        by_submitter_kind=tuple(Count(k or "", SUBMITTER_KIND_LABELS.get(k or "", k or UNKNOWN_KIND), n)
+        by_submitter_kind=tuple(Count(k or "", SubmitterKind.label_of(k, UNKNOWN_KIND), n)
                                 for k, n in sorted(kinds, key=lambda r: (-r[1], r[0] or ""))),
         by_day=by_day,
         failure_reasons=reasons,
@@ -311,7 +298,7 @@ class CaseRow:
 
     @property
     def status_label(self) -> str:
-        return status_label(self.status)
+        return SubmissionStatus.label_of(self.status)
 
     @property
     def region(self) -> str:
@@ -583,8 +570,8 @@ class OverrideResult:
 def override_status(store: Store, campaign_id: str, case_ref: str, status: str | None, reason: str, *,
                     actor: str) -> OverrideResult:
     """Set (or with status None, clear) the staff verdict of a case, with a reason, in the event log."""
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"状态只能是 {'、'.join(STATUSES)} 之一，收到 {status!r}")
+    if status is not None and status not in SubmissionStatus.codes():
+        raise ValueError(f"状态只能是 {'、'.join(SubmissionStatus.codes())} 之一，收到 {status!r}")
     if not reason.strip():
         raise ValueError("请写明改判理由")
     with store.session() as s, s.begin():

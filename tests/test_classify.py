@@ -20,7 +20,8 @@ from archive_factory import (CORPUS, a4_document, application_form_docx, case_te
                              infozip_raw_names, jpeg_bytes, plain_docx)
 from ingest import samples
 from ingest.facts import extract_facts
-from ingest.classify import ROLES, classify, convert_legacy_word, detect_kind, read_form_fields
+from checks.domain import FileRole
+from ingest.classify import classify, convert_legacy_word, detect_kind, read_form_fields
 from ingest.unpack import UnpackLimits, unpack_attachment
 
 
@@ -146,7 +147,7 @@ def test_other_documents_and_unknown_bytes(tmp_path: Path) -> None:
 
 def test_every_role_is_a_known_role(tmp_path: Path, media: dict[str, Path]) -> None:
     for path in media.values():
-        assert classify(("f", path)).role in ROLES
+        assert classify(("f", path)).role in FileRole.codes()
 
 
 def test_unpacked_files_classify_directly(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from checks.registry import SEVERITIES, all_rules, configure
+from checks.domain import Severity
+from checks.registry import all_rules, configure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +19,7 @@ def test_every_rule_names_a_clause_and_a_chinese_title() -> None:
     for rule in rules:
         assert re.match(r"^[一二三四五六七八九十]+(\.\d+(\(\d+\))?)?$", rule.clause), rule.id
         assert re.search(r"[\u4e00-\u9fff]", rule.title), rule.id
-        assert rule.severity in SEVERITIES
+        assert rule.severity in Severity.codes()
 
 
 def test_every_rule_has_tests_that_name_it() -> None:

@@ -18,7 +18,8 @@ from ingest.cli import main
 from ingest.sample_submissions import SCHOOLS, submission_mail
 from staff_factory import CAMPAIGN_ID, FileMaker, GeneratedData, fill_cases
 from store import Store
-from store.queries import STATUS_LABELS, QuotaRules, campaign_stats
+from checks.domain import SubmissionStatus
+from store.queries import QuotaRules, campaign_stats
 
 STAFF_COMMANDS = ("stats", "list", "show", "review", "export", "chart")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -96,7 +97,7 @@ def test_list_show_and_formula_guard(env: tuple[Path, GeneratedData]) -> None:
     waiting = run(cfg, "list", "--status", "待人工审核", "--format", "csv", "--limit", "0")
     rows = list(csv.reader(io.StringIO(waiting.output.lstrip("\ufeff"))))
     assert {r[0] for r in rows[1:]} == {c.case_no for c in data.cases if c.effective_status == "needs_review"}
-    assert {r[1] for r in rows[1:]} <= {STATUS_LABELS["needs_review"]}
+    assert {r[1] for r in rows[1:]} <= {SubmissionStatus.NEEDS_REVIEW.label}
     ai = json.loads(run(cfg, "list", "--category", "人工智能", "--format", "json", "--limit", "0").output)
     assert ai["total"] == sum(1 for c in data.cases if c.category_no == 6)
     assert {c["case_no"] for c in ai["cases"]} == {c.case_no for c in data.cases if c.category_no == 6}

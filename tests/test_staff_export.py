@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
+from checks.domain import ACCEPTED_STATUSES
 from ingest.chart import find_cjk_font, render_chart
 from ingest.export import (
     ALL_CASES_SHEET,
@@ -27,7 +28,7 @@ from ingest.export import (
 from staff_factory import CAMPAIGN_ID, CATEGORIES, FileMaker, GeneratedData, fill_cases
 from store import Store
 from store.models import Attachment, Submission
-from store.queries import ACCEPTED_STATUSES, campaign_stats, correct_fields
+from store.queries import campaign_stats, correct_fields
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
+from checks.domain import SubmissionStatus, SubmitterKind
 from ingest.export import ALL_CASES_SHEET, COLUMNS, export_workbook
 from servers import create_database, drop_database
 from staff_factory import CATEGORIES, GeneratedCase, GeneratedData, fill_cases
 from store import Store
 from store.queries import (
-    STATUS_LABELS,
-    SUBMITTER_KIND_LABELS,
     CaseFilter,
     QuotaRules,
     campaign_stats,
@@ -59,7 +58,7 @@ def test_statistics_match_independent_counts(big: tuple[Store, GeneratedData]) -
     assert {c.label for c in stats.by_category} >= {name for _, name in CATEGORIES}
     assert {c.key: c.count for c in stats.by_province} == dict(Counter(c.province or "" for c in cases))
     assert {c.key: c.count for c in stats.by_status} == dict(Counter(c.effective_status for c in cases))
-    assert {c.key: c.label for c in stats.by_status} == {k: STATUS_LABELS[k] for k in Counter(
+    assert {c.key: c.label for c in stats.by_status} == {k: SubmissionStatus(k).label for k in Counter(
         c.effective_status for c in cases)}
     assert {c.key: c.count for c in stats.by_submitter_kind} == dict(Counter(c.submitter_kind or "" for c in cases))
     # Days in Beijing time: a case at 17:30 UTC belongs to the next local day.
@@ -200,7 +199,8 @@ def test_workbook_cell_by_cell(big: tuple[Store, GeneratedData], tmp_path: Path)
         values = [cell.value for cell in cells]
         expected_findings = "\n".join(f"【{'退回' if s == 'reject' else '提醒'}】{cl} {m}" for _, cl, s, m in c.failed)
         assert values[:8] == [c.case_no, c.province, c.city, c.organization, c.case_name, c.category,
-                              SUBMITTER_KIND_LABELS.get(c.submitter_kind or ""), STATUS_LABELS[c.effective_status]]
+                              SubmitterKind.label_of(c.submitter_kind, "") or None,
+                              SubmissionStatus(c.effective_status).label]
         assert values[8] == c.first_received_at.astimezone(TZ).replace(tzinfo=None)
         assert cells[8].number_format == "yyyy-mm-dd hh:mm"
         assert values[9] == c.photos

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from checks.domain import CaseIdentity
+
 # ---------------------------------------------------------------------------------------------------------------
 # Per-format facts
 # ---------------------------------------------------------------------------------------------------------------
@@ -225,33 +227,15 @@ class SubjectView(Protocol):
 
 
 @dataclass(frozen=True)
-class SubjectFields:
-    """A plain SubjectView for callers without a parsed subject (tests, stored cases)."""
-
-    submitter_kind: str | None = None
-    province: str | None = None
-    city: str | None = None
-    organization: str | None = None
-    case_name: str | None = None
-    category_no: int | None = None
-    category: str | None = None
-
-
-@dataclass(frozen=True)
 class PriorSubmission:
     """An earlier case of the same campaign (for quotas and duplicates)."""
 
     case_no: str
     sender: str
-    province: str | None
-    submitter_kind: str | None
-    organization: str | None
-    case_name: str | None
-    category_no: int | None
+    identity: CaseIdentity
     received_at: datetime
     file_sha256s: tuple[str, ...] = ()
     status: str = ""
-    city: str | None = None  # quota groups by city (e.g. per county) compare it
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,8 @@ def _safe_part_name(index: int, name: str) -> str:
 
 def prior_from_summaries(summaries: Sequence[CaseSummary], exclude_case_id: int | None) -> tuple[PriorSubmission, ...]:
     return tuple(
-        PriorSubmission(case_no=s.case_no, sender=s.sender, province=s.province, submitter_kind=s.submitter_kind,
-                        organization=s.organization, case_name=s.case_name, category_no=s.category_no,
-                        received_at=s.first_received_at, file_sha256s=s.file_sha256s, status=s.status,
-                        city=s.city)
+        PriorSubmission(case_no=s.case_no, sender=s.sender, identity=s.identity, received_at=s.first_received_at,
+                        file_sha256s=s.file_sha256s, status=s.status)
         for s in summaries if s.case_id != exclude_case_id
     )
 

@@ -25,8 +25,10 @@ from checks.domain import (
     SubmitterKind,
     format_size,
 )
+from checks.rules.quota import CATEGORY, TOTAL, Quota, QuotaGroup, QuotaOverrun
 from ingest.cli.shell import json_time, local_time, plain_table
-from store.queries import CaseDetail, CaseRow, QuotaRules, Stats
+from store import Store
+from store.queries import CaseDetail, CaseRow, Stats
 
 if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it
     from rich.console import Console
@@ -74,17 +76,36 @@ def stats_csv_rows(stats: Stats) -> list[list[Any]]:
         rows += [[section, c.key, c.label, c.count, ""] for c in counts]
     rows += [["failure_reason", f"{r.rule}", f"{r.clause} {Severity.label_of(r.severity)}", r.cases,
               r.example] for r in stats.failure_reasons]
-    for o in stats.quota_overruns:
-        for c in o.cases:
-            rows.append(["quota", o.province, c.case_no, 1, quota_note(c.exceeds, stats.quota)])
     return rows
 
 
-def quota_note(exceeds: str | None, quota: QuotaRules) -> str:
-    if exceeds == "category":
-        return f"超出每类 {quota.per_category_max} 个上限"
-    if exceeds == "total":
-        return f"超出总数 {quota.total_max} 个上限"
+def quota_overruns(store: Store, campaign_id: str, quota: Quota) -> tuple[QuotaOverrun, ...]:
+    """The group keys over their quota among the stored cases, by the quota rule's own computation."""
+    from ingest.analyse import prior_from_summaries
+
+    return quota.overruns(prior_from_summaries(store.case_summaries(campaign_id), exclude_case_id=None))
+
+
+def quota_csv_rows(overruns: Sequence[QuotaOverrun]) -> list[list[Any]]:
+    return [["quota", o.key, c.case_no, 1, quota_note(c.exceeds, o.group)] for o in overruns for c in o.cases]
+
+
+def quota_json(quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo) -> dict[str, Any]:
+    return {"quota": quota.to_json(), "quota_overruns": [
+        {"group": o.group.label, "group_by": o.group.group_by, "key": o.key, "total": o.total,
+         "over_total": o.over_total, "categories_over": list(o.categories_over),
+         "cases": [{"case_no": c.case_no, "category_no": c.category_no, "category": c.category,
+                    "organization": c.organization, "case_name": c.case_name,
+                    "first_received_at": json_time(c.first_received_at, tz), "status": c.status,
+                    "exceeds": c.exceeds} for c in o.cases]}
+        for o in overruns]}
+
+
+def quota_note(exceeds: str | None, group: QuotaGroup) -> str:
+    if exceeds == CATEGORY:
+        return f"超出每类 {group.per_category_max} 个上限"
+    if exceeds == TOTAL:
+        return f"超出总数 {group.total_max} 个上限"
     return "计入名额"
 
 
@@ -100,7 +121,7 @@ def _count_table(title: str, rows: Sequence[Any], total: int, key_header: str) -
     return table
 
 
-def print_stats(stats: Stats, tz: tzinfo, out: Console) -> None:
+def print_stats(stats: Stats, quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo, out: Console) -> None:
     from rich.table import Table
 
     out.print(f"[bold]案例总数：{stats.total}[/bold]")
@@ -114,19 +135,21 @@ def print_stats(stats: Stats, tz: tzinfo, out: Console) -> None:
     for r in stats.failure_reasons:
         reasons.add_row(r.rule, r.clause, Severity.label_of(r.severity), str(r.cases), r.example)
     out.print(reasons)
-    q = stats.quota
-    if not stats.quota_overruns:
-        out.print(f"省级推荐名额：没有超额（每类不超过 {q.per_category_max} 个，总数不超过 {q.total_max} 个）")
-        return
-    quota = Table(title=f"省级推荐超额（每类不超过 {q.per_category_max} 个，总数不超过 {q.total_max} 个；"
-                        f"按收件先后计入）", title_justify="left")
-    for col in ("省份", "推荐数", "超出的案例", "类别", "收件时间", "超出"):
-        quota.add_column(col, overflow="fold")
-    for o in stats.quota_overruns:
-        for i, c in enumerate(o.exceeding):
-            quota.add_row(o.province if i == 0 else "", str(o.total) if i == 0 else "", c.case_no,
-                          c.category or "—", local_time(c.first_received_at, tz), quota_note(c.exceeds, q))
-    out.print(quota)
+    if not quota.groups:
+        out.print("推荐名额：本征集未设名额")
+    for group in quota.groups:
+        over = [o for o in overruns if o.group == group]
+        if not over:
+            out.print(f"{group.label}名额：没有超额（{group.limits or '不限'}）")
+            continue
+        table = Table(title=f"{group.label}超额（{group.limits}；按收件先后计入）", title_justify="left")
+        for col in (group.grouped_by, "推荐数", "超出的案例", "类别", "收件时间", "超出"):
+            table.add_column(col, overflow="fold")
+        for o in over:
+            for i, c in enumerate(o.exceeding):
+                table.add_row(o.key if i == 0 else "", str(o.total) if i == 0 else "", c.case_no,
+                              c.category or "—", local_time(c.first_received_at, tz), quota_note(c.exceeds, group))
+        out.print(table)
 
 
 # ---- list / show --------------------------------------------------------------------------------

@@ -6,12 +6,14 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from checks.domain import SubmissionStatus
+from checks.rules.quota import Quota, QuotaOverrun
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
 from ingest import alerts
 from ingest.export import workbook_bytes
 from ingest.pipeline import attach_file, recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
+from ingest.staff import quota_overruns
 from store import queries
 from starlette.applications import Starlette
 
@@ -55,9 +57,13 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         users={u.name: StaffUser(u.name, u.role, u.password_hash) for u in console.users},
         secret_key=console.secret_key, https_only=console.https_only if https_only is None else https_only,
         categories=categories,
-        quota=queries.QuotaRules.from_campaign(campaign.raw),
         link_alert_days=cfg.links.alert_days,
     )
+    quota = Quota.of_rules(rt.campaign.rules)
+
+    def overruns() -> tuple[Quota, tuple[QuotaOverrun, ...]]:
+        return quota, quota_overruns(rt.store, campaign.id, quota)
+
     services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx, send_reply=send_reply,
-                               attach=attach)
+                               attach=attach, quota_overruns=overruns)
     return create_app(rt.store, settings, services)

@@ -35,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from checks.domain import CaseIdentity
+
 
 # Attachment kinds that are a file on disk (stored_path), as opposed to a link.
 FILE_KINDS = ("file", "supplied")
@@ -148,6 +150,13 @@ class Case(Base):
     @property
     def effective_status(self) -> str:
         return self.override_status or self.status
+
+    @property
+    def identity(self) -> CaseIdentity:
+        """The case's identity fields as one value (the columns stay flat for SQL filters and indexes)."""
+        return CaseIdentity(submitter_kind=self.submitter_kind, province=self.province, city=self.city,
+                            organization=self.organization, case_name=self.case_name,
+                            category_no=self.category_no, category=self.category)
 
 
 class Submission(Base):

@@ -66,52 +66,6 @@ class FailureReason:
 
 
 @dataclass(frozen=True)
-class QuotaRules:
-    """四.2(1): a provincial department recommends 1–2 cases per category, at most 10 in all."""
-
-    per_category_max: int = 2
-    total_max: int = 10
-    submitter_kind: str = "province"
-
-    @classmethod
-    def from_campaign(cls, campaign: Mapping[str, Any]) -> QuotaRules:
-        raw = campaign.get("quotas", {}) or {}
-        return cls(per_category_max=int(raw.get("per_category_max", cls.per_category_max)),
-                   total_max=int(raw.get("total_max", cls.total_max)),
-                   submitter_kind=str(raw.get("submitter_kind", cls.submitter_kind)))
-
-
-@dataclass(frozen=True)
-class QuotaCase:
-    case_no: str
-    category_no: int | None
-    category: str | None
-    organization: str | None
-    case_name: str | None
-    first_received_at: datetime
-    status: str
-    # None when the case is within the quota; "category" or "total" says which limit it exceeds.
-    exceeds: str | None
-
-
-@dataclass(frozen=True)
-class QuotaOverrun:
-    province: str
-    total: int
-    over_total: bool
-    categories_over: tuple[int | None, ...]
-    cases: tuple[QuotaCase, ...]  # every case of the province, earliest first
-
-    @property
-    def counted(self) -> tuple[QuotaCase, ...]:
-        return tuple(c for c in self.cases if c.exceeds is None)
-
-    @property
-    def exceeding(self) -> tuple[QuotaCase, ...]:
-        return tuple(c for c in self.cases if c.exceeds is not None)
-
-
-@dataclass(frozen=True)
 class Stats:
     total: int
     by_category: tuple[Count, ...]
@@ -120,8 +74,6 @@ class Stats:
     by_submitter_kind: tuple[Count, ...]
     by_day: tuple[Count, ...]
     failure_reasons: tuple[FailureReason, ...]
-    quota: QuotaRules
-    quota_overruns: tuple[QuotaOverrun, ...]
 
     def to_json(self) -> dict[str, Any]:
         def counts(rows: Sequence[Count]) -> list[dict[str, Any]]:
@@ -136,17 +88,6 @@ class Stats:
             "by_day": counts(self.by_day),
             "failure_reasons": [{"rule": r.rule, "clause": r.clause, "severity": r.severity, "cases": r.cases,
                                  "example": r.example} for r in self.failure_reasons],
-            "quota": {"per_category_max": self.quota.per_category_max, "total_max": self.quota.total_max,
-                      "submitter_kind": self.quota.submitter_kind},
-            "quota_overruns": [
-                {"province": o.province, "total": o.total, "over_total": o.over_total,
-                 "categories_over": list(o.categories_over),
-                 "cases": [{"case_no": c.case_no, "category_no": c.category_no, "category": c.category,
-                            "organization": c.organization, "case_name": c.case_name,
-                            "first_received_at": c.first_received_at.isoformat(), "status": c.status,
-                            "exceeds": c.exceeds} for c in o.cases]}
-                for o in self.quota_overruns
-            ],
         }
 
 
@@ -182,49 +123,9 @@ def _failure_reasons(s: Session, campaign_id: str, limit: int | None) -> tuple[F
     return tuple(FailureReason(rule, clause, severity, n, example) for rule, clause, severity, n, example in s.execute(q))
 
 
-def quota_overruns(store: Store, campaign_id: str, rules: QuotaRules) -> tuple[QuotaOverrun, ...]:
-    """Provinces over the quota, with which cases count (earliest received first, then lowest case
-    id) and which exceed. The per-category limit is applied first; the total limit then counts the
-    cases still within their category limit, in order of arrival."""
-    with store.session() as s:
-        rows = s.execute(
-            select(Case.province, Case.case_no, Case.category_no, Case.category, Case.organization,
-                   Case.case_name, Case.first_received_at, effective_status_column())
-            .where(Case.campaign_id == campaign_id, Case.submitter_kind == rules.submitter_kind,
-                   Case.province.is_not(None))
-            .order_by(Case.province, Case.first_received_at, Case.id)
-        ).all()
-    by_province: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_province[str(row[0])].append(row)
-    overruns: list[QuotaOverrun] = []
-    for province, cases in by_province.items():
-        per_category: dict[int | None, int] = defaultdict(int)
-        within_total = 0
-        marked: list[QuotaCase] = []
-        for _, case_no, cat_no, cat, org, name, first, status in cases:
-            exceeds: str | None = None
-            if cat_no is not None:
-                per_category[cat_no] += 1
-                if per_category[cat_no] > rules.per_category_max:
-                    exceeds = "category"
-            if exceeds is None:
-                within_total += 1
-                if within_total > rules.total_max:
-                    exceeds = "total"
-            marked.append(QuotaCase(case_no or "", cat_no, cat, org, name, first, status, exceeds))
-        over_categories = tuple(sorted(k for k, n in per_category.items()
-                                       if k is not None and n > rules.per_category_max))
-        if over_categories or len(cases) > rules.total_max:
-            overruns.append(QuotaOverrun(province, len(cases), len(cases) > rules.total_max, over_categories,
-                                         tuple(marked)))
-    return tuple(sorted(overruns, key=lambda o: (-o.total, o.province)))
-
-
-def campaign_stats(store: Store, campaign_id: str, *, tz: tzinfo, quota: QuotaRules | None = None,
-                   top_reasons: int | None = 20) -> Stats:
-    """Every breakdown `intake stats` shows, by GROUP BY queries (one round trip each)."""
-    quota = quota or QuotaRules()
+def campaign_stats(store: Store, campaign_id: str, *, tz: tzinfo, top_reasons: int | None = 20) -> Stats:
+    """Every breakdown `intake stats` shows, by GROUP BY queries (one round trip each). Quota overruns are
+    worked out by the quota rule's own computation (``checks.rules.quota.Quota.overruns``), not here."""
     status = effective_status_column().label("st")
     with store.session() as s:
         in_campaign = Case.campaign_id == campaign_id
@@ -250,8 +151,6 @@ def campaign_stats(store: Store, campaign_id: str, *, tz: tzinfo, quota: QuotaRu
                                 for k, n in sorted(kinds, key=lambda r: (-r[1], r[0] or ""))),
         by_day=by_day,
         failure_reasons=reasons,
-        quota=quota,
-        quota_overruns=quota_overruns(store, campaign_id, quota),
     )
 
 

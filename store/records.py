@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
+from checks.domain import CaseIdentity
+
 
 @dataclass(frozen=True)
 class SpooledMessage:
@@ -111,15 +113,10 @@ class CaseSummary:
     case_id: int
     case_no: str
     sender: str
-    submitter_kind: str | None
-    province: str | None
-    organization: str | None
-    case_name: str | None
-    category_no: int | None
-    status: str
+    identity: CaseIdentity
+    status: str  # effective (a staff override counts)
     first_received_at: datetime
     file_sha256s: tuple[str, ...]
-    city: str | None = None
 
 
 @dataclass(frozen=True)

@@ -503,10 +503,9 @@ class Store:
                 if sha is not None:
                     hashes.setdefault(case_id, []).append(sha)
             return [
-                CaseSummary(case_id=c.id, case_no=c.case_no or "", sender=c.sender, submitter_kind=c.submitter_kind,
-                            province=c.province, organization=c.organization, case_name=c.case_name,
-                            category_no=c.category_no, status=c.effective_status,
-                            first_received_at=c.first_received_at, file_sha256s=tuple(hashes.get(c.id, ())), city=c.city)
+                CaseSummary(case_id=c.id, case_no=c.case_no or "", sender=c.sender, identity=c.identity,
+                            status=c.effective_status, first_received_at=c.first_received_at,
+                            file_sha256s=tuple(hashes.get(c.id, ())))
                 for c in cases
             ]
 

@@ -20,7 +20,8 @@ import pytest
 from hostile_factory import pdf_operator_bomb
 from isolation_rules import MISBEHAVING
 
-from checks.facts import SubjectFields, SubmissionFacts
+from checks.domain import CaseIdentity
+from checks.facts import SubmissionFacts
 from checks.registry import RULE_ERROR
 from ingest.config import LimitSettings
 from ingest.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
@@ -32,7 +33,7 @@ RECEIVED = datetime(2025, 11, 20, 1, 30, tzinfo=timezone.utc)
 
 
 def facts(body: str) -> SubmissionFacts:
-    return SubmissionFacts(case_no="", sender="a@school.cn", subject=SubjectFields(), received_at=RECEIVED,
+    return SubmissionFacts(case_no="", sender="a@school.cn", subject=CaseIdentity(), received_at=RECEIVED,
                            files=(), body_text=body)
 
 

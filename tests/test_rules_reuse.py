@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from checks.facts import PriorSubmission, SubjectFields
+from checks.domain import CaseIdentity
+from checks.facts import PriorSubmission
 from ingest import samples
 from test_rules_support import ROOT, failures, file_facts, only_passes, run, submission
 
@@ -33,15 +34,15 @@ def test_photo_count_only_with_a_text_case() -> None:
     assert [f.message for f in bad] == ["共收到1张照片，少于要求的5张。"]
 
 
-def _zhuzhou(city: str, org: str, kind: str = "unit") -> SubjectFields:
-    return SubjectFields(submitter_kind=kind, province="湖南省", city=city, organization=org, case_name="案例",
+def _zhuzhou(city: str, org: str, kind: str = "unit") -> CaseIdentity:
+    return CaseIdentity(submitter_kind=kind, province="湖南省", city=city, organization=org, case_name="案例",
                          category_no=3, category="落实“双减”和“五项管理”")
 
 
 def _prior(n: int, city: str, org: str) -> list[PriorSubmission]:
-    return [PriorSubmission(case_no=f"ZZ-{city}-{org}-{i}", sender=f"s{i}@qq.com", province="湖南省",
-                            submitter_kind="unit", organization=org, case_name=f"案例{i}", category_no=3,
-                            received_at=NOW - timedelta(days=1, minutes=i), city=city) for i in range(n)]
+    return [PriorSubmission(case_no=f"ZZ-{city}-{org}-{i}", sender=f"s{i}@qq.com",
+                            identity=CaseIdentity("unit", "湖南省", city, org, f"案例{i}", 3),
+                            received_at=NOW - timedelta(days=1, minutes=i)) for i in range(n)]
 
 
 GROUPS = [

@@ -8,7 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from checks.facts import PriorSubmission, SubjectFields
+from checks.domain import CaseIdentity
+from checks.facts import PriorSubmission
 from test_rules_support import UNIT, failures, file_facts, made, only_passes, run, submission
 
 BEIJING = timezone(timedelta(hours=8))
@@ -38,14 +39,15 @@ def test_deadline_and_opening_from_rule_parameters() -> None:
 
 # --- 四.2(1) quotas ---------------------------------------------------------------------------------------------
 
-PROVINCE = SubjectFields(submitter_kind="province", province="浙江省", organization="浙江省教育厅",
+PROVINCE = CaseIdentity(submitter_kind="province", province="浙江省", organization="浙江省教育厅",
                          case_name="新案例", category_no=6, category="人工智能教育")
 
 
-def prior(no: int, category: int, kind: str = "province", province: str = "浙江省") -> PriorSubmission:
-    return PriorSubmission(case_no=f"JCJY2025-{no:06d}", sender="jyt@zj.gov.cn", province=province,
-                           submitter_kind=kind, organization="浙江省教育厅", case_name=f"案例{no}",
-                           category_no=category,
+def prior(no: int, category: int, kind: str = "province", province: str = "浙江省",
+          organization: str = "浙江省教育厅", case_name: str | None = None) -> PriorSubmission:
+    return PriorSubmission(case_no=f"JCJY2025-{no:06d}", sender="jyt@zj.gov.cn",
+                           identity=CaseIdentity(submitter_kind=kind, province=province, organization=organization,
+                                                 case_name=case_name or f"案例{no}", category_no=category),
                            received_at=datetime(2025, 10, 1, tzinfo=BEIJING) + timedelta(hours=no))
 
 
@@ -86,7 +88,7 @@ def test_schools_and_other_provinces_are_not_counted() -> None:
 def test_quota_per_school_from_config() -> None:
     groups = [{"label": "学校报送", "submitter_kind": "", "group_by": "organization", "per_category_max": 0,
                "total_max": 1}]
-    earlier = replace(prior(1, 3, kind="unit"), organization=UNIT.organization)
+    earlier = prior(1, 3, kind="unit", organization=UNIT.organization or "")
     (bad,) = failures(run("quota", submission(prior=[earlier]), groups=groups))
     assert "学校报送" in bad.message and "总数不超过1个" in bad.message
 
@@ -110,11 +112,11 @@ def test_same_file_twice_in_one_submission_is_noted() -> None:
 
 
 def test_duplicate_case_same_name_same_school() -> None:
-    earlier = replace(prior(9, 6, kind="unit"), organization="杭州市文三街小学", case_name="“AI+劳动”课程群建设",
+    earlier = replace(prior(9, 6, kind="unit", organization="杭州市文三街小学", case_name="“AI+劳动”课程群建设"),
                       sender="other@163.com")
     (bad,) = failures(run("duplicate-case", submission(prior=[earlier])))
     assert "JCJY2025-000009" in bad.message
-    elsewhere = replace(earlier, organization="宁波市实验小学")
+    elsewhere = replace(earlier, identity=replace(earlier.identity, organization="宁波市实验小学"))
     assert only_passes(run("duplicate-case", submission(prior=[elsewhere])))
 
 

@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from checks.facts import FileFacts, PriorSubmission, SubjectFields, SubmissionFacts
+from checks.domain import CaseIdentity
+from checks.facts import FileFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, configure, run_rules
 from checks.rules.common import MB
 from ingest import samples
@@ -25,7 +26,7 @@ ROOT = Path(tempfile.mkdtemp(prefix="intake-rule-samples-"))
 atexit.register(shutil.rmtree, ROOT, True)
 
 ON_TIME = datetime(2025, 11, 20, 2, 0, tzinfo=timezone.utc)
-UNIT = SubjectFields(submitter_kind="unit", province="浙江省", city="杭州市", organization="杭州市文三街小学",
+UNIT = CaseIdentity(submitter_kind="unit", province="浙江省", city="杭州市", organization="杭州市文三街小学",
                      case_name="“AI+劳动”课程群建设", category_no=6, category="人工智能教育")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,15 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from checks.domain import SubmissionStatus
+from checks.rules.quota import Quota, QuotaGroup
 from ingest.cli import main
 from ingest.sample_submissions import SCHOOLS, submission_mail
+from ingest.staff import quota_overruns
 from staff_factory import CAMPAIGN_ID, FileMaker, GeneratedData, fill_cases
 from store import Store
-from checks.domain import SubmissionStatus
-from store.queries import QuotaRules, campaign_stats
+from store.models import Case
+from store.queries import campaign_stats
 
 STAFF_COMMANDS = ("stats", "list", "show", "review", "export", "chart")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -75,13 +79,20 @@ def test_every_staff_command_has_help_with_an_example() -> None:
 def test_stats_table_csv_json(env: tuple[Path, GeneratedData]) -> None:
     cfg, data = env
     store = Store.open(f"sqlite:///{cfg.parent / 'intake.db'}")
-    expected = campaign_stats(store, CAMPAIGN_ID, tz=TZ, quota=QuotaRules(), top_reasons=20).to_json()
+    expected = campaign_stats(store, CAMPAIGN_ID, tz=TZ, top_reasons=20).to_json()
+    # the example config's quota: 四.2(1), per province 2 a category and 10 in all
+    over = quota_overruns(store, CAMPAIGN_ID, Quota((QuotaGroup("省级教育行政部门推荐", "province", "province", 2, 10),)))
     store.close()
     as_json = run(cfg, "stats", "--format", "json")
     assert as_json.exit_code == 0, as_json.output
     shown = json.loads(as_json.output)
     assert shown.pop("timezone") == "Asia/Shanghai"
-    assert shown == json.loads(json.dumps(expected, ensure_ascii=False, default=str))
+    assert {k: shown[k] for k in expected} == json.loads(json.dumps(expected, ensure_ascii=False, default=str))
+    assert shown["quota"] == [{"label": "省级教育行政部门推荐", "submitter_kind": "province", "group_by": "province",
+                               "per_category_max": 2, "total_max": 10}]
+    assert [(o["key"], [(c["case_no"], c["exceeds"]) for c in o["cases"]]) for o in shown["quota_overruns"]] == \
+        [(o.key, [(c.case_no, c.exceeds) for c in o.cases]) for o in over]
+    assert set(shown) == set(expected) | {"quota", "quota_overruns"}
     as_csv = run(cfg, "stats", "--format", "csv")
     assert as_csv.output.startswith("\ufeffsection,key,label,count,detail")
     rows = list(csv.DictReader(io.StringIO(as_csv.output.lstrip("\ufeff"))))
@@ -171,3 +182,38 @@ def test_recheck_a_real_mail_through_the_pipeline(tmp_path: Path) -> None:
     assert result.exit_code == 0 and f"{case_no}：重新检查完成" in result.output, result.output
     events = json.loads(run(cfg, "show", case_no, "--format", "json").output)["events"]
     assert ("测试员", "case.recheck_requested") in [(e["actor"], e["action"]) for e in events]
+
+
+def test_stats_count_the_campaigns_own_quota_groups(tmp_path: Path) -> None:
+    """Zhuzhou 2021 (campaigns/zhuzhou2021.toml): at most 30 cases per county and 3 per school directly under the city
+    bureau. `intake stats` counts those groups, as the quota rule does, and not 四.2(1)'s 2 a category / 10 per
+    province of another call."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'campaign_file = "campaigns/zhuzhou2021.toml"\n[intake]\nspool_dir = "spool"\n'
+                   f'database_url = "sqlite:///{tmp_path / "intake.db"}"\n', encoding="utf-8")
+    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    start = datetime(2022, 3, 1, tzinfo=timezone.utc)
+    # (city, unit, submitter kind, how many): a county recommending 12 cases in one category (within 30; over 2/10
+    # were 四.2(1) applied), a county over 30, a direct school over 3.
+    plan = [("株洲市荷塘区", "荷塘区教育局", "province", 12), ("株洲市芦淞区", "建设小学", "unit", 31),
+            ("株洲市", "株洲市第二中学", "unit", 4)]
+    with store.session() as s, s.begin():
+        n = 0
+        for city, org, kind, count in plan:
+            for _ in range(count):
+                n += 1
+                at = start + timedelta(hours=n)
+                s.add(Case(campaign_id="zhuzhou2021", case_no=f"ZZGX2022-{n:06d}", sender=f"s{n}@qq.com",
+                           submitter_kind=kind, province="湖南省", city=city, organization=org, case_name=f"案例{n}",
+                           category_no=3, category="落实“双减”和“五项管理”", status="accepted",
+                           first_received_at=at, last_received_at=at))
+    store.close()
+    result = run(cfg, "stats", "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert [(g["label"], g["group_by"], g["per_category_max"], g["total_max"]) for g in got["quota"]] == [
+        ("县市区推荐", "city", 0, 30), ("市直属学校", "organization", 0, 3)]
+    over = {o["key"]: [c["case_no"] for c in o["cases"] if c["exceeds"]] for o in got["quota_overruns"]}
+    assert over == {"株洲市芦淞区": ["ZZGX2022-000043"], "株洲市第二中学": ["ZZGX2022-000047"]}
+    table = run(cfg, "stats")
+    assert "县市区推荐超额（总数不超过30个" in table.output and "市直属学校超额（总数不超过3个" in table.output

@@ -14,13 +14,14 @@ import openpyxl
 import pytest
 
 from checks.domain import SubmissionStatus, SubmitterKind
+from checks.rules.quota import Quota, QuotaGroup
 from ingest.export import ALL_CASES_SHEET, COLUMNS, export_workbook
+from ingest.staff import quota_overruns
 from servers import create_database, drop_database
 from staff_factory import CATEGORIES, GeneratedCase, GeneratedData, fill_cases
 from store import Store
 from store.queries import (
     CaseFilter,
-    QuotaRules,
     campaign_stats,
     count_cases,
     list_cases,
@@ -83,7 +84,7 @@ def test_older_versions_do_not_count(big: tuple[Store, GeneratedData]) -> None:
     assert any(including_old[rule] > reasons.get((rule, clause), 0) for rule, clause in reasons)
 
 
-def _expected_quota(cases: tuple[GeneratedCase, ...], rules: QuotaRules) -> dict[str, dict[str, str | None]]:
+def _expected_quota(cases: tuple[GeneratedCase, ...], rules: QuotaGroup) -> dict[str, dict[str, str | None]]:
     """Per province: case number → None (counts) / "category" / "total", by ranks over arrival order."""
     by_province: dict[str, list[GeneratedCase]] = defaultdict(list)
     for c in cases:
@@ -103,14 +104,15 @@ def _expected_quota(cases: tuple[GeneratedCase, ...], rules: QuotaRules) -> dict
     return out
 
 
-@pytest.mark.parametrize("rules", [QuotaRules(), QuotaRules(per_category_max=1, total_max=5)])
-def test_quota_overruns_match_independent_ranking(big: tuple[Store, GeneratedData], rules: QuotaRules) -> None:
+@pytest.mark.parametrize("rules", [QuotaGroup("省级教育行政部门推荐", "province", "province", 2, 10),
+                                   QuotaGroup("省级教育行政部门推荐", "province", "province", 1, 5)])
+def test_quota_overruns_match_independent_ranking(big: tuple[Store, GeneratedData], rules: QuotaGroup) -> None:
     store, data = big
-    stats = campaign_stats(store, data.campaign_id, tz=TZ, quota=rules, top_reasons=1)
+    overruns = quota_overruns(store, data.campaign_id, Quota((rules,)))
     expected = _expected_quota(data.cases, rules)
     assert expected, "the generator should put some provinces over the quota"
-    assert {o.province: {c.case_no: c.exceeds for c in o.cases} for o in stats.quota_overruns} == expected
-    for o in stats.quota_overruns:
+    assert {o.key: {c.case_no: c.exceeds for c in o.cases} for o in overruns} == expected
+    for o in overruns:
         assert [c.first_received_at for c in o.cases] == sorted(c.first_received_at for c in o.cases)
         assert len(o.counted) <= rules.total_max
         assert o.total == len(o.cases)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from checks.domain import SubmitterKind
 from checks.facts import PriorSubmission, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import normalise, quoted
@@ -47,15 +48,15 @@ def duplicate_file(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 
 def _case(p: PriorSubmission) -> str:
-    return p.case_no + (quoted(p.case_name) if p.case_name else "")
+    return p.case_no + (quoted(p.identity.case_name) if p.identity.case_name else "")
 
 
 def _same_body(facts: SubmissionFacts, p: PriorSubmission) -> bool:
     org = facts.subject.organization
-    if org and p.organization and normalise(org) == normalise(p.organization):
+    if org and p.identity.organization and normalise(org) == normalise(p.identity.organization):
         return True
-    if (facts.subject.submitter_kind == "province" and p.submitter_kind == "province" and facts.subject.province
-            and facts.subject.province == p.province):
+    if (facts.subject.submitter_kind == SubmitterKind.PROVINCE == p.identity.submitter_kind
+            and facts.subject.province and facts.subject.province == p.identity.province):
         return True
     return bool(facts.sender) and facts.sender.lower() == p.sender.lower()
 
@@ -67,7 +68,7 @@ def duplicate_case(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield Check(False, "未能识别案例名称，无法核对是否重复报送。", milder="info")
         return
     same = [p for p in facts.prior
-            if p.case_no != facts.case_no and p.case_name and normalise(p.case_name) == normalise(name)
+            if p.case_no != facts.case_no and p.identity.case_name and normalise(p.identity.case_name) == normalise(name)
             and _same_body(facts, p)]
     if same:
         cases = "、".join(p.case_no for p in same[:5])

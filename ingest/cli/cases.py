@@ -64,25 +64,35 @@ def _date(value: str | None, option: str) -> date | None:
 @click.option("--top", default=20, show_default=True, help="列出多少条最常见的问题（0 = 全部）。")
 @config_option
 def stats_command(fmt: str, top: int) -> None:
-    """统计：按类别、省份、状态、报送方式和日期的案例数；最常见的问题；超出推荐名额的省份（四.2(1)）。
+    """统计：按类别、省份、状态、报送方式和日期的案例数；最常见的问题；超出本征集推荐名额的省份、县市区或学校
+    （按配置中 [campaign.rules."quota"] 的名额分组，与受理时的核对一致）。
 
     \b
     示例：
       intake stats
       intake stats --format csv > 统计.csv
     """
+    from checks.registry import configure
+    from checks.rules.quota import Quota
     from ingest import staff
-    from store.queries import QuotaRules, campaign_stats
+    from store.queries import campaign_stats
 
     cfg = app_config()
-    stats = campaign_stats(open_store(cfg), cfg.campaign.id, tz=cfg.campaign.tz,
-                           quota=QuotaRules.from_campaign(cfg.campaign.raw), top_reasons=top or None)
+    store = open_store(cfg)
+    stats = campaign_stats(store, cfg.campaign.id, tz=cfg.campaign.tz, top_reasons=top or None)
+    try:  # the groups the quota rule counts, as the campaign configures it
+        quota = Quota.of_rules(configure(cfg.campaign.raw.get("rules", {}), campaign=cfg.campaign.raw))
+    except ValueError as exc:
+        fail(f"配置错误 campaign.rules：{exc}")
+    overruns = staff.quota_overruns(store, cfg.campaign.id, quota)
     if fmt == "json":
-        echo_json({"timezone": str(cfg.campaign.tz), **stats.to_json()})
+        echo_json({"timezone": str(cfg.campaign.tz), **stats.to_json(),
+                   **staff.quota_json(quota, overruns, cfg.campaign.tz)})
     elif fmt == "csv":
-        staff.echo_csv(["section", "key", "label", "count", "detail"], staff.stats_csv_rows(stats))
+        staff.echo_csv(["section", "key", "label", "count", "detail"],
+                       staff.stats_csv_rows(stats) + staff.quota_csv_rows(overruns))
     else:
-        staff.print_stats(stats, cfg.campaign.tz, staff.console())
+        staff.print_stats(stats, quota, overruns, cfg.campaign.tz, staff.console())
 
 
 @click.command("list")

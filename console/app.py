@@ -270,7 +270,8 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         try:
             result = await run_in_threadpool(queries.override_status, store, settings.campaign_id, case_no,
                                              form.get("status") or None, form.get("reason", ""), actor=user.name)
-            request.session["flash"] = f"已改判：{SubmissionStatus.label_of(result.previous)} → {SubmissionStatus.label_of(result.current)}"
+            request.session["flash"] = (f"已改判：{SubmissionStatus.label_of(result.previous)} → "
+                                        f"{SubmissionStatus.label_of(result.current)}")
         except ValueError as exc:
             request.session["flash"] = f"未改判：{exc}"
         return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)

@@ -16,8 +16,10 @@ import uvicorn
 from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
-from console.app import ConsoleSettings, create_app
+from checks.rules.quota import Quota, QuotaGroup
+from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser, hash_password
+from ingest.staff import quota_overruns
 from staff_factory import CAMPAIGN_ID, FileMaker, fill_cases
 from store import Store, queries
 
@@ -118,10 +120,16 @@ def test_viewer_cannot_override_reviewer_can(filled) -> None:  # type: ignore[no
 
 def test_dashboard_numbers_equal_the_database(filled) -> None:  # type: ignore[no-untyped-def]
     store, data = filled
-    client = TestClient(create_app(store, settings()))
+    quota = Quota((QuotaGroup("各省报送", "", "province", 1, 5),))  # every case counts: some provinces are over
+    overruns = quota_overruns(store, CAMPAIGN_ID, quota)
+    client = TestClient(create_app(store, settings(), ConsoleServices(quota_overruns=lambda: (quota, overruns))))
     login(client, "zhao")
     page = client.get("/").text
     stats = queries.campaign_stats(store, CAMPAIGN_ID, tz=settings().tz)
+    assert overruns and "各省报送：超出推荐名额（每类不超过1个，总数不超过5个）" in page
+    for o in overruns:
+        assert f"<td>{o.key}</td><td>{o.total}</td>" in page
+        assert all(f'<a href="/cases/{c.case_no}">' in page for c in o.exceeding)
     assert f'data-testid="total"><div class="muted">案例总数</div><div class="n">{stats.total}</div>' in page
     assert stats.total == len(data.cases)  # type: ignore[attr-defined]
     for c in stats.by_status:

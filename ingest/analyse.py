@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from checks.domain import CaseIdentity
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
 from checks.subject import (ParsedSubject, example_subject, fill_from_other_sources, parse_subject,
@@ -397,10 +398,10 @@ def _analyse_batch(plan: BatchPlan, mail: ParsedMail, files: Sequence[AnalysedFi
                               folder=group.folder.rsplit("/", 1)[-1]))
         siblings.append(PriorSubmission(
             case_no=f"（同一邮件第{len(siblings) + 1}个案例）", sender=mail.from_addr or "",
-            province=case_subject.province, submitter_kind=case_subject.submitter_kind,
-            organization=case_subject.organization, case_name=case_subject.case_name,
-            category_no=case_subject.category_no, received_at=received_at,
-            file_sha256s=tuple(f.sha256 for f in own if f.sha256), status=status, city=case_subject.city))
+            identity=CaseIdentity(case_subject.submitter_kind, case_subject.province, case_subject.city,
+                                  case_subject.organization, case_subject.case_name, case_subject.category_no,
+                                  case_subject.category),
+            received_at=received_at, file_sha256s=tuple(f.sha256 for f in own if f.sha256), status=status))
     order = ("needs_review", "rejected", "accepted_with_warnings", "accepted")
     worst = min((c.status for c in cases), key=order.index)
     return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(files), findings=(),

@@ -142,8 +142,9 @@ def redact(text: str, foreign: Sequence[CaseSummary], own_case_name: str | None 
     for c in foreign:
         if c.case_no and c.case_no in text:
             text = text.replace(c.case_no, "其他单位的案例")
-        if c.case_name and len(c.case_name) >= 2 and c.case_name != own_case_name and c.case_name in text:
-            text = text.replace(f"“{c.case_name}”", "").replace(c.case_name, "")
+        name = c.identity.case_name
+        if name and len(name) >= 2 and name != own_case_name and name in text:
+            text = text.replace(f"“{name}”", "").replace(name, "")
     return text
 
 

@@ -26,6 +26,7 @@ from ingest.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rul
 from ingest.linkfetch import SuppliedFile
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail
+from ingest.sniff import UNKNOWN_KIND
 from ingest.stages import StageTimes
 from ingest.unpack import Finding as UnpackFinding
 from ingest.unpack import ExtractedFile, UnpackLimits, unpack_attachment
@@ -238,7 +239,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         if isinstance(cls, Overrun):  # recorded once, as this file's facts (no second try at reading it)
             overruns.append(f"文件“{ef.name}”{cls.chinese()}")
             stopped[ef.path] = cls.chinese()
-            cls = Classification("unknown", "unknown", "application/octet-stream", cls.chinese())
+            cls = Classification("unknown", UNKNOWN_KIND, "application/octet-stream", cls.chinese())
         unpack_findings.extend(cls.findings)
         extra = added.get(ef.path)
         files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256,

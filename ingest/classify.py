@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import olefile
-
-from ingest.unpack import Finding, archive_kind, office_encryption, read_head, zip_directory_size
+from ingest.sniff import detect_kind
+from ingest.unpack import Finding, office_encryption
 
 log = logging.getLogger(__name__)
 
@@ -73,110 +72,6 @@ class NamedFile(Protocol):
 
     @property
     def path(self) -> Path: ...
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Real type
-# ---------------------------------------------------------------------------------------------------------------
-
-_ISO_BRANDS = {"heic": "heic", "heix": "heic", "heim": "heic", "heis": "heic", "hevc": "heic", "hevx": "heic",
-               "mif1": "heic", "msf1": "heic", "avif": "avif", "avis": "avif", "qt  ": "mov", "M4A ": "m4a",
-               "M4B ": "m4a", "F4A ": "m4a"}
-
-
-def detect_kind(path: Path) -> str:
-    """The real type of a file from its first bytes (and, for ZIP and OLE2 containers, their member names)."""
-    head = read_head(path, 512)
-    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
-        return "pdf"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12].decode("latin-1")
-        return _ISO_BRANDS.get(brand, "3gp" if brand.startswith("3g") else "mp4")
-    if head.startswith(b"RIFF") and len(head) >= 12:
-        return {b"AVI ": "avi", b"WAVE": "wav", b"WEBP": "webp"}.get(head[8:12], "unknown")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _zip_kind(path)
-    if head.startswith(bytes.fromhex("D0CF11E0A1B11AE1")):
-        return _ole_kind(path)
-    return _other_kind(path, head)
-
-
-def _other_kind(path: Path, head: bytes) -> str:
-    signatures: tuple[tuple[bytes, str], ...] = (
-        (b"GIF87a", "gif"), (b"GIF89a", "gif"), (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
-        (b"\x1aE\xdf\xa3", "mkv"), (bytes.fromhex("3026B2758E66CF11"), "wmv"), (b"FLV\x01", "flv"),
-        (b"\x00\x00\x01\xba", "mpeg"), (b"\x00\x00\x01\xb3", "mpeg"), (b"ID3", "mp3"), (b"fLaC", "flac"),
-        (b"#!AMR", "amr"), (b"OggS", "ogg"), (b"{\\rtf", "rtf"))
-    for magic, kind in signatures:
-        if head.startswith(magic):
-            return kind
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "aac"  # ADTS sync word, layer 0
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "mp3"  # MPEG audio frame sync
-    if len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
-        return "mpeg"  # MPEG transport stream (camcorders, .mts)
-    container = archive_kind(path)
-    if container is not None:
-        return container
-    try:
-        sample = head.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            sample = head.decode("gb18030")
-        except UnicodeDecodeError:
-            return "unknown"
-    if not sample.strip():
-        return "unknown"
-    return "html" if re.search(r"<\s*(html|!doctype html)", sample, re.I) else "txt"
-
-
-def _zip_kind(path: Path) -> str:
-    if archive_kind(path) == "zip":
-        return "zip"  # a ZIP archive, not an Office/ODF document
-    directory = zip_directory_size(path)
-    if directory is None or directory > 16 << 20:
-        return "zip"
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            mimetype = archive.read("mimetype")[:100].decode("ascii", "replace") if "mimetype" in names else ""
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
-        return "zip"
-    if "word/document.xml" in names:
-        return "docx"
-    if "xl/workbook.xml" in names:
-        return "xlsx"
-    if "ppt/presentation.xml" in names:
-        return "pptx"
-    if mimetype.endswith("opendocument.text"):
-        return "odt"
-    if mimetype.endswith("opendocument.presentation"):
-        return "odp"
-    if mimetype.endswith("opendocument.spreadsheet"):
-        return "ods"
-    return "ooxml" if "[Content_Types].xml" in names else "zip"
-
-
-def _ole_kind(path: Path) -> str:
-    # Isolation boundary: olefile parses hostile bytes without a closed set of exceptions; unreadable = "ole".
-    try:
-        with olefile.OleFileIO(str(path)) as ole:
-            if ole.exists("EncryptionInfo") and ole.exists("EncryptedPackage"):
-                return "office_encrypted"
-            if ole.exists("WordDocument"):
-                return "wps" if path.suffix.lower() == ".wps" else "doc"
-            if ole.exists("Workbook") or ole.exists("Book"):
-                return "xls"
-            if ole.exists("PowerPoint Document"):
-                return "ppt"
-    except Exception:  # noqa: BLE001 - see the isolation boundary note above
-        log.debug("OLE2 container unreadable: %s", path, exc_info=True)
-    return "ole"
 
 
 # ---------------------------------------------------------------------------------------------------------------

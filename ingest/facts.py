@@ -29,6 +29,7 @@ from pypdf.generic import ContentStream, DictionaryObject, IndirectObject, Strea
 from checks.facts import (AudioFacts, DocFacts, FileFacts, ImageFacts, ParagraphFacts, PdfFacts, SheetFacts,
                           VideoFacts)
 from checks.wordcount import count_words
+from ingest.sniff import format_of
 
 log = logging.getLogger(__name__)
 
@@ -43,57 +44,11 @@ _IMAGE_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"]
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def sniff(head: bytes) -> str | None:
-    """The file's real type from its first bytes (the name's extension is not trusted)."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "AVI"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "WAV"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if head.startswith(b"%PDF") or b"%PDF-" in head[:1024]:
-        return "PDF"
-    if head.startswith(b"PK\x03\x04"):
-        return "ZIP"
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "OLE"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "MKV"
-    if head.startswith(b"FLV"):
-        return "FLV"
-    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
-        return "MP3"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
-            return "HEIC"
-        if brand == b"qt  ":
-            return "MOV"
-        if brand.startswith(b"3g"):
-            return "3GP"
-        if brand in (b"M4A ", b"M4B "):
-            return "M4A"
-        return "MP4"
-    if head[:4] == b"\x30\x26\xb2\x75":
-        return "WMV"
-    return None
-
-
 def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, archive: str | None) -> FileFacts:
     """Facts of one file. Never raises on bad content (``OSError`` reading our own spool file does raise)."""
     with path.open("rb") as fh:
         head = fh.read(2048)
-    kind = sniff(head)
+    kind = format_of(head)
     base = FileFacts(name=name, role=role, size=size, sha256=sha256, archive=archive)
     suffix = Path(name).suffix.lower()
     try:
@@ -165,7 +120,7 @@ def read_image(path: Path, kind: str | None = None) -> ImageFacts:
     of a progressive file to its end, so truncation anywhere is still found."""
     if kind is None:
         with path.open("rb") as fh:
-            kind = sniff(fh.read(64))
+            kind = format_of(fh.read(64))
     if kind == "HEIC":
         return ImageFacts(format="HEIC", width=None, height=None, decoded_ok=False,
                           error="苹果手机HEIC格式，无法按常见图片格式打开")

@@ -21,7 +21,8 @@ from archive_factory import (CORPUS, a4_document, application_form_docx, case_te
 from ingest import samples
 from ingest.facts import extract_facts
 from checks.domain import FileRole
-from ingest.classify import classify, convert_legacy_word, detect_kind, read_form_fields
+from ingest.classify import classify, convert_legacy_word, read_form_fields
+from ingest.sniff import detect_kind
 from ingest.unpack import UnpackLimits, unpack_attachment
 
 

@@ -36,6 +36,9 @@ ARCHIVE_KINDS = frozenset({"zip", "rar", "7z", "tar", "gzip", "bzip2", "xz"})
 _ISO_BRANDS = {"heic": "heic", "heix": "heic", "heim": "heic", "heis": "heic", "hevc": "heic", "hevx": "heic",
                "mif1": "heic", "msf1": "heic", "avif": "avif", "avis": "avif", "qt  ": "mov", "M4A ": "m4a",
                "M4B ": "m4a", "F4A ": "m4a"}
+_LEADING: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "pdf"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"), (b"PK\x07\x08", "zip"), (_OLE_MAGIC, "ole"))
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"Rar!\x1a\x07", "rar"), (b"7z\xbc\xaf\x27\x1c", "7z"), (b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"),
     (b"GIF87a", "gif"), (b"GIF89a", "gif"), (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
@@ -51,26 +54,38 @@ _FORMAT_NAMES = {kind: kind.upper() for kind in ("jpeg", "png", "gif", "webp", "
 def magic_kind(head: bytes) -> str | None:
     """The kind a file's first bytes show, in lower case ("pdf", "jpeg", "mp4", "zip", "ole", "rar" …); None when
     they show none. A ZIP or OLE2 container is only "zip" / "ole" here: ``detect_kind`` looks inside."""
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
+    for magic, kind in _LEADING:
+        if head.startswith(magic):
+            return kind
+    found = _structured_kind(head)
+    if found is not None:
+        return found
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    found = _stream_kind(head)
+    if found is not None:
+        return found
+    if b"%PDF-" in head[:1024]:
+        return "pdf"  # junk before the header, which PDF readers accept; last, so a ZIP holding a PDF stays a ZIP
+    return None
+
+
+def _structured_kind(head: bytes) -> str | None:
+    """ISO boxes (MP4, MOV, HEIC …), RIFF (AVI, WAV, WebP) and tar, whose marks are not at the very start. Before
+    the signatures: a tar starts with its first member's name, which may well be "BM…" or "ID3…"."""
     if head[4:8] == b"ftyp":
         brand = head[8:12].decode("latin-1")
         return _ISO_BRANDS.get(brand, "3gp" if brand.startswith("3g") else "mp4")
     if head.startswith(b"RIFF") and len(head) >= 12:
         return {b"AVI ": "avi", b"WAVE": "wav", b"WEBP": "webp"}.get(head[8:12], UNKNOWN_KIND)
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
-        return "zip"
-    if head.startswith(_OLE_MAGIC):
-        return "ole"
     if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar"  # before the signatures: a tar starts with its first member's name, which may be "BM…"
-    for magic, kind in _SIGNATURES:
-        if head.startswith(magic):
-            return kind
+        return "tar"
+    return None
+
+
+def _stream_kind(head: bytes) -> str | None:
+    """Formats known by a sync pattern rather than a fixed signature."""
     if head.startswith(b"BZh") and head[3:4].isdigit():
         return "bzip2"
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
@@ -79,8 +94,6 @@ def magic_kind(head: bytes) -> str | None:
         return "mp3"  # MPEG audio frame sync
     if len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
         return "mpeg"  # MPEG transport stream (camcorders, .mts)
-    if b"%PDF-" in head[:1024]:
-        return "pdf"  # junk before the header, which PDF readers accept; last, so a ZIP holding a PDF stays a ZIP
     return None
 
 

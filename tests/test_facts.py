@@ -17,7 +17,8 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.actions import JavaScript
 
 from ingest import samples
-from ingest.facts import extract_facts, read_image, seal_score, sniff
+from ingest.facts import extract_facts, read_image, seal_score
+from ingest.sniff import format_of
 from test_rules_support import made
 
 
@@ -165,9 +166,9 @@ def test_truncated_real_files_never_raise(tmp_path: Path, kind: str) -> None:
 
 
 def test_sniff_uses_content_not_extension() -> None:
-    assert sniff(made("png_renamed.jpg").read_bytes()[:64]) == "PNG"
-    assert sniff(made("video_720p.mov").read_bytes()[:64]) == "MOV"
-    assert sniff(made("audio.mp3").read_bytes()[:64]) == "MP3"
+    assert format_of(made("png_renamed.jpg").read_bytes()[:64]) == "PNG"
+    assert format_of(made("video_720p.mov").read_bytes()[:64]) == "MOV"
+    assert format_of(made("audio.mp3").read_bytes()[:64]) == "MP3"
 
 
 def test_text_material_as_a_plain_text_file(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import httpx
 
 from checks.facts import LinkFacts
-from ingest.classify import VIDEO_KINDS, detect_kind
+from ingest.classify import VIDEO_KINDS
+from ingest.sniff import detect_kind
 from ingest.config import LinkSettings
 from ingest.links import find_large_attachment_links
 from ingest.mime import ParsedMail

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from checks.domain import IDENTITY_FIELDS, CaseIdentity
 from checks.subject_text import name_key
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -161,10 +162,13 @@ class ParsedSubject:
     raw: str
     doubts: tuple[Doubt, ...] = ()
 
+    @property
+    def identity(self) -> CaseIdentity:
+        """The case fields read from the subject, as the one value stores, rules and replies pass on."""
+        return CaseIdentity(**{name: getattr(self, name) for name in IDENTITY_FIELDS})
+
     def to_json(self) -> dict[str, Any]:
-        return {"submitter_kind": self.submitter_kind, "province": self.province, "city": self.city,
-                "organization": self.organization, "case_name": self.case_name, "category_no": self.category_no,
-                "category": self.category, "part": self.part, "confidence": self.confidence,
+        return {**self.identity.as_dict(), "part": self.part, "confidence": self.confidence,
                 "needs_review": self.needs_review, "reasons": list(self.reasons), "raw": self.raw}
 
 

@@ -94,10 +94,8 @@ def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:
     subject is unclear, the case's fields stand (the sender did not mean to rename the case)."""
     if not subject.needs_review and subject.case_name:
         return subject
-    return replace(subject, submitter_kind=known.submitter_kind or subject.submitter_kind,
-                   province=known.province, city=known.city, organization=known.organization,
-                   case_name=known.case_name, category_no=known.category_no, category=known.category,
-                   confidence=max(subject.confidence, known.confidence), needs_review=False,
+    kept = known.identity.as_dict() | {"submitter_kind": known.identity.submitter_kind or subject.submitter_kind}
+    return replace(subject, **kept, confidence=max(subject.confidence, known.confidence), needs_review=False,
                    reasons=("回复邮件：沿用原案例的申报单位、案例名称和类别",), doubts=())
 
 

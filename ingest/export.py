@@ -95,9 +95,10 @@ def findings_text(findings: Sequence[tuple[str, str, str]]) -> str:
 def row_values(row: CaseRow, findings: Sequence[tuple[str, str, str]], tz: tzinfo) -> list[Any]:
     """One case as the cells of a summary row (same order as COLUMNS)."""
     video = timedelta(seconds=round(row.video_seconds)) if row.video_seconds is not None else None
+    who = row.identity
     return [
-        row.case_no, _text(row.province), _text(row.city), _text(row.organization), _text(row.case_name),
-        _text(row.category), SubmitterKind.label_of(row.submitter_kind, ""),
+        row.case_no, _text(who.province), _text(who.city), _text(who.organization), _text(who.case_name),
+        _text(who.category), SubmitterKind.label_of(who.submitter_kind, ""),
         SubmissionStatus.label_of(row.status), row.first_received_at.astimezone(tz).replace(tzinfo=None), row.photos, video,
         _text(findings_text(findings)), _text(row.override_reason), row.current_version, _text(row.sender),
     ]
@@ -184,8 +185,8 @@ def build_workbook(rows: Sequence[CaseRow], findings: dict[int, list[tuple[str, 
     known = {no for no, _ in categories}
     for no, name in categories:
         _fill_sheet(wb.create_sheet(sheet_title(name, taken)),
-                    [values[r.case_id] for r in rows if r.category_no == no], styles)
-    unknown = [values[r.case_id] for r in rows if r.category_no not in known]
+                    [values[r.case_id] for r in rows if r.identity.category_no == no], styles)
+    unknown = [values[r.case_id] for r in rows if r.identity.category_no not in known]
     if unknown:
         _fill_sheet(wb.create_sheet(sheet_title(UNKNOWN_CATEGORY, taken)), unknown, styles)
     return wb

@@ -65,10 +65,9 @@ def version_record(msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, ca
         raw_subject=mail.subject,
         # Cut to the columns' sizes (PostgreSQL refuses longer values, SQLite does not: a stranger's 1,000
         # character subject must not fail the mail on one database only).
-        fields=CaseFields(submitter_kind=s.submitter_kind, province=_cap(s.province, 64), city=_cap(s.city, 128),
-                          organization=_cap(s.organization, 255), case_name=s.case_name, category_no=s.category_no,
-                          category=_cap(s.category, 128), part=_cap(s.part, 20), confidence=s.confidence,
-                          reasons=tuple(s.reasons)),
+        fields=CaseFields(identity=replace(s.identity, province=_cap(s.province, 64), city=_cap(s.city, 128),
+                                           organization=_cap(s.organization, 255), category=_cap(s.category, 128)),
+                          part=_cap(s.part, 20), confidence=s.confidence, reasons=tuple(s.reasons)),
         status=analysis.status,
         attachments=tuple(
             AttachmentRecord(name=f.name, role=f.role, size=f.size, sha256=f.sha256,

@@ -160,16 +160,15 @@ _RIGHT = ("照片数", "问题数")
 
 
 def _list_values(r: CaseRow, tz: tzinfo) -> list[Any]:
-    return [r.case_no, SubmissionStatus.label_of(r.status), r.province or "", r.city or "", r.organization or "",
-            r.case_name or "", r.category or "", SubmitterKind.label_of(r.submitter_kind, ""),
+    who = r.identity
+    return [r.case_no, SubmissionStatus.label_of(r.status), who.province or "", who.city or "", who.organization or "",
+            who.case_name or "", who.category or "", SubmitterKind.label_of(who.submitter_kind, ""),
             local_time(r.first_received_at, tz), r.photos, _duration(r.video_seconds), r.failed_findings]
 
 
 def row_json(r: CaseRow, tz: tzinfo) -> dict[str, Any]:
     return {"case_no": r.case_no, "status": r.status, "checked_status": r.checked_status,
-            "override_reason": r.override_reason, "submitter_kind": r.submitter_kind, "province": r.province,
-            "city": r.city, "organization": r.organization, "case_name": r.case_name,
-            "category_no": r.category_no, "category": r.category, "sender": r.sender,
+            "override_reason": r.override_reason, **r.identity.as_dict(), "sender": r.sender,
             "first_received_at": json_time(r.first_received_at, tz),
             "last_received_at": json_time(r.last_received_at, tz),
             "version": r.current_version, "photos": r.photos, "video_seconds": r.video_seconds,
@@ -281,9 +280,10 @@ def print_detail(d: CaseDetail, tz: tzinfo, out: Console) -> None:
     status = SubmissionStatus.label_of(c.status) + (
         f"（人工改判，原为 {SubmissionStatus.label_of(c.checked_status)}；理由：{c.override_reason or '—'}）"
         if c.status != c.checked_status else "")
-    fields = [("状态", status), ("报送方式", SubmitterKind.label_of(c.submitter_kind)),
-              ("省份", c.province), ("市/县", c.city), ("单位", c.organization), ("案例名称", c.case_name),
-              ("类别", f"{c.category_no} {c.category}" if c.category else None), ("发件人", c.sender),
+    who = c.identity
+    fields = [("状态", status), ("报送方式", SubmitterKind.label_of(who.submitter_kind)),
+              ("省份", who.province), ("市/县", who.city), ("单位", who.organization), ("案例名称", who.case_name),
+              ("类别", f"{who.category_no} {who.category}" if who.category else None), ("发件人", c.sender),
               ("首次收件", _since(c.first_received_at, tz)), ("最近收件", _since(c.last_received_at, tz)),
               ("当前版本", str(c.current_version)), ("主题可信度", f"{c.subject_confidence:.2f}"),
               ("需核对", "；".join(c.subject_reasons))]

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from checks.domain import ACCEPTED_STATUSES, SubmissionStatus, SubmitterKind
+from checks.domain import ACCEPTED_STATUSES, CaseIdentity, SubmissionStatus, SubmitterKind
 from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission, utcnow
 from store.repo import Store
 
@@ -178,13 +178,7 @@ class CaseRow:
     status: str  # effective
     checked_status: str  # the checks' verdict, before any override
     override_reason: str | None
-    submitter_kind: str | None
-    province: str | None
-    city: str | None
-    organization: str | None
-    case_name: str | None
-    category_no: int | None
-    category: str | None
+    identity: CaseIdentity
     sender: str
     first_received_at: datetime
     last_received_at: datetime
@@ -198,13 +192,6 @@ class CaseRow:
     @property
     def status_label(self) -> str:
         return SubmissionStatus.label_of(self.status)
-
-    @property
-    def region(self) -> str:
-        parts = [p for p in (self.province, self.city) if p]
-        if len(parts) == 2 and parts[0] == parts[1]:  # municipalities: 北京市/北京市
-            parts = parts[:1]
-        return "".join(parts)
 
 
 def _per_case_figures() -> tuple[Any, Any, Any]:
@@ -265,8 +252,7 @@ def _case_rows_query(campaign_id: str, filt: CaseFilter, tz: tzinfo) -> Select[A
 
 def _case_row(r: Any) -> CaseRow:
     return CaseRow(case_id=r[0], case_no=r[1] or "", status=r[2], checked_status=r[3], override_reason=r[4],
-                   submitter_kind=r[5], province=r[6], city=r[7], organization=r[8], case_name=r[9],
-                   category_no=r[10], category=r[11], sender=r[12], first_received_at=r[13],
+                   identity=CaseIdentity(*r[5:12]), sender=r[12], first_received_at=r[13],
                    last_received_at=r[14], current_version=r[15], subject_confidence=r[16],
                    subject_reasons=tuple(r[17] or ()), photos=int(r[18]),
                    video_seconds=float(r[19]) if r[19] is not None else None, failed_findings=int(r[20]))

@@ -42,14 +42,8 @@ class FailedMessage:
 class CaseFields:
     """What was understood of who sent what (from the subject, completed from the files)."""
 
-    submitter_kind: str | None
-    province: str | None
-    city: str | None
-    organization: str | None
-    case_name: str | None
-    category_no: int | None
-    category: str | None
-    part: str | None
+    identity: CaseIdentity
+    part: str | None  # "1/3", "2" … of a submission split over several mails
     confidence: float
     reasons: tuple[str, ...] = ()
 

@@ -360,9 +360,9 @@ class Store:
             version = case.current_version + 1
             case.current_version = version
             case.last_received_at = record.received_at
-            for key in ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
-                        "category", "part"):
-                setattr(case, key, getattr(f, key))
+            for key, value in f.identity.as_dict().items():
+                setattr(case, key, value)
+            case.part = f.part
             case.subject_confidence = f.confidence
             case.subject_reasons = list(f.reasons)
             case.status = record.status
@@ -397,10 +397,9 @@ class Store:
                 case.status = record.status
                 corrected = {k for d in s.scalars(select(Event.detail).where(
                     Event.case_id == case.id, Event.action == "case.fields_corrected")) for k in (d or {})}
-                for key in ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
-                            "category", "part"):
+                for key, value in {**f.identity.as_dict(), "part": f.part}.items():
                     if key not in corrected:  # what staff corrected stands
-                        setattr(case, key, getattr(f, key))
+                        setattr(case, key, value)
                 case.subject_confidence = f.confidence
                 case.subject_reasons = list(f.reasons)
             s.add(Event(action="case.rechecked", case_id=case.id, message_row_id=record.message_row_id,
@@ -466,9 +465,7 @@ class Store:
     def case_fields(self, case_id: int) -> CaseFields:
         with self.session() as s:
             c = s.get_one(Case, case_id)
-            return CaseFields(submitter_kind=c.submitter_kind, province=c.province, city=c.city,
-                              organization=c.organization, case_name=c.case_name, category_no=c.category_no,
-                              category=c.category, part=c.part, confidence=c.subject_confidence,
+            return CaseFields(identity=c.identity, part=c.part, confidence=c.subject_confidence,
                               reasons=tuple(c.subject_reasons or ()))
 
     def corrected_fields(self, case_id: int) -> dict[str, Any]:

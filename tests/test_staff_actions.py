@@ -81,7 +81,8 @@ def test_correct_fields_records_old_and_new(filled: tuple[Store, GeneratedData])
     assert changed == {"province": (None, "浙江省"), "city": (None, "杭州市"),
                        "category_no": (case.category_no, 6), "category": (case.category, "人工智能教育")}
     [row] = list_cases(store, CAMPAIGN_ID, CaseFilter(case_nos=(case.case_no,)))
-    assert (row.province, row.city, row.category_no, row.category) == ("浙江省", "杭州市", 6, "人工智能教育")
+    assert (row.identity.province, row.identity.city, row.identity.category_no, row.identity.category) == \
+        ("浙江省", "杭州市", 6, "人工智能教育")
     event = case_detail(store, CAMPAIGN_ID, case.case_no).events[-1]
     assert (event.actor, event.action) == ("王老师", "case.fields_corrected")
     assert dict(event.detail) == {"province": [None, "浙江省"], "city": [None, "杭州市"],

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from checks.domain import CaseIdentity
 from store import AttachmentRecord, CaseFields, FindingRecord, Store, VersionRecord
 
 NOW = datetime(2025, 11, 1, 2, 0, tzinfo=timezone.utc)
@@ -28,7 +29,7 @@ def record(message_row_id: int, *, case_id: int | None = None, name: str = "AI�
     return VersionRecord(
         message_row_id=message_row_id, campaign_id="jcjy2025", sender="a@school.cn", received_at=NOW,
         raw_subject="浙江省/某小学AI课程+人工智能教育",
-        fields=CaseFields("unit", "浙江省", "杭州市", "某小学", name, 6, "人工智能教育", None, 0.95, ()),
+        fields=CaseFields(CaseIdentity("unit", "浙江省", "杭州市", "某小学", name, 6, "人工智能教育"), None, 0.95, ()),
         status="accepted",
         attachments=(AttachmentRecord("申报表.docx", "form_word", 10, "a" * 64, "/spool/w/1"),),
         findings=(FindingRecord("form.both_versions", "四.3", "reject", True, "申报表 Word 与 PDF 齐全"),),

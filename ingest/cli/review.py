@@ -44,8 +44,8 @@ def review_group(ctx: click.Context, fmt: str) -> None:
         staff.print_rows(rows, tz, fmt, title="待人工审核", total=len(rows))
         return
     header = ("受理编号", "收件时间", "省份", "单位", "案例名称", "类别", "需核对")
-    values = [(r.case_no, local_time(r.first_received_at, tz), r.province or "—", r.organization or "—",
-               r.case_name or "—", r.category or "—",
+    values = [(r.case_no, local_time(r.first_received_at, tz), r.identity.province or "—",
+               r.identity.organization or "—", r.identity.case_name or "—", r.identity.category or "—",
                "；".join(r.subject_reasons) or (f"{r.failed_findings} 项检查未通过" if r.failed_findings else ""))
               for r in rows]
     out = staff.console()

@@ -63,8 +63,7 @@ def _file_first(rt: Runtime, sender: str, subject: str) -> tuple[int, str, Parse
                                   sha256=f"{n:064x}", size=1, spool_path="/nonexistent", internaldate=RECEIVED,
                                   from_addr=sender, subject=subject)
     assert msg is not None
-    fields = CaseFields(parsed.submitter_kind, parsed.province, parsed.city, parsed.organization, parsed.case_name,
-                        parsed.category_no, parsed.category, parsed.part, parsed.confidence, parsed.reasons)
+    fields = CaseFields(parsed.identity, parsed.part, parsed.confidence, parsed.reasons)
     filed = rt.store.file_version(VersionRecord(
         message_row_id=msg.id, campaign_id=rt.config.campaign.id, sender=sender, received_at=RECEIVED,
         raw_subject=subject, fields=fields, status="accepted", attachments=(), findings=(),

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from console.app import create_app
+from checks.domain import CaseIdentity
 from store import Store, address_key
 from store.records import CaseFields, VersionRecord
 from servers import SmtpSink, write_intake_config
@@ -30,8 +31,9 @@ def _file(store: Store, message_no: int, sender: str, case_id: int | None = None
     msg = store.record_spooled(account="a", folder="INBOX", uidvalidity=1, uid=message_no, message_id=None,
                                sha256=f"{message_no:064d}", size=1, spool_path="/dev/null", internaldate=NOW)
     assert msg is not None
-    fields = CaseFields(submitter_kind="unit", province="浙江省", city=None, organization="某小学", case_name="课程建设",
-                        category_no=6, category="人工智能教育", part=None, confidence=0.9)
+    fields = CaseFields(identity=CaseIdentity(submitter_kind="unit", province="浙江省", city=None, organization="某小学",
+                                              case_name="课程建设", category_no=6, category="人工智能教育"),
+                        part=None, confidence=0.9)
     record = VersionRecord(message_row_id=msg.id, campaign_id="c", sender=sender, received_at=NOW, raw_subject="s",
                            fields=fields, status="accepted", attachments=(), findings=(), case_id=case_id)
     return store.file_version(record, "JCJY2025").case_id

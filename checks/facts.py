@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from checks.domain import CaseIdentity
 
@@ -207,25 +206,6 @@ class LinkFacts:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class SubjectView(Protocol):
-    """What the rules read of a parsed subject (``checks.subject.ParsedSubject`` satisfies it)."""
-
-    @property
-    def submitter_kind(self) -> str | None: ...
-    @property
-    def province(self) -> str | None: ...
-    @property
-    def city(self) -> str | None: ...
-    @property
-    def organization(self) -> str | None: ...
-    @property
-    def case_name(self) -> str | None: ...
-    @property
-    def category_no(self) -> int | None: ...
-    @property
-    def category(self) -> str | None: ...
-
-
 @dataclass(frozen=True)
 class PriorSubmission:
     """An earlier case of the same campaign (for quotas and duplicates)."""
@@ -242,7 +222,7 @@ class PriorSubmission:
 class SubmissionFacts:
     case_no: str
     sender: str
-    subject: SubjectView
+    subject: CaseIdentity  # what the subject (completed from the form) says
     received_at: datetime  # aware; the server's INTERNALDATE (offline: the Date header or --received)
     files: tuple[FileFacts, ...]
     links: tuple[LinkFacts, ...] = ()

@@ -302,7 +302,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     facts = SubmissionFacts(
         case_no=case_no,
         sender=mail.from_addr or "",
-        subject=subject,
+        subject=subject.identity,
         received_at=received_at,
         files=tuple(f.facts for f in with_facts if f.facts is not None),
         links=tuple(LinkFacts(name=f.name, url=f.url or "", size_bytes=f.size or None, expires_at=f.expires_at,
@@ -378,7 +378,7 @@ def _analyse_batch(plan: BatchPlan, mail: ParsedMail, files: Sequence[AnalysedFi
                 fields = {}
         case_subject, notes = _case_subject(subject, fields, [f.name for f in own], runtime)
         facts = SubmissionFacts(
-            case_no="", sender=mail.from_addr or "", subject=case_subject, received_at=received_at,
+            case_no="", sender=mail.from_addr or "", subject=case_subject.identity, received_at=received_at,
             files=tuple(f.facts for f in own if f.facts is not None), body_text=mail.text,
             prior=(*prior, *siblings), mismatches=notes,
             problems=tuple((p.code, p.message, p.path) for p in problems

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from checks.facts import PriorSubmission, SubjectView, SubmissionFacts
+from checks.domain import CaseIdentity
+from checks.facts import PriorSubmission, SubmissionFacts
 from checks.registry import REGISTRY, Check, ConfiguredRules, Params
 from checks.rules.common import listing, quoted
 
@@ -89,7 +90,7 @@ class QuotaGroup:
         return "，".join(x for x in (f"每类不超过{self.per_category_max}个" if self.per_category_max else "",
                                     f"总数不超过{self.total_max}个" if self.total_max else "") if x)
 
-    def covers(self, who: SubjectView) -> bool:
+    def covers(self, who: CaseIdentity) -> bool:
         """Whether the group counts a case of this identity (its submitter kind, only_where / except_where)."""
         if self.submitter_kind and who.submitter_kind != self.submitter_kind:
             return False
@@ -98,7 +99,7 @@ class QuotaGroup:
             return False
         return not any(values.get(name) in refused for name, refused in self.except_where.items())
 
-    def key(self, who: SubjectView, sender: str) -> str | None:
+    def key(self, who: CaseIdentity, sender: str) -> str | None:
         """The value a case is grouped by (its province, city, unit or sender address); None when unknown."""
         value = sender.lower() if self.group_by == "sender" else getattr(who, self.group_by)
         return str(value) if value else None

@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from checks.domain import ReplyKind, SubmissionStatus
+from checks.domain import CaseIdentity, ReplyKind, SubmissionStatus, SubmitterKind
 from checks.registry import Finding
 from ingest.config import AppConfig
 from ingest.hygiene import answer_address
@@ -176,9 +176,7 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
                      "organizer_email": c.organizer_email, "materials": c.materials},
         "case": {"case_no": filed.case_no, "version": filed.version, "status": analysis.status,
                  "received_at": _local(analysis.received_at, config), "sender": mail.from_addr or ""},
-        "fields": {"submitter_kind": s.submitter_kind, "province": s.province, "city": s.city,
-                   "organization": s.organization, "case_name": s.case_name, "category_no": s.category_no,
-                   "category": s.category, "part": s.part},
+        "fields": {**s.identity.as_dict(), "part": s.part},
         "subject_info": {"raw": mail.subject, "confidence": s.confidence, "reasons": list(s.reasons),
                          "example": analysis.subject_example},
         "attachments": [{"name": f.name, "role": f.role, "size": f.size, "archive": f.archive, "kind": f.kind,
@@ -207,8 +205,8 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
                      "organizer_email": c.organizer_email, "materials": c.materials},
         "case": {"case_no": f"{c.case_number_prefix}-000001", "version": 1, "status": "rejected",
                  "received_at": "2025年11月01日 10:00", "sender": "school@example.com"},
-        "fields": {"submitter_kind": "unit", "province": "浙江省", "city": "杭州市", "organization": "示例小学",
-                   "case_name": "示例案例", "category_no": 6, "category": "人工智能教育", "part": None},
+        "fields": {**CaseIdentity(SubmitterKind.UNIT, "浙江省", "杭州市", "示例小学", "示例案例", 6, "人工智能教育").as_dict(),
+                   "part": None},
         "subject_info": {"raw": "示例", "confidence": 0.5, "reasons": ["示例原因"], "example": "浙江省/示例小学示例案例+人工智能教育"},
         "attachments": [{"name": "申报表.docx", "role": "form_word", "size": 12345, "archive": None, "kind": "file",
                          "url": None, "expires_at": ""},

@@ -147,24 +147,20 @@ class Doubt:
 
 
 @dataclass(frozen=True)
-class ParsedSubject:
-    submitter_kind: str  # "province" (provincial department's recommendation) or "unit"
-    province: str | None
-    city: str | None
-    organization: str | None
-    case_name: str | None
-    category_no: int | None
-    category: str | None
-    part: str | None  # "1/3", "2" …
-    confidence: float
-    needs_review: bool
-    reasons: tuple[str, ...]
-    raw: str
+class ParsedSubject(CaseIdentity):
+    """A case's identity as the subject gives it (its fields first, in CaseIdentity's order; the submitter kind is
+    always set: "province" for a provincial department's recommendation, else "unit"), and how sure we are."""
+
+    part: str | None = None  # "1/3", "2" …
+    confidence: float = 1.0
+    needs_review: bool = False
+    reasons: tuple[str, ...] = ()
+    raw: str = ""
     doubts: tuple[Doubt, ...] = ()
 
     @property
     def identity(self) -> CaseIdentity:
-        """The case fields read from the subject, as the one value stores, rules and replies pass on."""
+        """Just the case fields, as the plain value stores, rules and replies pass on."""
         return CaseIdentity(**{name: getattr(self, name) for name in IDENTITY_FIELDS})
 
     def to_json(self) -> dict[str, Any]:

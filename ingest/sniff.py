@@ -54,21 +54,14 @@ _FORMAT_NAMES = {kind: kind.upper() for kind in ("jpeg", "png", "gif", "webp", "
 def magic_kind(head: bytes) -> str | None:
     """The kind a file's first bytes show, in lower case ("pdf", "jpeg", "mp4", "zip", "ole", "rar" …); None when
     they show none. A ZIP or OLE2 container is only "zip" / "ole" here: ``detect_kind`` looks inside."""
-    for magic, kind in _LEADING:
-        if head.startswith(magic):
-            return kind
-    found = _structured_kind(head)
-    if found is not None:
-        return found
-    for magic, kind in _SIGNATURES:
-        if head.startswith(magic):
-            return kind
-    found = _stream_kind(head)
-    if found is not None:
-        return found
-    if b"%PDF-" in head[:1024]:
+    found = (_first(head, _LEADING) or _structured_kind(head) or _first(head, _SIGNATURES) or _stream_kind(head))
+    if found is None and b"%PDF-" in head[:1024]:
         return "pdf"  # junk before the header, which PDF readers accept; last, so a ZIP holding a PDF stays a ZIP
-    return None
+    return found
+
+
+def _first(head: bytes, table: tuple[tuple[bytes, str], ...]) -> str | None:
+    return next((kind for magic, kind in table if head.startswith(magic)), None)
 
 
 def _structured_kind(head: bytes) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from checks.domain import CaseIdentity
+from checks.domain import CaseIdentity, FileRole
 
 # ---------------------------------------------------------------------------------------------------------------
 # Per-format facts
@@ -240,7 +240,7 @@ class SubmissionFacts:
 
     def role_count(self, role: str) -> int:
         """Files of this role, a video sent as a large-attachment link counting as a video."""
-        return len(self.with_role(role)) + (len(self.video_links) if role == "video" else 0)
+        return len(self.with_role(role)) + (len(self.video_links) if role == FileRole.VIDEO else 0)
 
     @property
     def video_links(self) -> tuple[LinkFacts, ...]:

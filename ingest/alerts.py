@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from checks.domain import OutboxStatus, ReplyKind
 from ingest.outbox import dispatch
 from notify.mailer import build_message, domain_of, make_message_id
 from store import Store, queries
@@ -151,8 +152,8 @@ def reply_alerts(rt: Runtime, now: datetime) -> list[Alert]:
     automatic replies being reached (further replies are held: someone may be flooding the mailbox)."""
     alerts: list[Alert] = []
     problems = rt.store.failed_replies(stuck_before=now - timedelta(minutes=STUCK_SENDING_MINUTES))
-    failed = [r for r in problems if r.status == "failed" and r.kind != "alert"]
-    stuck = [r for r in problems if r.status == "sending"]
+    failed = [r for r in problems if r.status == OutboxStatus.FAILED and r.kind != ReplyKind.ALERT]
+    stuck = [r for r in problems if r.status == OutboxStatus.SENDING]
     if failed:
         lines = [f"回复 #{r.id}（{r.kind}，收件人 {r.recipient[:80]}）：{r.error[:200]}" for r in failed[:10]]
         more = f"\n……另有 {len(failed) - 10} 封" if len(failed) > 10 else ""

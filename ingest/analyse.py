@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from checks.domain import CaseIdentity
+from checks.domain import AttachmentKind, CaseIdentity, FileRole, SubmissionStatus
 from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
 from checks.subject import (ParsedSubject, example_subject, fill_from_other_sources, parse_subject,
@@ -73,7 +73,7 @@ class Analysis:
 
     @property
     def links(self) -> tuple[AnalysedFile, ...]:
-        return tuple(f for f in self.files if f.kind == "link")
+        return tuple(f for f in self.files if f.kind == AttachmentKind.LINK)
 
 
 def _safe_part_name(index: int, name: str) -> str:
@@ -237,7 +237,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         if isinstance(cls, Overrun):  # recorded once, as this file's facts (no second try at reading it)
             overruns.append(f"文件“{ef.name}”{cls.chinese()}")
             stopped[ef.path] = cls.chinese()
-            cls = Classification("unknown", UNKNOWN_KIND, "application/octet-stream", cls.chinese())
+            cls = Classification(FileRole.UNKNOWN, UNKNOWN_KIND, "application/octet-stream", cls.chinese())
         unpack_findings.extend(cls.findings)
         extra = added.get(ef.path)
         files.append(AnalysedFile(name=ef.name, role=cls.role, size=ef.size, sha256=ef.sha256,
@@ -250,8 +250,8 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         defects.append(f"邮件中的超大附件链接有 {len(links)} 个，只记录前 {MAX_LINKS_PER_MAIL} 个")
         links = links[:MAX_LINKS_PER_MAIL]
     for link in links:
-        files.append(AnalysedFile(name=link.name, role="link", size=link.size_bytes or 0, sha256=None, path=None,
-                                  archive=None, kind="link", url=link.url, expires_at=link.expires_at,
+        files.append(AnalysedFile(name=link.name, role=FileRole.LINK, size=link.size_bytes or 0, sha256=None, path=None,
+                                  archive=None, kind=AttachmentKind.LINK, url=link.url, expires_at=link.expires_at,
                                   note=link.size_text))
 
     # Several complete cases in one mail (a province's recommended cases, one folder each) are never one case.
@@ -261,7 +261,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
     form_fields: dict[str, str] = {}
     with times.stage("subject"):
         for f in files:
-            if f.role == "form_word" and f.path is not None and f.path.suffix.lower() == ".docx":
+            if f.role == FileRole.FORM_WORD and f.path is not None and f.path.suffix.lower() == ".docx":
                 try:
                     form_fields = run_bounded(bounds, bounds.file_seconds, read_form_fields, f.path)
                 except Overrun:
@@ -276,7 +276,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
             subject, attachment_names=[f.name for f in files], form_fields=form_fields, spec=spec)
         subject = unprescribed_subject(subject, spec)
 
-    readable = [f for f in files if f.kind != "link" and f.path is not None and f.path not in stopped]
+    readable = [f for f in files if f.kind != AttachmentKind.LINK and f.path is not None and f.path not in stopped]
     outcomes = dict(zip(readable, map_bounded(bounds, bounds.file_seconds, _file_facts, readable,
                                               deadline=deadline)))
     with_facts: list[AnalysedFile] = []
@@ -307,7 +307,7 @@ def analyse(mail: ParsedMail, *, work_dir: Path, runtime: Runtime, received_at: 
         files=tuple(f.facts for f in with_facts if f.facts is not None),
         links=tuple(LinkFacts(name=f.name, url=f.url or "", size_bytes=f.size or None, expires_at=f.expires_at,
                               supplied=f.url in supplied_urls)
-                    for f in with_facts if f.kind == "link"),
+                    for f in with_facts if f.kind == AttachmentKind.LINK),
         body_text=mail.text,
         prior=tuple(prior),
         problems=tuple((p.code, p.message, p.path) for p in unpack_findings),
@@ -401,7 +401,8 @@ def _analyse_batch(plan: BatchPlan, mail: ParsedMail, files: Sequence[AnalysedFi
                                   case_subject.organization, case_subject.case_name, case_subject.category_no,
                                   case_subject.category),
             received_at=received_at, file_sha256s=tuple(f.sha256 for f in own if f.sha256), status=status))
-    order = ("needs_review", "rejected", "accepted_with_warnings", "accepted")
+    order = (SubmissionStatus.NEEDS_REVIEW, SubmissionStatus.REJECTED, SubmissionStatus.ACCEPTED_WITH_WARNINGS,
+             SubmissionStatus.ACCEPTED)
     worst = min((c.status for c in cases), key=order.index)
     return Analysis(subject=subject, subject_example=example_subject(subject, spec), files=tuple(files), findings=(),
                     status=worst, defects=tuple(dict.fromkeys(defects)), received_at=received_at,

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-FORM_ROLES = ("form_word",)  # one Word 申报表 per case; its PDF scan sits beside it
+from checks.domain import FileRole
+
+
+FORM_ROLES = (FileRole.FORM_WORD,)  # one Word 申报表 per case; its PDF scan sits beside it
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from checks.domain import FileRole
 from ingest.sniff import detect_kind
 from ingest.unpack import Finding, office_encryption
 
@@ -196,8 +197,8 @@ def _role_from_name(name: str, form_role: str) -> tuple[str, str] | None:
     parts = name.split("/")
     for part in [parts[-1], *reversed(parts[:-1])]:  # the file's own name first, then its folders
         stem = part.rsplit(".", 1)[0]
-        for words, role, what in ((FORM_WORDS, form_role, "申报表"), (AUXILIARY_WORDS, "auxiliary", "辅助材料"),
-                                  (TEXT_WORDS, "text", "文字材料")):
+        for words, role, what in ((FORM_WORDS, form_role, "申报表"), (AUXILIARY_WORDS, FileRole.AUXILIARY, "辅助材料"),
+                                  (TEXT_WORDS, FileRole.TEXT, "文字材料")):
             word = next((w for w in words if w in stem), None)
             if word:
                 return role, f"名称含“{word}”，判为{what}"
@@ -296,23 +297,23 @@ def classify(file: NamedFile | tuple[str, Path], *, convert_dir: Path | None = N
     if kind in PHOTO_KINDS:
         said = _auxiliary_picture(name, path)
         if said:
-            return result("auxiliary", f"图片{said}，判为辅助资料（不计入照片，不按照片要求检查）")
-        return result("photo", f"图片（{kind.upper()}）")
+            return result(FileRole.AUXILIARY, f"图片{said}，判为辅助资料（不计入照片，不按照片要求检查）")
+        return result(FileRole.PHOTO, f"图片（{kind.upper()}）")
     if kind in VIDEO_KINDS:
-        return result("video", f"视频（{kind.upper()}）")
+        return result(FileRole.VIDEO, f"视频（{kind.upper()}）")
     if kind in AUDIO_KINDS:
-        return result("audio", f"音频（{kind.upper()}）")
+        return result(FileRole.AUDIO, f"音频（{kind.upper()}）")
     if kind in ARCHIVE_KINDS:
-        return result("unknown", "压缩包未能解开（见压缩包相关提示）")
+        return result(FileRole.UNKNOWN, "压缩包未能解开（见压缩包相关提示）")
     if kind == "office_encrypted" or (kind in ("doc", "wps") and office_encryption(path)):
-        return result("unknown", "Office 文件设有打开密码，无法读取")
+        return result(FileRole.UNKNOWN, "Office 文件设有打开密码，无法读取")
     if kind == "pdf":
         return _classify_pdf(name, path, result)
     if kind in WORD_KINDS:
         return _classify_word(name, path, kind, convert_dir or path.parent / "converted", timeout_seconds, result)
     if kind in OTHER_DOCUMENT_KINDS:
-        return result("auxiliary", f"其他文档（{kind}），作为辅助材料")
-    return result("unknown", "无法识别的文件类型")
+        return result(FileRole.AUXILIARY, f"其他文档（{kind}），作为辅助材料")
+    return result(FileRole.UNKNOWN, "无法识别的文件类型")
 
 
 class _Result(Protocol):
@@ -321,24 +322,24 @@ class _Result(Protocol):
 
 
 def _classify_pdf(name: str, path: Path, result: _Result) -> Classification:
-    by_name = _role_from_name(name, "form_pdf")
+    by_name = _role_from_name(name, FileRole.FORM_PDF)
     if by_name:
         return result(*by_name)
     content = _pdf_text(path)
     if content is None:
-        return result("auxiliary", "PDF 无法读取，名称也未说明用途，作为辅助材料")
+        return result(FileRole.AUXILIARY, "PDF 无法读取，名称也未说明用途，作为辅助材料")
     text, encrypted = content
     if encrypted:
-        return result("unknown", "PDF 设有打开密码，无法读取", findings=(Finding(
+        return result(FileRole.UNKNOWN, "PDF 设有打开密码，无法读取", findings=(Finding(
             "pdf.encrypted", f"文件“{name}”设有打开密码，无法审核。请取消密码后重新发送。", name),))
     compact = _compact(text)
     if any(word in compact for word in FORM_WORDS) or ("申报单位" in compact and "案例名称" in compact):
-        return result("form_pdf", "PDF 内容含申报表栏目")
+        return result(FileRole.FORM_PDF, "PDF 内容含申报表栏目")
     if _heading_count(text) >= 3:
-        return result("text", "PDF 内容含文字材料的各部分标题")
+        return result(FileRole.TEXT, "PDF 内容含文字材料的各部分标题")
     if not compact:
-        return result("auxiliary", "扫描版 PDF（无文字层），名称未说明用途，作为辅助材料")
-    return result("auxiliary", "PDF 名称与内容均非申报表或文字材料，作为辅助材料")
+        return result(FileRole.AUXILIARY, "扫描版 PDF（无文字层），名称未说明用途，作为辅助材料")
+    return result(FileRole.AUXILIARY, "PDF 名称与内容均非申报表或文字材料，作为辅助材料")
 
 
 def _classify_word(name: str, path: Path, kind: str, convert_dir: Path, timeout_seconds: float,
@@ -351,18 +352,18 @@ def _classify_word(name: str, path: Path, kind: str, convert_dir: Path, timeout_
         if problem is not None:
             findings = (Finding(problem.code, problem.message.replace(f"“{path.name}”", f"“{name}”"), name),)
         readable = converted
-    by_name = _role_from_name(name, "form_word")
+    by_name = _role_from_name(name, FileRole.FORM_WORD)
     if by_name:
         return result(*by_name, converted=converted, findings=findings)
     texts = _docx_texts(readable) if readable is not None else None
     if texts is not None:
         paragraphs, rows = texts
         if _looks_like_form(paragraphs, rows):
-            return result("form_word", "Word 内容为申报表（表格含申报单位、案例名称）", converted, findings)
+            return result(FileRole.FORM_WORD, "Word 内容为申报表（表格含申报单位、案例名称）", converted, findings)
         if _heading_count("\n".join(paragraphs)) >= 3:
-            return result("text", "Word 内容含文字材料的各部分标题", converted, findings)
-        return result("auxiliary", "Word 名称与内容均非申报表或文字材料，作为辅助材料", converted, findings)
+            return result(FileRole.TEXT, "Word 内容含文字材料的各部分标题", converted, findings)
+        return result(FileRole.AUXILIARY, "Word 名称与内容均非申报表或文字材料，作为辅助材料", converted, findings)
     if kind in LEGACY_WORD_KINDS and converted is None:
-        return result("auxiliary", "旧版 Word/WPS 文件未能转换，名称未说明用途，暂作辅助材料，请人工查看",
+        return result(FileRole.AUXILIARY, "旧版 Word/WPS 文件未能转换，名称未说明用途，暂作辅助材料，请人工查看",
                       None, findings)
-    return result("auxiliary", f"{kind} 文件无法读取内容，名称未说明用途，作为辅助材料", converted, findings)
+    return result(FileRole.AUXILIARY, f"{kind} 文件无法读取内容，名称未说明用途，作为辅助材料", converted, findings)

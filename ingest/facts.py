@@ -26,6 +26,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from pypdf.generic import ContentStream, DictionaryObject, IndirectObject, StreamObject
 
+from checks.domain import FileRole
 from checks.facts import (AudioFacts, DocFacts, FileFacts, ImageFacts, ParagraphFacts, PdfFacts, SheetFacts,
                           VideoFacts)
 from checks.wordcount import count_words
@@ -52,7 +53,7 @@ def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, arch
     base = FileFacts(name=name, role=role, size=size, sha256=sha256, archive=archive)
     suffix = Path(name).suffix.lower()
     try:
-        if role == "photo" or (kind in _IMAGE_FORMATS and role in ("auxiliary", "unknown")):
+        if role == FileRole.PHOTO or (kind in _IMAGE_FORMATS and role in (FileRole.AUXILIARY, FileRole.UNKNOWN)):
             return _replace(base, image=read_image(path, kind))
         if kind == "PDF":
             return _replace(base, pdf=read_pdf(path))
@@ -64,7 +65,8 @@ def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, arch
             # An OOXML file with an open password is an OLE container (EncryptionInfo + EncryptedPackage).
             return _replace(base, doc=DocFacts(text="", word_count=0, cjk_chars=0, latin_words=0, paragraphs=(),
                                               tables=(), page_width_mm=None, page_height_mm=None, encrypted=True))
-        if role in ("video", "audio") or kind in ("MP4", "MOV", "AVI", "MKV", "FLV", "WMV", "3GP", "MP3", "M4A",
+        if role in (FileRole.VIDEO, FileRole.AUDIO) or kind in ("MP4", "MOV", "AVI", "MKV", "FLV", "WMV", "3GP", "MP3",
+                                                                "M4A",
                                                   "WAV"):
             return _media(base, path, kind, role)
         if suffix == ".txt" and size <= 4 << 20:
@@ -172,7 +174,7 @@ def _media(base: FileFacts, path: Path, kind: str | None, role: str) -> FileFact
     container = kind if kind not in (None, "ZIP") else (getattr(general, "format", None) if general else None)
     duration_ms = getattr(general, "duration", None) if general else None
     duration = float(duration_ms) / 1000 if duration_ms else None
-    if info.video_tracks and role != "audio":
+    if info.video_tracks and role != FileRole.AUDIO:
         v = info.video_tracks[0]
         aspect = getattr(v, "display_aspect_ratio", None)
         return _replace(base, video=VideoFacts(

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from checks.domain import FileRole, Severity, SubmissionStatus, SubmitterKind, format_size
+from checks.domain import AttachmentKind, FileRole, Severity, SubmissionStatus, SubmitterKind, format_size
 from checks.errors import UnreadableFile
 from ingest.analyse import analyse
 from ingest.mime import NotAMimeMessage
@@ -62,7 +62,8 @@ def render_report(report: dict[str, Any]) -> None:
                   f"类别 {s.get('category') or '—'}", highlight=False)
     files = Table("文件", "类型", "大小", "来自压缩包")
     for a in report["attachments"]:
-        files.add_row(a["name"], FileRole.label_of(a["role"]), format_size(a["size"]) if a["kind"] != "link" else "—",
+        size = format_size(a["size"]) if a["kind"] != AttachmentKind.LINK else "—"
+        files.add_row(a["name"], FileRole.label_of(a["role"]), size,
                       a["archive"] or "")
     console.print(files)
     checks = Table("结果", "条款", "规则", "说明")

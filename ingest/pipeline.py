@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
-from checks.domain import ReplyKind
+from checks.domain import MessageStatus, ReplyKind, Severity, SubmissionStatus
 from checks.facts import LinkFacts
 from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
@@ -71,22 +71,22 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         try:
             mail = parse_file(Path(msg.spool_path), work_dir / "parts")
         except NotAMimeMessage as exc:
-            store.set_message_status(msg.id, "skipped", kind="not_mail", error=str(exc))
+            store.set_message_status(msg.id, MessageStatus.SKIPPED, kind="not_mail", error=str(exc))
             rt.spool.drop_work_dir(msg.id)
-            return "skipped"
+            return MessageStatus.SKIPPED
         oversize = _oversize(rt, msg)
         if oversize:
             mail = replace(mail, defects=(*mail.defects, *oversize))
         hygiene = assess(mail, rt.own_addresses)
-        if msg.status != "stored":  # a filed message only needs its reply queued: its status stays 'stored'
-            store.set_message_status(msg.id, "parsed", kind=hygiene.kind, defects=mail.defects,
+        if msg.status != MessageStatus.STORED:  # a filed message only needs its reply queued: its status stays 'stored'
+            store.set_message_status(msg.id, MessageStatus.PARSED, kind=hygiene.kind, defects=mail.defects,
                                      from_addr=mail.from_addr, subject=mail.subject)
     if hygiene.skip_processing:
         if hygiene.kind == "bounce":
             _match_bounce(rt, msg, Path(msg.spool_path))
-        store.set_message_status(msg.id, "skipped", kind=hygiene.kind, error=hygiene.reason)
+        store.set_message_status(msg.id, MessageStatus.SKIPPED, kind=hygiene.kind, error=hygiene.reason)
         rt.spool.drop_work_dir(msg.id)
-        return "skipped"
+        return MessageStatus.SKIPPED
 
     campaign = rt.config.campaign
     with times.stage("store:read"):
@@ -121,7 +121,7 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
                         detail={"referred_case": refused.case_no, "how": refused.how, "sender": mail.from_addr})
     log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
              analysis.status)
-    return "stored"
+    return MessageStatus.STORED
 
 
 def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, hygiene: Hygiene,
@@ -140,7 +140,7 @@ def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
                           hygiene_reason=hygiene.reason)
     log.info("message %d (UID %d) → %d cases %s", msg.id, msg.uid, len(filed),
              ", ".join(f"{f.case_no} v{f.version}: {c.status}" for f, c in zip(filed, analysis.cases)))
-    return "stored"
+    return MessageStatus.STORED
 
 
 def _oversize(rt: Runtime, msg: SpooledMessage) -> tuple[str, ...]:
@@ -170,7 +170,7 @@ def _held_for_staff(analysis: Analysis, mail: ParsedMail, refused: RefusedRefere
     if refused is not None:
         how = "回复了该案例的受理回执" if refused.how == "reply" else "在邮件主题中写了该案例的受理编号"
         extra.append(Finding(
-            rule="case-reference", clause="", severity="info", passed=False,
+            rule="case-reference", clause="", severity=Severity.INFO, passed=False,
             message=f"本邮件{how}（{refused.case_no}），但发件人 {mail.from_addr or '（无）'} 不是该案例的发件人，"
                     f"也不是工作人员为该案例登记的地址；已作为一份新的申报登记，未改动 {refused.case_no}。",
             evidence={"referred_case": refused.case_no, "how": refused.how},
@@ -179,13 +179,13 @@ def _held_for_staff(analysis: Analysis, mail: ParsedMail, refused: RefusedRefere
     other = foreign_reply_to(mail)
     if other is not None:
         extra.append(Finding(
-            rule="reply-to-domain", clause="", severity="info", passed=False,
+            rule="reply-to-domain", clause="", severity=Severity.INFO, passed=False,
             message=f"邮件要求回复到另一个域名的地址（Reply-To：{other[:120]}），与发件人 {mail.from_addr} 不同；"
                     "回执只发给发件人。", evidence={"reply_to": other[:320]}))
         reasons.append("邮件的回复地址（Reply-To）与发件地址不属于同一单位邮箱，回执只发给发件地址，工作人员核对后与您联系")
     if not extra:
         return analysis
-    return replace(analysis, findings=(*analysis.findings, *extra), status="needs_review",
+    return replace(analysis, findings=(*analysis.findings, *extra), status=SubmissionStatus.NEEDS_REVIEW,
                    review_reasons=tuple(dict.fromkeys((*reasons, *analysis.review_reasons))))
 
 
@@ -294,7 +294,7 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
         report.failed += 1
     # Filed messages without a queued reply (killed between the two commits) run again: the filing is
     # idempotent per message and the reply is queued this time.
-    pending = rt.store.messages_with_status(("spooled", "parsed", "failed"))
+    pending = rt.store.messages_with_status((MessageStatus.SPOOLED, MessageStatus.PARSED, MessageStatus.FAILED))
     for msg in [*pending, *rt.store.messages_filed_without_reply()]:
         if stop_requested():
             break
@@ -303,10 +303,10 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
         except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
             # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
             log.exception("message %d failed", msg.id)
-            rt.store.set_message_status(msg.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            rt.store.set_message_status(msg.id, MessageStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             report.failed += 1
             continue
-        if status == "stored":
+        if status == MessageStatus.STORED:
             report.stored += 1
         else:
             report.skipped += 1

@@ -6,7 +6,8 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from checks.domain import CaseIdentity, ReplyKind, SubmissionStatus, SubmitterKind
+from checks.domain import (AttachmentKind, CaseIdentity, FileRole, OutboxStatus, ReplyKind, Severity, SubmissionStatus,
+                           SubmitterKind)
 from checks.registry import Finding
 from ingest.config import AppConfig
 from ingest.hygiene import answer_address
@@ -184,10 +185,10 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
         "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config),
                    "size": f.note, "downloaded": f.url in downloaded} for f in analysis.links],
         "passed": [finding(f) for f in fold_not_applicable([f for f in analysis.findings if f.passed])],
-        "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == "reject"],
+        "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == Severity.REJECT],
         # One line per distinct warning: a video sent as a link is "not checked yet" for four rules in one wording.
         "warnings": list({(f.message, f.fix): finding(f) for f in analysis.findings
-                          if not f.passed and f.severity == "warn"}.values()),
+                          if not f.passed and f.severity == Severity.WARN}.values()),
         "review_reasons": list(analysis.review_reasons) or ["需要工作人员核对"],
         "alert": {"title": "", "detail": "", "at": ""},
     }
@@ -196,21 +197,23 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
 def sample_context(config: AppConfig) -> dict[str, Any]:
     """A full context for start-up template validation (every key a real one has)."""
     c = config.campaign
-    finding = {"rule": "photo.min_size", "clause": "四.4(4)", "severity": "reject",
+    finding = {"rule": "photo.min_size", "clause": "四.4(4)", "severity": Severity.REJECT,
                "message": "照片“活动1.jpg”大小为 1.2 MB，低于 2 MB", "fix": "请提供原图", "file": "活动1.jpg"}
     return {
         "greeting": "示例学校",
         "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
                      "subject_template": c.raw.get("subject", {}).get("template", ""),
                      "organizer_email": c.organizer_email, "materials": c.materials},
-        "case": {"case_no": f"{c.case_number_prefix}-000001", "version": 1, "status": "rejected",
+        "case": {"case_no": f"{c.case_number_prefix}-000001", "version": 1, "status": SubmissionStatus.REJECTED,
                  "received_at": "2025年11月01日 10:00", "sender": "school@example.com"},
         "fields": {**CaseIdentity(SubmitterKind.UNIT, "浙江省", "杭州市", "示例小学", "示例案例", 6, "人工智能教育").as_dict(),
                    "part": None},
         "subject_info": {"raw": "示例", "confidence": 0.5, "reasons": ["示例原因"], "example": "浙江省/示例小学示例案例+人工智能教育"},
-        "attachments": [{"name": "申报表.docx", "role": "form_word", "size": 12345, "archive": None, "kind": "file",
+        "attachments": [{"name": "申报表.docx", "role": FileRole.FORM_WORD, "size": 12345, "archive": None,
+                         "kind": AttachmentKind.FILE,
                          "url": None, "expires_at": ""},
-                        {"name": "视频.mp4", "role": "link", "size": 0, "archive": None, "kind": "link",
+                        {"name": "视频.mp4", "role": FileRole.LINK, "size": 0, "archive": None,
+                         "kind": AttachmentKind.LINK,
                          "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00"}],
         "links": [{"name": "视频.mp4", "url": "https://example.com/x", "expires_at": "2025年12月01日 10:00",
                    "size": "120.5M", "downloaded": False}],
@@ -221,14 +224,16 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
         "batch": {"count": 1, "quota_note": "每个案例分别计入推荐名额", "shared": ["推荐函.docx"],
                   "cases": [{"case_no": f"{c.case_number_prefix}-000001", "case_name": "示例案例",
                              "organization": "示例小学", "category": "人工智能教育", "folder": "01 示例小学",
-                             "files": 3, "status": "rejected", "status_label": "退回修改", "problems": [finding],
+                             "files": 3, "status": SubmissionStatus.REJECTED,
+                             "status_label": "退回修改", "problems": [finding],
                              "warnings": [finding], "review_reasons": ["示例原因"]}]},
     }
 
 
 # How the batch reply words each case's verdict (a sentence, not the status label of LABELS).
-STATUS_LABELS = {"accepted": "受理", "accepted_with_warnings": "受理（有提醒事项）", "rejected": "退回修改",
-                 "needs_review": "待工作人员审核"}
+STATUS_LABELS: dict[str, str] = {SubmissionStatus.ACCEPTED: "受理",
+                                 SubmissionStatus.ACCEPTED_WITH_WARNINGS: "受理（有提醒事项）",
+                                 SubmissionStatus.REJECTED: "退回修改", SubmissionStatus.NEEDS_REVIEW: "待工作人员审核"}
 
 
 def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion, *,
@@ -259,7 +264,7 @@ def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, 
     message_id = make_message_id(kind, key, domain_of(reply_from), rt.message_id_key)
     if rt.store.outbox_exists(message_id):
         return message_id
-    status, reason = "pending", ""
+    status, reason = OutboxStatus.PENDING, ""
     try:
         raw = build_message(
             sender=reply_from, sender_name=config.smtp.sender_name if config.smtp else "", recipient=recipient,
@@ -267,23 +272,23 @@ def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, 
             in_reply_to=mail.message_id, references=[r for r in mail.references if _own_thread(r, numbers)],
         )
     except UnencodableMessage as exc:  # recorded as a failed reply (staff see it), the mail itself is filed
-        raw, status, reason = b"", "failed", str(exc)
+        raw, status, reason = b"", OutboxStatus.FAILED, str(exc)
     now = datetime.now(timezone.utc)
     smtp = config.smtp
     per_sender = smtp.max_replies_per_sender_per_hour if smtp else 10
     cap = smtp.max_automatic_replies_per_hour if smtp else 0
-    if status == "failed":
+    if status == OutboxStatus.FAILED:
         pass
     elif not reply_allowed or not recipient:
-        status, reason = "suppressed", hygiene_reason or "没有可回复的地址"
+        status, reason = OutboxStatus.SUPPRESSED, hygiene_reason or "没有可回复的地址"
     elif staff is None and rt.store.replies_sent_since(recipient, now - timedelta(hours=1)) >= per_sender:
-        status, reason = "suppressed", f"同一发件人一小时内自动回复已达 {per_sender} 封上限"
+        status, reason = OutboxStatus.SUPPRESSED, f"同一发件人一小时内自动回复已达 {per_sender} 封上限"
     elif staff is None and cap and rt.store.automatic_replies_since(now - timedelta(hours=1)) >= cap:
-        status, reason = "suppressed", f"一小时内自动回复总数已达 {cap} 封上限（smtp.max_automatic_replies_per_hour）"
+        status, reason = OutboxStatus.SUPPRESSED, f"一小时内自动回复总数已达 {cap} 封上限（smtp.max_automatic_replies_per_hour）"
     queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
                                    raw=raw, case_id=case_id, message_row_id=msg.id, status=status,
                                    automatic=staff is None, error=reason or None)
-    if queued and status in ("suppressed", "failed"):
+    if queued and status in (OutboxStatus.SUPPRESSED, OutboxStatus.FAILED):
         rt.store.log_event(f"mail.{status}", case_id=case_id, message_row_id=msg.id,
                            detail={"kind": kind, "to": recipient, "reason": reason})
     return message_id
@@ -311,8 +316,9 @@ def batch_context(config: AppConfig, analysis: Analysis, filed: list[FiledVersio
                       "folder": case.folder, "files": len(case.files) - len(shared), "status": case.status,
                       "status_label": STATUS_LABELS.get(case.status, case.status), "problems": ctx["problems"],
                       "warnings": ctx["warnings"],
-                      "review_reasons": list(case.review_reasons) if case.status == "needs_review" else []})
-    recommended = any(c.subject.submitter_kind == "province" for c in analysis.cases)
+                      "review_reasons": (list(case.review_reasons)
+                                         if case.status == SubmissionStatus.NEEDS_REVIEW else [])})
+    recommended = any(c.subject.submitter_kind == SubmitterKind.PROVINCE for c in analysis.cases)
     return {**first, "greeting": analysis.subject.organization or first["greeting"],
             "batch": {"count": len(cases), "cases": cases, "shared": shared,
                       "quota_note": "每个案例分别计入本省推荐名额" if recommended else ""}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from checks.domain import SubmissionStatus
+from checks.domain import MessageStatus, SubmissionStatus
 from checks.rules.quota import Quota, QuotaOverrun
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
@@ -45,7 +45,7 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         # Replies that will not go out by themselves (failed, stuck in 'sending', the hourly cap): issue 15.2.
         reply_alerts = [a.title for a in alerts.reply_alerts(rt, datetime.now(timezone.utc))]
         return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
-                "failed": counts.get("failed", 0), "reply_alerts": reply_alerts}
+                "failed": counts.get(MessageStatus.FAILED, 0), "reply_alerts": reply_alerts}
 
     categories = tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", []))
 

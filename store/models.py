@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from checks.domain import CaseIdentity
+from checks.domain import CaseIdentity, MessageStatus, OutboxStatus
 
 
 # Attachment kinds that are a file on disk (stored_path), as opposed to a link.
@@ -104,7 +104,7 @@ class Message(Base):
     from_addr: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
     # spooled → parsed → stored → notified; or skipped (auto-reply, bounce, …) / failed
-    status: Mapped[str] = mapped_column(String(20), default="spooled")
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.SPOOLED)
     kind: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -241,7 +241,7 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # pending → sending → sent; or failed (gave up) / suppressed (no reply wanted)
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

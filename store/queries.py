@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from checks.domain import ACCEPTED_STATUSES, CaseIdentity, SubmissionStatus, SubmitterKind
+from checks.domain import (ACCEPTED_STATUSES, AttachmentKind, CaseIdentity, FileRole, OutboxStatus, SubmissionStatus,
+                           SubmitterKind)
 from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission, utcnow
 from store.repo import Store
 
@@ -200,11 +201,11 @@ def _per_case_figures() -> tuple[Any, Any, Any]:
     cheap plan even when PostgreSQL has no statistics yet (right after a bulk import an unanalysed
     database chose a nested loop over aggregates: minutes instead of milliseconds)."""
     photos = (select(func.count()).select_from(Attachment)
-              .where(Attachment.submission_id == Submission.id, Attachment.role == "photo",
+              .where(Attachment.submission_id == Submission.id, Attachment.role == FileRole.PHOTO,
                      Attachment.kind.in_(FILE_KINDS))
               .correlate(Submission).scalar_subquery())
     video = (select(func.max(Attachment.facts[("video", "duration_s")].as_float()))
-             .where(Attachment.submission_id == Submission.id, Attachment.role == "video")
+             .where(Attachment.submission_id == Submission.id, Attachment.role == FileRole.VIDEO)
              .correlate(Submission).scalar_subquery())
     failed = (select(func.count()).select_from(Finding)
               .where(Finding.submission_id == Submission.id, Finding.passed == false())
@@ -494,7 +495,7 @@ def correct_fields(store: Store, campaign_id: str, case_ref: str, changes: Mappi
 
 def review_queue(store: Store, campaign_id: str, *, tz: tzinfo = timezone.utc) -> list[CaseRow]:
     """Cases waiting for a person (effective status needs_review), earliest first."""
-    return list_cases(store, campaign_id, CaseFilter(status="needs_review"), tz=tz)
+    return list_cases(store, campaign_id, CaseFilter(status=SubmissionStatus.NEEDS_REVIEW), tz=tz)
 
 
 def current_message_row(store: Store, campaign_id: str, case_ref: str) -> tuple[str, int]:
@@ -551,7 +552,7 @@ def resend_reply(store: Store, campaign_id: str, case_ref: str, *, outbox_id: in
         head = _replace_header(head, b"Message-ID", new_id.encode("ascii"))
         head = _replace_header(head, b"Date", format_datetime(utcnow()).encode("ascii"))
         row = OutboxMail(message_id=new_id, case_id=case_id, kind=original.kind, recipient=original.recipient,
-                         subject=original.subject, raw=head + body, status="pending",
+                         subject=original.subject, raw=head + body, status=OutboxStatus.PENDING,
                          recipient_key=original.recipient_key, automatic=False)
         s.add(row)
         s.flush()
@@ -593,7 +594,7 @@ def pending_links(store: Store, campaign_id: str, *, within_days: int, now: date
                 _LinkAtt.expires_at)
          .join(Submission, _current_submission_join())
          .join(_LinkAtt, _LinkAtt.submission_id == Submission.id)
-         .where(Case.campaign_id == campaign_id, _LinkAtt.kind == "link", _LinkAtt.expires_at.is_not(None),
+         .where(Case.campaign_id == campaign_id, _LinkAtt.kind == AttachmentKind.LINK, _LinkAtt.expires_at.is_not(None),
                 _LinkAtt.expires_at <= now + timedelta(days=within_days), ~supplied)
          .order_by(_LinkAtt.expires_at, Case.id))
     if not include_expired:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.domain import AttachmentKind, MessageStatus, OutboxStatus
 from store.addresses import address_key
 from store.db import check_schema, make_engine, migrate, session_factory
 from store.models import (
@@ -141,7 +142,7 @@ class Store:
             row = Message(
                 account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
                 sha256=sha256, size=size, spool_path=spool_path, internaldate=internaldate,
-                from_addr=from_addr, subject=subject, status="spooled", defects=[],
+                from_addr=from_addr, subject=subject, status=MessageStatus.SPOOLED, defects=[],
             )
             s.add(row)
             try:
@@ -166,7 +167,8 @@ class Store:
         filed = select(Submission.id).where(Submission.message_row_id == Message.id).exists()
         queued = select(OutboxMail.id).where(OutboxMail.message_row_id == Message.id).exists()
         with self.session() as s:
-            rows = s.scalars(select(Message).where(Message.status == "stored", Message.attempts < max_attempts,
+            rows = s.scalars(select(Message).where(Message.status == MessageStatus.STORED,
+                                                   Message.attempts < max_attempts,
                                                    filed, ~queued).order_by(Message.id))
             return [_spooled(m) for m in rows]
 
@@ -175,10 +177,10 @@ class Store:
         killed for memory, a crash in a library) are marked failed, so they are no longer retried and show in
         ``intake health`` and the alerts. A failure that raised is marked failed at once (pipeline)."""
         with self.session() as s, s.begin():
-            rows = s.scalars(select(Message).where(Message.status.in_(("spooled", "parsed")),
+            rows = s.scalars(select(Message).where(Message.status.in_((MessageStatus.SPOOLED, MessageStatus.PARSED)),
                                                    Message.attempts >= max_attempts)).all()
             for m in rows:
-                m.status = "failed"
+                m.status = MessageStatus.FAILED
                 m.error = f"处理此邮件时程序 {m.attempts} 次异常退出，未能完成，已停止自动重试"
                 s.add(Event(action="message.gave_up", message_row_id=m.id, detail={"attempts": m.attempts}))
             return [m.id for m in rows]
@@ -186,7 +188,8 @@ class Store:
     def failed_messages(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[FailedMessage]:
         """Messages that failed for good (every automatic attempt used)."""
         with self.session() as s:
-            rows = s.scalars(select(Message).where(Message.status == "failed", Message.attempts >= max_attempts)
+            rows = s.scalars(select(Message).where(Message.status == MessageStatus.FAILED,
+                                                   Message.attempts >= max_attempts)
                              .order_by(Message.id))
             return [FailedMessage(m.id, m.uid, m.from_addr, m.subject, m.error, m.attempts, m.created_at)
                     for m in rows]
@@ -195,9 +198,9 @@ class Store:
         """A failed message goes back to the queue with fresh attempts (after the cause was fixed)."""
         with self.session() as s, s.begin():
             m = s.get(Message, message_row_id)
-            if m is None or m.status != "failed":
+            if m is None or m.status != MessageStatus.FAILED:
                 return False
-            m.status, m.attempts = "spooled", 0
+            m.status, m.attempts = MessageStatus.SPOOLED, 0
             s.add(Event(action="message.retry", message_row_id=m.id, actor=actor, detail={"error": m.error}))
             return True
 
@@ -205,11 +208,11 @@ class Store:
         """Staff handled a failed message by hand (e.g. asked the school to send again): it is set aside."""
         with self.session() as s, s.begin():
             m = s.get(Message, message_row_id)
-            if m is None or m.status != "failed":
+            if m is None or m.status != MessageStatus.FAILED:
                 return False
             s.add(Event(action="message.dismissed", message_row_id=m.id, actor=actor,
                         detail={"reason": reason, "error": m.error}))
-            m.status, m.kind, m.error = "skipped", "dismissed", f"工作人员已处理：{reason}"
+            m.status, m.kind, m.error = MessageStatus.SKIPPED, "dismissed", f"工作人员已处理：{reason}"
             return True
 
     def begin_attempt(self, message_row_id: int) -> None:
@@ -372,7 +375,7 @@ class Store:
             s.flush()
             _add_contents(s, sub.id, record)
             s.execute(update(Message).where(Message.id == record.message_row_id)
-                      .values(status="stored", error=None, updated_at=utcnow()))
+                      .values(status=MessageStatus.STORED, error=None, updated_at=utcnow()))
             s.add(Event(action="case.version_filed", case_id=case.id, message_row_id=record.message_row_id,
                         detail={"version": version, "status": record.status}))
             return FiledVersion(case.id, case.case_no or "", version, sub.id)
@@ -457,7 +460,7 @@ class Store:
         """The large-attachment links of a filed version."""
         with self.session() as s:
             rows = s.scalars(select(Attachment).join(Submission, Submission.id == Attachment.submission_id)
-                             .where(Submission.message_row_id == message_row_id, Attachment.kind == "link")
+                             .where(Submission.message_row_id == message_row_id, Attachment.kind == AttachmentKind.LINK)
                              .order_by(Attachment.id))
             return [AttachmentRecord(name=a.name, role=a.role, size=a.size, sha256=a.sha256, stored_path=None,
                                      kind=a.kind, url=a.url, expires_at=a.expires_at) for a in rows]
@@ -509,7 +512,7 @@ class Store:
     # ---- outbox -------------------------------------------------------------------------------
     def enqueue_mail(self, *, message_id: str, kind: str, recipient: str, subject: str, raw: bytes,
                      case_id: int | None = None, message_row_id: int | None = None,
-                     status: str = "pending", automatic: bool = True, error: str | None = None) -> bool:
+                     status: str = OutboxStatus.PENDING, automatic: bool = True, error: str | None = None) -> bool:
         """Queue a reply; False when a mail with that Message-ID was queued before (never twice). ``error``
         goes with a reply queued as 'failed' or 'suppressed' (why it is not sent)."""
         with self.session() as s:
@@ -532,7 +535,7 @@ class Store:
         """One page of the replies due now, in queue order, after ``after_id`` (a cursor: each call returns
         rows not seen before, however many failed). ``alerts``: True only alert mails, False none, None all."""
         now = now or utcnow()
-        query = select(OutboxMail).where(OutboxMail.status.in_(("pending", "sending")),
+        query = select(OutboxMail).where(OutboxMail.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
                                          OutboxMail.next_attempt_at <= now, OutboxMail.id > after_id)
         if alerts is not None:
             query = query.where((OutboxMail.kind == "alert") if alerts else (OutboxMail.kind != "alert"))
@@ -546,22 +549,23 @@ class Store:
         # row is retried (at most one duplicate, which staff can see in the event log).
         with self.session() as s, s.begin():
             s.execute(update(OutboxMail).where(OutboxMail.id == outbox_id)
-                      .values(status="sending", attempts=OutboxMail.attempts + 1, sending_at=utcnow()))
+                      .values(status=OutboxStatus.SENDING, attempts=OutboxMail.attempts + 1, sending_at=utcnow()))
 
     def mark_sent(self, outbox_id: int, *, how: str = "smtp") -> None:
         with self.session() as s, s.begin():
             row = s.get_one(OutboxMail, outbox_id)
-            row.status = "sent"
+            row.status = OutboxStatus.SENT
             row.sent_at = utcnow()
             row.last_error = None
             s.add(Event(action="mail.sent", case_id=row.case_id, message_row_id=row.message_row_id,
                         detail={"kind": row.kind, "to": row.recipient, "message_id": row.message_id, "via": how}))
             if row.message_row_id is not None:
                 pending = s.scalar(select(func.count()).select_from(OutboxMail).where(
-                    OutboxMail.message_row_id == row.message_row_id, OutboxMail.status != "sent"))
+                    OutboxMail.message_row_id == row.message_row_id, OutboxMail.status != OutboxStatus.SENT))
                 if not pending:
-                    s.execute(update(Message).where(Message.id == row.message_row_id, Message.status == "stored")
-                              .values(status="notified"))
+                    s.execute(update(Message).where(Message.id == row.message_row_id,
+                                                    Message.status == MessageStatus.STORED)
+                              .values(status=MessageStatus.NOTIFIED))
 
     def mark_send_failed(self, outbox_id: int, error: str, *, base_seconds: float = 60,
                          give_up_after: int = 20, permanent: bool = False) -> None:
@@ -573,7 +577,7 @@ class Store:
             # Exponential backoff from base_seconds (1, 2, 4 … minutes by default), capped at an hour.
             delay = min(3600.0, base_seconds * 2 ** max(0, row.attempts - 1))
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            row.status = "failed" if permanent or row.attempts >= give_up_after else "pending"
+            row.status = OutboxStatus.FAILED if permanent or row.attempts >= give_up_after else OutboxStatus.PENDING
             s.add(Event(action="mail.send_failed", case_id=row.case_id, message_row_id=row.message_row_id,
                         detail={"error": error, "attempt": row.attempts, "permanent": permanent,
                                 "to": row.recipient, "message_id": row.message_id}))
@@ -588,21 +592,21 @@ class Store:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(OutboxMail).where(
                 OutboxMail.recipient_key == address_key(recipient), OutboxMail.created_at >= since,
-                OutboxMail.status != "suppressed")) or 0
+                OutboxMail.status != OutboxStatus.SUPPRESSED)) or 0
 
     def automatic_replies_since(self, since: datetime) -> int:
         """Automatic replies to senders queued since then (alerts, staff-chosen and held replies not counted)."""
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(OutboxMail).where(
                 OutboxMail.created_at >= since, OutboxMail.kind != "alert", OutboxMail.automatic.is_(True),
-                OutboxMail.status != "suppressed")) or 0
+                OutboxMail.status != OutboxStatus.SUPPRESSED)) or 0
 
     def failed_replies(self, *, stuck_before: datetime | None = None) -> list[FailedReply]:
         """Replies that failed for good, and (with ``stuck_before``) replies whose SMTP attempt began before
         then and never ended ('sending': the process died inside it, or keeps dying)."""
-        cond = OutboxMail.status == "failed"
+        cond = OutboxMail.status == OutboxStatus.FAILED
         if stuck_before is not None:
-            cond = or_(cond, (OutboxMail.status == "sending") & (OutboxMail.sending_at < stuck_before))
+            cond = or_(cond, (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.sending_at < stuck_before))
         with self.session() as s:
             rows = s.scalars(select(OutboxMail).where(cond).order_by(OutboxMail.id))
             return [FailedReply(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,

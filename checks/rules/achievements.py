@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, Mapping, Sequence
 
+from checks.domain import Severity
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import listing, normalise, quoted
@@ -61,7 +62,7 @@ def _words(value: str) -> list[str]:
     return [w for w in value.split("|") if w]
 
 
-@REGISTRY.rule(id="achievement-awards", clause="四", severity="warn", title="成果获奖年度与等级",
+@REGISTRY.rule(id="achievement-awards", clause="四", severity=Severity.WARN, title="成果获奖年度与等级",
                params={"forms": (list[str], ["成果信息一览表", "成果汇总表"]), "years": (list[int], [2022, 2018, 2014]),
                        "levels": (list[str], ["特等奖", "一等奖"]), "also_levels": (list[str], ["二等奖"]),
                        "year_column": (str, "获奖年度|获奖年份|获奖时间|年度"),
@@ -74,7 +75,7 @@ def achievement_awards(facts: SubmissionFacts, params: Params) -> Iterator[Check
         rows = _rows(f, columns)
         if rows is None:
             yield Check(False, f"{quoted(f.name)}中未找到“获奖年度”“获奖等级”栏目，未能核对成果的获奖年度和等级。",
-                        file=f.name, milder="info")
+                        file=f.name, milder=Severity.INFO)
             continue
         odd = []
         second = []
@@ -98,7 +99,7 @@ def achievement_awards(facts: SubmissionFacts, params: Params) -> Iterator[Check
                         evidence={"rows": len(rows)})
 
 
-@REGISTRY.rule(id="application-choices", clause="四", severity="warn", title="应用方选择的成果数",
+@REGISTRY.rule(id="application-choices", clause="四", severity=Severity.WARN, title="应用方选择的成果数",
                params={"forms": (list[str], ["成果应用方信息一览表", "成果应用方汇总表"]), "min_count": (int, 2),
                        "max_count": (int, 3), "applicant_column": (str, "成果应用方|应用方|应用地区|地市|市（地、州、盟）"),
                        "achievement_column": (str, "拟推广应用的成果|拟推广应用成果|选择的成果|成果名称|成果项目")})
@@ -109,7 +110,7 @@ def application_choices(facts: SubmissionFacts, params: Params) -> Iterator[Chec
         rows = _rows(f, columns)
         if rows is None:
             yield Check(False, f"{quoted(f.name)}中未找到“成果应用方”“成果名称”栏目，未能核对各应用方选择的成果数。",
-                        file=f.name, milder="info")
+                        file=f.name, milder=Severity.INFO)
             continue
         chosen: dict[str, set[str]] = {}
         current = ""

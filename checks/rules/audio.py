@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import limit_mb, mb, minutes, quoted
 
 
-@REGISTRY.rule(id="audio-size", clause="四.4(5)", severity="reject", title="音频文件",
+@REGISTRY.rule(id="audio-size", clause="四.4(5)", severity=Severity.REJECT, title="音频文件",
                params={"max_count": (int, 0), "max_bytes": (int, 0)})
 def audio_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    audios = facts.with_role("audio")
+    audios = facts.with_role(FileRole.AUDIO)
     max_count, high = params["max_count"], params["max_bytes"]
     if max_count and len(audios) > max_count:
         yield Check(False, f"共收到{len(audios)}个音频，超过不超过{max_count}个的要求。",
@@ -35,12 +36,12 @@ def _validate_duration(params: Params) -> None:
         raise ValueError("min_seconds is larger than max_seconds")
 
 
-@REGISTRY.rule(id="audio-duration", clause="四.4(5)", severity="reject", title="音频时长",
+@REGISTRY.rule(id="audio-duration", clause="四.4(5)", severity=Severity.REJECT, title="音频时长",
                params={"min_seconds": (float, 0.0), "max_seconds": (float, 0.0), "grace_seconds": (float, 1.0)},
                validate=_validate_duration)
 def audio_duration(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     low, high, grace = params["min_seconds"], params["max_seconds"], params["grace_seconds"]
-    audios = [f for f in facts.with_role("audio") if f.audio is not None]
+    audios = [f for f in facts.with_role(FileRole.AUDIO) if f.audio is not None]
     for f in audios:
         assert f.audio is not None
         seconds = f.audio.duration_s

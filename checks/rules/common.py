@@ -6,6 +6,7 @@ import re
 import unicodedata
 from typing import Iterable
 
+from checks.domain import FileRole
 from checks.facts import FileFacts, SubmissionFacts
 
 MB = 1024 * 1024  # "2M" as Windows shows file sizes (2.00 MB = 2,097,152 bytes), which is what senders see
@@ -66,4 +67,4 @@ def case_in_form(facts: SubmissionFacts, min_words: int) -> tuple[FileFacts, ...
     2024 五(一)1) gets cases written inside it; a form of at least ``min_words`` 字 is such a text (0: never)."""
     if min_words <= 0:
         return ()
-    return tuple(f for f in facts.with_role("form_word") if f.doc is not None and f.doc.word_count >= min_words)
+    return tuple(f for f in facts.with_role(FileRole.FORM_WORD) if f.doc is not None and f.doc.word_count >= min_words)

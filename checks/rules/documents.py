@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from checks.domain import FileRole, Severity
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import case_in_form, listing, normalise, quoted
@@ -115,7 +116,7 @@ def _day(d: dt.date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-@REGISTRY.rule(id="required-documents", clause="四", severity="reject", title="规定材料",
+@REGISTRY.rule(id="required-documents", clause="四", severity=Severity.REJECT, title="规定材料",
                params={"documents": (list[dict], []), "match": (str, "name_or_content"),
                        "formats": (list[str], []), "other_formats_warn": (bool, False),
                        "timezone": (str, "Asia/Shanghai")},
@@ -156,7 +157,7 @@ def _document_checks(d: _Document, files: list[FileFacts], formats: set[str], lo
             # A call that names no format: any file is accepted; the editable version is asked for, not required.
             ok = False
             yield Check(False, f"{d.name}{names}不是可编辑版本（{allowed}），已受理；如有可编辑版本，请一并发送。",
-                        file=files[0].name, evidence={"format": _extension(files[0])}, milder="warn",
+                        file=files[0].name, evidence={"format": _extension(files[0])}, milder=Severity.WARN,
                         fix=f"建议补发{d.name}的{allowed}文件，便于汇总。")
         elif wrong and len(wrong) == len(files):
             ok = False
@@ -177,19 +178,17 @@ def _document_checks(d: _Document, files: list[FileFacts], formats: set[str], lo
 
 # --- at least one form of material ------------------------------------------------------------------------------
 
-_ROLE_ZH = {"text": "文字材料", "video": "视频", "audio": "音频", "photo": "图片", "form_word": "Word版申报表",
-            "form_pdf": "PDF版申报表", "auxiliary": "辅助材料"}
 
-
-@REGISTRY.rule(id="material-present", clause="四", severity="reject", title="案例表现形式",
-               params={"any_of": (list[str], ["text", "video", "audio"]), "form_text_min_words": (int, 0)})
+@REGISTRY.rule(id="material-present", clause="四", severity=Severity.REJECT, title="案例表现形式",
+               params={"any_of": (list[str], [FileRole.TEXT, FileRole.VIDEO, FileRole.AUDIO]),
+                       "form_text_min_words": (int, 0)})
 def material_present(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     roles = tuple(params["any_of"])
-    wanted = "、".join(_ROLE_ZH.get(r, r) for r in roles)
+    wanted = "、".join(FileRole.label_of(r) for r in roles)
     present = [r for r in roles if facts.role_count(r)]
-    in_form = case_in_form(facts, params["form_text_min_words"]) if "text" in roles else ()
+    in_form = case_in_form(facts, params["form_text_min_words"]) if FileRole.TEXT in roles else ()
     if present:
-        got = "、".join(f"{_ROLE_ZH.get(r, r)}{facts.role_count(r)}个" for r in present)
+        got = "、".join(f"{FileRole.label_of(r)}{facts.role_count(r)}个" for r in present)
         yield Check(True, f"已收到案例材料：{got}。", evidence={"roles": ",".join(present)})
     elif in_form:
         words = in_form[0].doc.word_count if in_form[0].doc is not None else 0
@@ -224,9 +223,10 @@ def _filled_in_tables(f: FileFacts, label: str) -> str | None:
     return None
 
 
-@REGISTRY.rule(id="named-fields", clause="一", severity="reject", title="必填信息",
+@REGISTRY.rule(id="named-fields", clause="一", severity=Severity.REJECT, title="必填信息",
                params={"fields": (list[str], ["主持人", "团队成员|成员"]),
-                       "roles": (list[str], ["text", "form_word", "form_pdf"]), "search_mail_body": (bool, True)})
+                       "roles": (list[str], [FileRole.TEXT, FileRole.FORM_WORD, FileRole.FORM_PDF]),
+                       "search_mail_body": (bool, True)})
 def named_fields(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     sources = [f for f in facts.files if f.role in params["roles"] and f.text]
     for field in params["fields"]:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from checks.domain import SubmitterKind
+from checks.domain import FileRole, Severity, SubmitterKind
 from checks.facts import PriorSubmission, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import normalise, quoted
 
 
-@REGISTRY.rule(id="duplicate-file", clause="四.2", severity="warn", title="重复文件",
-               params={"roles": (list[str], ["form_pdf", "text", "photo", "video", "audio"]),
+@REGISTRY.rule(id="duplicate-file", clause="四.2", severity=Severity.WARN, title="重复文件",
+               params={"roles": (list[str], [FileRole.FORM_PDF, FileRole.TEXT, FileRole.PHOTO, FileRole.VIDEO,
+                                              FileRole.AUDIO]),
                        "min_bytes": (int, 1024)})
 def duplicate_file(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     roles = set(params["roles"])
@@ -27,13 +28,13 @@ def duplicate_file(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         found = True
         yield Check(False, f"文件{quoted(copy)}与本次材料中的{quoted(kept)}内容完全相同（重复附上），只计一次。",
                     file=copy, evidence={"same_as": kept},
-                    fix="无需处理；如本想附上不同的文件，请换成正确的文件后重新发送。", milder="info")
+                    fix="无需处理；如本想附上不同的文件，请换成正确的文件后重新发送。", milder=Severity.INFO)
     for f in files:
         if f.sha256 in seen:
             found = True
             yield Check(False, f"文件{quoted(f.name)}与本次材料中的{quoted(seen[f.sha256])}内容完全相同（重复附上）。",
                         file=f.name, evidence={"sha256": f.sha256, "same_as": seen[f.sha256]},
-                        fix="请删除重复的文件；如需不同的照片或材料，请换成正确的文件后重新发送。", milder="info")
+                        fix="请删除重复的文件；如需不同的照片或材料，请换成正确的文件后重新发送。", milder=Severity.INFO)
             continue
         seen[f.sha256] = f.name
         earlier = [p for p in facts.prior if f.sha256 in p.file_sha256s and p.case_no != facts.case_no]
@@ -61,14 +62,15 @@ def _same_body(facts: SubmissionFacts, p: PriorSubmission) -> bool:
     return bool(facts.sender) and facts.sender.lower() == p.sender.lower()
 
 
-@REGISTRY.rule(id="duplicate-case", clause="四.2", severity="warn", title="重复报送")
+@REGISTRY.rule(id="duplicate-case", clause="四.2", severity=Severity.WARN, title="重复报送")
 def duplicate_case(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     name = facts.subject.case_name
     if not name or not normalise(name):
-        yield Check(False, "未能识别案例名称，无法核对是否重复报送。", milder="info")
+        yield Check(False, "未能识别案例名称，无法核对是否重复报送。", milder=Severity.INFO)
         return
     same = [p for p in facts.prior
-            if p.case_no != facts.case_no and p.identity.case_name and normalise(p.identity.case_name) == normalise(name)
+            if p.case_no != facts.case_no and p.identity.case_name
+            and normalise(p.identity.case_name) == normalise(name)
             and _same_body(facts, p)]
     if same:
         cases = "、".join(p.case_no for p in same[:5])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import listing, quoted
@@ -14,11 +15,11 @@ def _pages(pages: tuple[int, ...]) -> str:
     return "第" + listing((str(p) for p in pages), limit=5) + "页"
 
 
-@REGISTRY.rule(id="form-versions", clause="四.3", severity="reject", title="申报表Word版和PDF版",
+@REGISTRY.rule(id="form-versions", clause="四.3", severity=Severity.REJECT, title="申报表Word版和PDF版",
                params={"require_word": (bool, True), "require_pdf": (bool, True)})
 def form_versions(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    words = facts.with_role("form_word")
-    pdfs = facts.with_role("form_pdf")
+    words = facts.with_role(FileRole.FORM_WORD)
+    pdfs = facts.with_role(FileRole.FORM_PDF)
     if params["require_word"] and not words:
         yield Check(False, "未找到Word版申报表（.docx/.doc/.wps）。申报表须同时提供Word版和PDF版（四.3）。",
                     evidence={"form_word": 0, "form_pdf": len(pdfs)},
@@ -33,16 +34,16 @@ def form_versions(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                     evidence={"form_word": len(words), "form_pdf": len(pdfs)})
 
 
-@REGISTRY.rule(id="form-pdf-scan", clause="四.4(1)", severity="warn", title="申报表PDF为扫描件",
+@REGISTRY.rule(id="form-pdf-scan", clause="四.4(1)", severity=Severity.WARN, title="申报表PDF为扫描件",
                params={"accept_ocr_layer": (bool, True)})
 def form_pdf_scan(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    if not facts.with_role("form_pdf"):
-        yield Check(False, "未收到PDF版申报表，无法检查是否为扫描件。", milder="info")
-    for f in facts.with_role("form_pdf"):
+    if not facts.with_role(FileRole.FORM_PDF):
+        yield Check(False, "未收到PDF版申报表，无法检查是否为扫描件。", milder=Severity.INFO)
+    for f in facts.with_role(FileRole.FORM_PDF):
         pdf = f.pdf
         if pdf is None:  # unreadable: files-readable says why; the receipt must not call it a scan
             yield Check(False, f"申报表PDF{quoted(f.name)}无法读取，未能检查是否为扫描件（原因见“文件可读”一项）。",
-                        file=f.name, milder="info")
+                        file=f.name, milder=Severity.INFO)
             continue
         # Image-only pages may carry an invisible OCR layer (render mode 3); a call may refuse even that.
         scanned = len(pdf.image_only_pages) == pdf.pages and (params["accept_ocr_layer"] or not pdf.ocr_only_text)
@@ -69,7 +70,7 @@ def _seal_checks(f: FileFacts, threshold: float) -> Iterator[Check]:
     pdf = f.pdf
     if pdf is None:
         yield Check(False, f"申报表PDF{quoted(f.name)}无法读取，未能检查是否盖章（原因见“文件可读”一项）。",
-                    file=f.name, milder="info")
+                    file=f.name, milder=Severity.INFO)
         return
     score = round(pdf.seal_best_score, 2)
     evidence = {"page": pdf.seal_best_page, "confidence": score, "threshold": threshold}
@@ -83,12 +84,12 @@ def _seal_checks(f: FileFacts, threshold: float) -> Iterator[Check]:
                 fix="请在申报表上加盖单位公章（红色印泥），彩色扫描成PDF后重新发送；黑白扫描无法辨认公章。")
 
 
-@REGISTRY.rule(id="form-pdf-seal", clause="四.4(1)", severity="reject", title="申报表加盖公章",
+@REGISTRY.rule(id="form-pdf-seal", clause="四.4(1)", severity=Severity.REJECT, title="申报表加盖公章",
                params={"min_confidence": (float, 0.5)})
 def form_pdf_seal(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    pdfs = facts.with_role("form_pdf")
+    pdfs = facts.with_role(FileRole.FORM_PDF)
     if not pdfs:
-        yield Check(False, "未收到PDF版申报表，无法检查公章（缺少的文件见“申报表Word版和PDF版”一项）。", milder="info")
+        yield Check(False, "未收到PDF版申报表，无法检查公章（缺少的文件见“申报表Word版和PDF版”一项）。", milder=Severity.INFO)
         return
     checks = [c for f in pdfs for c in _seal_checks(f, params["min_confidence"])]
     if any(c.passed for c in checks):

@@ -14,6 +14,7 @@ import re
 
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import DocFacts, FileFacts, ParagraphFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import listing, quoted
@@ -59,7 +60,7 @@ def _validate(params: Params) -> None:
 
 
 def _texts(facts: SubmissionFacts) -> tuple[FileFacts, ...]:
-    return tuple(f for f in facts.with_role("text") if f.doc is not None and f.doc.paragraphs)
+    return tuple(f for f in facts.with_role(FileRole.TEXT) if f.doc is not None and f.doc.paragraphs)
 
 
 def _lines(doc: DocFacts) -> list[ParagraphFacts]:
@@ -109,10 +110,10 @@ def _role_checks(f: FileFacts, role: str, paragraphs: list[ParagraphFacts], font
                 evidence={"paragraphs": len(paragraphs), "differing": len(bad), "wanted_font": font,
                           "wanted_size_pt": size},
                 fix=f"请将{role}设置为{wanted}（在Word“开始—字体”中选择“中文字体”为{font}）后重新发送。",
-                milder="warn" if only_unknown else None)
+                milder=Severity.WARN if only_unknown else None)
 
 
-@REGISTRY.rule(id="text-format", clause="四.4", severity="reject", title="文字材料版式",
+@REGISTRY.rule(id="text-format", clause="四.4", severity=Severity.REJECT, title="文字材料版式",
                params={"paper": (str, "A4"), "margins_mm": (list[float], []), "tolerance_mm": (float, 1.0),
                        "title_font": (str, ""), "title_size_pt": (float, 0.0),
                        "subtitle_font": (str, ""), "subtitle_size_pt": (float, 0.0),
@@ -122,7 +123,7 @@ def _role_checks(f: FileFacts, role: str, paragraphs: list[ParagraphFacts], font
 def text_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     texts = _texts(facts)
     if not texts:
-        yield Check(False, "未收到可读取的Word版文字材料（.docx），无法检查版式。", milder="info")
+        yield Check(False, "未收到可读取的Word版文字材料（.docx），无法检查版式。", milder=Severity.INFO)
         return
     for f in texts:
         assert f.doc is not None
@@ -168,7 +169,7 @@ def _page_checks(f: FileFacts, doc: DocFacts, params: Params) -> Iterator[Check]
         w, h = doc.page_width_mm, doc.page_height_mm
         if w is None or h is None:
             yield Check(False, f"文字材料{quoted(f.name)}未设置纸张大小，无法确认是否为{paper}。", file=f.name,
-                        milder="warn", fix=f"请在Word“布局—纸张大小”中选择{paper}后重新发送。")
+                        milder=Severity.WARN, fix=f"请在Word“布局—纸张大小”中选择{paper}后重新发送。")
         elif abs(min(w, h) - want_w) > tolerance or abs(max(w, h) - want_h) > tolerance:
             yield Check(False, f"文字材料{quoted(f.name)}的纸张为{w:g}×{h:g}毫米，不是{paper}（{want_w:g}×{want_h:g}毫米）。",
                         file=f.name, evidence={"width_mm": w, "height_mm": h, "paper": paper},
@@ -180,7 +181,7 @@ def _page_checks(f: FileFacts, doc: DocFacts, params: Params) -> Iterator[Check]
         found = doc.margins_mm
         names = ("上", "下", "左", "右")
         if found is None:
-            yield Check(False, f"文字材料{quoted(f.name)}未记录页边距。", file=f.name, milder="warn",
+            yield Check(False, f"文字材料{quoted(f.name)}未记录页边距。", file=f.name, milder=Severity.WARN,
                         fix="请在Word“布局—页边距”中选择默认页边距后重新发送。")
         elif any(abs(a - b) > tolerance for a, b in zip(found, wanted)):
             shown = "，".join(f"{n}{v / 10:g}厘米" for n, v in zip(names, found))

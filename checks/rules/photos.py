@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import MB, case_in_form, limit_mb, listing, mb, normalise, quoted
@@ -15,11 +16,8 @@ _FORMAT_ZH = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "BMP": 
               "HEIC": "HEIC（苹果手机格式）"}
 
 
-_ROLE_ZH = {"text": "文字材料", "video": "视频", "audio": "音频"}
-
-
 def _photos(facts: SubmissionFacts) -> tuple[FileFacts, ...]:
-    return facts.with_role("photo")
+    return facts.with_role(FileRole.PHOTO)
 
 
 def _none(what: str) -> Check:
@@ -35,7 +33,7 @@ def _counting_notes(facts: SubmissionFacts) -> str:
     """How the count was made, for the sender: pictures taken as 辅助资料 (a scanned certificate or newspaper
     clipping: named so, not held to the photo rules) and photos attached twice (counted once)."""
     notes = []
-    aux = [f.base_name for f in facts.with_role("auxiliary") if f.image is not None]
+    aux = [f.base_name for f in facts.with_role(FileRole.AUXILIARY) if f.image is not None]
     if aux:
         notes.append(f"另有{len(aux)}个图片文件（{listing(aux)}）按名称或内容判为辅助资料（证书、奖状、报道、剪报等），"
                      "不计入照片，也不按照片的大小要求检查")
@@ -46,7 +44,7 @@ def _counting_notes(facts: SubmissionFacts) -> str:
     return f"（{'；'.join(notes)}）" if notes else ""
 
 
-@REGISTRY.rule(id="photo-count", clause="四.4(4)", severity="reject", title="照片数量",
+@REGISTRY.rule(id="photo-count", clause="四.4(4)", severity=Severity.REJECT, title="照片数量",
                params={"min_count": (int, 0), "max_count": (int, 8), "only_with_roles": (list[str], []),
                        "unless_roles": (list[str], []), "form_text_min_words": (int, 0)},
                validate=_validate_count)
@@ -58,16 +56,16 @@ def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     # Some calls ask for photos only with one form of case (the Xinhua call: a text case comes with photos, and
     # a case written in its 申报表 is a text case too)…
     gate = tuple(params["only_with_roles"])
-    text_in_form = "text" in gate and bool(case_in_form(facts, params["form_text_min_words"]))
+    text_in_form = FileRole.TEXT in gate and bool(case_in_form(facts, params["form_text_min_words"]))
     if gate and not any(facts.role_count(r) for r in gate) and not text_in_form:
-        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(_ROLE_ZH.get(r, r) for r in gate)}，不要求照片数量）{note}。",
+        yield Check(True, f"共收到{n}张照片（本案例不含{'、'.join(FileRole.label_of(r) for r in gate)}，不要求照片数量）{note}。",
                     evidence=evidence)
         return
     # … or with something else instead ("需附上图片或视频": a video stands in for the pictures, a video sent as a
     # large-attachment link too).
     instead = [r for r in params["unless_roles"] if facts.role_count(r)]
     if instead and n < low:
-        yield Check(True, f"共收到{n}张照片；已附{'、'.join(_ROLE_ZH.get(r, r) for r in instead)}，"
+        yield Check(True, f"共收到{n}张照片；已附{'、'.join(FileRole.label_of(r) for r in instead)}，"
                           f"可不附{low}张图片。", evidence=evidence)
         return
     if high and n > high:
@@ -82,7 +80,7 @@ def photo_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                     evidence={**evidence, "absent": "照片"} if n == 0 else evidence)
 
 
-@REGISTRY.rule(id="photo-format", clause="四.4(4)", severity="reject", title="照片格式",
+@REGISTRY.rule(id="photo-format", clause="四.4(4)", severity=Severity.REJECT, title="照片格式",
                params={"formats": (list[str], ["JPEG"])})
 def photo_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     allowed = {f.upper() for f in params["formats"]}
@@ -108,7 +106,7 @@ def _validate_size(params: Params) -> None:
         raise ValueError("min_bytes is larger than max_bytes")
 
 
-@REGISTRY.rule(id="photo-size", clause="四.4(4)", severity="reject", title="照片大小",
+@REGISTRY.rule(id="photo-size", clause="四.4(4)", severity=Severity.REJECT, title="照片大小",
                params={"min_bytes": (int, 2 * MB), "max_bytes": (int, 0)}, validate=_validate_size)
 def photo_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     low, high = params["min_bytes"], params["max_bytes"]
@@ -133,7 +131,7 @@ def photo_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                     evidence={"min_measured": min(p.size for p in photos)})
 
 
-@REGISTRY.rule(id="photo-decodes", clause="四.4(4)", severity="reject", title="照片完整清晰")
+@REGISTRY.rule(id="photo-decodes", clause="四.4(4)", severity=Severity.REJECT, title="照片完整清晰")
 def photo_decodes(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     photos = [p for p in _photos(facts) if p.image is not None]
     broken = [p for p in photos if p.image is not None and not p.image.decoded_ok]
@@ -147,7 +145,7 @@ def photo_decodes(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield Check(True, f"{len(photos)}张照片均能完整打开。")
 
 
-@REGISTRY.rule(id="photo-dimensions", clause="四.4(4)", severity="reject", title="照片像素尺寸",
+@REGISTRY.rule(id="photo-dimensions", clause="四.4(4)", severity=Severity.REJECT, title="照片像素尺寸",
                params={"min_long_edge": (int, 0), "min_short_edge": (int, 0)})
 def photo_dimensions(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     long_min, short_min = params["min_long_edge"], params["min_short_edge"]
@@ -210,14 +208,14 @@ def _caption_in(p: FileFacts, text: str, min_chars: int) -> bool:
     return False
 
 
-@REGISTRY.rule(id="photo-caption", clause="四.4(4)", severity="warn", title="照片文字说明",
+@REGISTRY.rule(id="photo-caption", clause="四.4(4)", severity=Severity.WARN, title="照片文字说明",
                params={"min_chars": (int, 4), "caption_file_words": (list[str], ["说明", "图注", "题注", "标注"])})
 def photo_caption(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     min_chars = params["min_chars"]
     photos = _photos(facts)
-    docs = [f for f in facts.files if f.role != "photo" and f.text]
+    docs = [f for f in facts.files if f.role != FileRole.PHOTO and f.text]
     caption_files = [d for d in docs if any(w in d.base_name for w in params["caption_file_words"])]
-    texts = [d for d in docs if d.role == "text" and d not in caption_files]
+    texts = [d for d in docs if d.role == FileRole.TEXT and d not in caption_files]
     sources: dict[str, int] = {}
     missing: list[FileFacts] = []
     for p in photos:
@@ -246,8 +244,8 @@ def photo_caption(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 
 
-@REGISTRY.rule(id="cover-image", clause="四.4(5)", severity="reject", title="音视频封面图片",
-               params={"with_roles": (list[str], ["video", "audio"]), "name_words": (list[str], ["封面"]),
+@REGISTRY.rule(id="cover-image", clause="四.4(5)", severity=Severity.REJECT, title="音视频封面图片",
+               params={"with_roles": (list[str], [FileRole.VIDEO, FileRole.AUDIO]), "name_words": (list[str], ["封面"]),
                        "requirement": (str, ""), "form_text_min_words": (int, 0)})
 def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     """A video or audio case comes with its cover picture (Xinhua 2024 五(二)5). Its format, size and long edge are
@@ -258,17 +256,17 @@ def cover_image(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         yield Check(True, "本案例不含音视频，无需封面图片。")
         return
     # A video sent with a text case illustrates it (五(二)4 "附上图片或视频"): the case is a text case.
-    if facts.with_role("text") or case_in_form(facts, params["form_text_min_words"]):
+    if facts.with_role(FileRole.TEXT) or case_in_form(facts, params["form_text_min_words"]):
         yield Check(True, "本案例为文本案例，所附音视频无需单独的封面图片。")
         return
     photos = _photos(facts)
-    what = "、".join(_ROLE_ZH.get(r, r) for r in media)
+    what = "、".join(FileRole.label_of(r) for r in media)
     named = [p for p in photos if any(w in p.base_name for w in params["name_words"])]
     if named:
         yield Check(True, f"已附{what}案例的封面图片{quoted(named[0].name)}。", file=named[0].name)
     elif photos:
         yield Check(False, f"{what}案例未注明哪张是封面图片，暂以{quoted(photos[0].name)}作为封面。", file=photos[0].name,
-                    milder="warn", fix="请在封面图片的文件名中注明“封面”。")
+                    milder=Severity.WARN, fix="请在封面图片的文件名中注明“封面”。")
     else:
         need = f"（{params['requirement']}）" if params["requirement"] else ""
         yield Check(False, f"{what}案例未附封面图片{need}。",

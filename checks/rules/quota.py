@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from checks.domain import CaseIdentity
+from checks.domain import CaseIdentity, Severity
 from checks.facts import PriorSubmission, SubmissionFacts
 from checks.registry import REGISTRY, Check, ConfiguredRules, Params
 from checks.rules.common import listing, quoted
@@ -246,7 +246,7 @@ _DEFAULT_GROUPS: list[Mapping[str, Any]] = [
 ]
 
 
-@REGISTRY.rule(id="quota", clause="四.2(1)", severity="warn", title="推荐名额",
+@REGISTRY.rule(id="quota", clause="四.2(1)", severity=Severity.WARN, title="推荐名额",
                params={"groups": (list[dict], _DEFAULT_GROUPS), "ignore_statuses": (list[str], [])},
                validate=_validate)
 def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
@@ -259,7 +259,7 @@ def quota(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
         key = group.key(facts.subject, facts.sender)
         if key is None:
             yield Check(False, f"{group.label}：未能识别报送单位的{group.grouped_by}，无法核对推荐名额，请工作人员核对。",
-                        milder="info")
+                        milder=Severity.INFO)
             continue
         entries = [QuotaEntry(p.case_no, p.identity.case_name, p.identity.category_no, p.received_at)
                    for p in config.members(group, facts.prior)

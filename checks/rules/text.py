@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import FileFacts, SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import listing, normalise, quoted
@@ -19,10 +20,10 @@ def _words(f: FileFacts) -> int:
 
 
 def _readable_texts(facts: SubmissionFacts) -> tuple[FileFacts, ...]:
-    return tuple(f for f in facts.with_role("text") if f.doc is not None or f.pdf is not None)
+    return tuple(f for f in facts.with_role(FileRole.TEXT) if f.doc is not None or f.pdf is not None)
 
 
-@REGISTRY.rule(id="text-present", clause="四.4(2)", severity="reject", title="文字材料",
+@REGISTRY.rule(id="text-present", clause="四.4(2)", severity=Severity.REJECT, title="文字材料",
                params={"min_words": (int, 1)})
 def text_present(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     texts = _readable_texts(facts)
@@ -46,13 +47,13 @@ def _validate_length(params: Params) -> None:
         raise ValueError("min_words is larger than max_words")
 
 
-@REGISTRY.rule(id="text-length", clause="四.4(3)", severity="reject", title="文字材料字数",
+@REGISTRY.rule(id="text-length", clause="四.4(3)", severity=Severity.REJECT, title="文字材料字数",
                params={"min_words": (int, 0), "max_words": (int, 3000)}, validate=_validate_length)
 def text_length(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     low, high = params["min_words"], params["max_words"]
     texts = _readable_texts(facts)
     if not texts:
-        yield Check(False, "未收到可读取的文字材料，无法统计字数。", milder="info")
+        yield Check(False, "未收到可读取的文字材料，无法统计字数。", milder=Severity.INFO)
     for f in texts:
         n = _words(f)
         evidence = {"measured": n, "min": low, "max": high}
@@ -91,7 +92,7 @@ def _alternatives(part: str) -> list[str]:
     return [normalise(a) for a in part.split("|") if a.strip()]
 
 
-@REGISTRY.rule(id="text-sections", clause="四.4(3)", severity="warn", title="文字材料内容要素",
+@REGISTRY.rule(id="text-sections", clause="四.4(3)", severity=Severity.WARN, title="文字材料内容要素",
                params={"parts": (list[str], ["基本情况|案例背景|背景情况|基本概况|案例概述",
                                              "创新亮点和做法|创新亮点|亮点和做法|主要做法|创新做法|特色做法|亮点做法",
                                              "问题及破解办法|破解办法|遇到的问题|存在的问题|问题与对策|问题及对策|困难与对策|破解",
@@ -102,7 +103,7 @@ def text_sections(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     parts: tuple[str, ...] = params["parts"]
     texts = _readable_texts(facts)
     if not texts:
-        yield Check(False, "未收到可读取的文字材料，无法检查内容要素。", milder="info")
+        yield Check(False, "未收到可读取的文字材料，无法检查内容要素。", milder=Severity.INFO)
         return
     # The parts may be spread over several text files (a sender splitting a long text); judge them together.
     candidates = [c for f in texts for c in _heading_candidates(f)]

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from checks.domain import Severity
 from checks.facts import SubmissionFacts
 from checks.registry import REGISTRY, Check, Params
 
@@ -34,7 +35,7 @@ def _day(d: dt.date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-@REGISTRY.rule(id="submission-window", clause="四.1", severity="reject", title="征集时间",
+@REGISTRY.rule(id="submission-window", clause="四.1", severity=Severity.REJECT, title="征集时间",
                params={"opens": (dt.date | None, None), "deadline": (dt.date | None, None),
                        "timezone": (str, "Asia/Shanghai"), "timezone_label": (str, "北京时间")},
                from_campaign={"opens": "opens", "deadline": "deadline", "timezone": "timezone"},

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from checks.domain import FileRole, Severity
 from checks.facts import FileFacts, LinkFacts, SubmissionFacts, VideoFacts
 from checks.registry import REGISTRY, Check, Params
 from checks.rules.common import limit_mb, mb, minutes, quoted
 
 
 def _videos(facts: SubmissionFacts) -> list[tuple[FileFacts, VideoFacts]]:
-    return [(f, f.video) for f in facts.with_role("video") if f.video is not None]
+    return [(f, f.video) for f in facts.with_role(FileRole.VIDEO) if f.video is not None]
 
 
 def _none(what: str) -> Check:
@@ -30,7 +31,7 @@ def link_unchecked(link: LinkFacts, what: str) -> Check:
     day = expiry_day(link)
     when = f"在 {day} 到期前下载" if day else "尽快下载（链接未注明到期时间，一般为30天）"
     return Check(False, f"视频{quoted(link.name)}以超大附件链接发送，系统无法直接检查；请工作人员{when}。",
-                 file=link.name, milder="warn",
+                 file=link.name, milder=Severity.WARN,
                  evidence={"check": what, "url": link.url, "expires": day, "size": link.size_bytes or 0},
                  fix="无需重新发送：工作人员会在链接到期前下载视频并检查，请勿删除该超大附件或取消分享。")
 
@@ -44,10 +45,10 @@ def _linked_or_none(facts: SubmissionFacts, what: str, files: int) -> Iterator[C
         yield _none(what)
 
 
-@REGISTRY.rule(id="video-count", clause="四.4(5)", severity="reject", title="视频数量",
+@REGISTRY.rule(id="video-count", clause="四.4(5)", severity=Severity.REJECT, title="视频数量",
                params={"min_count": (int, 0), "max_count": (int, 1)})
 def video_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
-    videos, links = facts.with_role("video"), facts.video_links
+    videos, links = facts.with_role(FileRole.VIDEO), facts.video_links
     n, low, high = len(videos) + len(links), params["min_count"], params["max_count"]
     evidence = {"measured": n, "min": low, "max": high, "links": len(links)}
     as_link = "，其中以超大附件链接发送：" + "、".join(
@@ -63,7 +64,7 @@ def video_count(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
                     evidence={**evidence, "absent": "视频"} if n == 0 else evidence)
 
 
-@REGISTRY.rule(id="video-format", clause="四.4(5)", severity="reject", title="视频格式",
+@REGISTRY.rule(id="video-format", clause="四.4(5)", severity=Severity.REJECT, title="视频格式",
                params={"containers": (list[str], ["MP4"])})
 def video_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     allowed = {c.upper() for c in params["containers"]}
@@ -85,7 +86,7 @@ def _validate_duration(params: Params) -> None:
         raise ValueError("min_seconds is larger than max_seconds")
 
 
-@REGISTRY.rule(id="video-duration", clause="四.4(5)", severity="reject", title="视频时长",
+@REGISTRY.rule(id="video-duration", clause="四.4(5)", severity=Severity.REJECT, title="视频时长",
                params={"min_seconds": (float, 0.0), "max_seconds": (float, 360.0),
                        # Players show 6:00 for 360.4 s; a container's last frame timestamp is not a sender's choice.
                        "grace_seconds": (float, 1.0)},
@@ -124,7 +125,7 @@ def _validate_aspect(params: Params) -> None:
         raise ValueError("tolerance must be a fraction between 0 and 0.5, e.g. 0.03")
 
 
-@REGISTRY.rule(id="video-aspect", clause="四.4(5)", severity="reject", title="视频画面比例",
+@REGISTRY.rule(id="video-aspect", clause="四.4(5)", severity=Severity.REJECT, title="视频画面比例",
                params={"aspect": (str, "16:9"), "tolerance": (float, 0.03)}, validate=_validate_aspect)
 def video_aspect(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     wanted = _ratio(params["aspect"])
@@ -156,7 +157,7 @@ def _ratio_text(aspect: float) -> str:
     return f"{aspect:.2f}:1"
 
 
-@REGISTRY.rule(id="video-resolution", clause="四.4(5)", severity="reject", title="视频分辨率",
+@REGISTRY.rule(id="video-resolution", clause="四.4(5)", severity=Severity.REJECT, title="视频分辨率",
                params={"min_short_side": (int, 720), "exact_width": (int | None, None),
                        "exact_height": (int | None, None)})
 def video_resolution(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
@@ -182,7 +183,7 @@ def video_resolution(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     yield from _linked_or_none(facts, "分辨率", len(videos))
 
 
-@REGISTRY.rule(id="video-size", clause="四.4(5)", severity="reject", title="视频文件大小",
+@REGISTRY.rule(id="video-size", clause="四.4(5)", severity=Severity.REJECT, title="视频文件大小",
                params={"max_bytes": (int, 0)})
 def video_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     high = params["max_bytes"]
@@ -204,7 +205,7 @@ def video_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
             yield link_unchecked(link, "文件大小")
         elif link.size_bytes > high:
             yield Check(False, f"视频{quoted(link.name)}（超大附件链接）标注大小约{mb(link.size_bytes, high)}，"
-                               f"超过{limit_mb(high)}的上限。", file=link.name, milder="warn",
+                               f"超过{limit_mb(high)}的上限。", file=link.name, milder=Severity.WARN,
                         evidence={"measured": link.size_bytes, "max": high, "url": link.url},
                         fix=f"请压缩到{limit_mb(high)}以内（降低码率，分辨率不变）后重新发送。")
         else:

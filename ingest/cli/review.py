@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from checks.domain import ReplyKind
 from ingest.cli.cases import FORMAT_HELP, FORMATS, KIND_HELP, CATEGORY_HELP, category_of, status_code
 from ingest.cli.shell import app_config, config_option, fail, local_time, open_runtime, open_store
 
@@ -158,7 +159,9 @@ def review_recheck(case: str, actor: str) -> None:
 
 @review_group.command("reply")
 @click.argument("case")
-@click.option("--kind", type=click.Choice(["receipt", "rejection", "needs_review"]), required=True,
+@click.option("--kind", type=click.Choice([k.value for k in (ReplyKind.RECEIPT, ReplyKind.REJECTION,
+                                                               ReplyKind.NEEDS_REVIEW)]),
+              required=True,
               help="receipt = 受理回执，rejection = 退回修改通知，needs_review = 待审核通知。")
 @ACTOR
 @config_option

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 
 class _Vocabulary(StrEnum):
@@ -236,6 +237,33 @@ def format_size(n_bytes: int | float | None) -> str:
     return f"{n / 1024 ** 3:.2f} GB"
 
 
+#: The webmails whose large-attachment links we recognise, by provider: ingest/links.py reads such links from
+#: bodies, and the console shows only links to these hosts as anchors.
+WEBMAIL_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "163": ("163.com", "126.com", "yeah.net"),
+    "qq": ("qq.com",),
+})
+
+
+def host_in(host: str, domains: tuple[str, ...]) -> bool:
+    """``host`` is one of ``domains`` or below one of them (``evil163.com`` is not below ``163.com``)."""
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def http_host(url: str) -> str | None:
+    """The lower-case host of an http(s) URL that holds no whitespace or control character, else None: the scheme
+    and host of a stranger's URL decide what it is, never words elsewhere in it."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or any(c.isspace() or ord(c) < 32 for c in text):
+        return None
+    return host or None
+
+
 #: The field names of a ``CaseIdentity``, in order.
 IDENTITY_FIELDS: tuple[str, ...] = ("submitter_kind", "province", "city", "organization", "case_name",
                                     "category_no", "category")
@@ -243,5 +271,5 @@ IDENTITY_FIELDS: tuple[str, ...] = ("submitter_kind", "province", "city", "organ
 __all__ = [
     "ACCEPTED_STATUSES", "IDENTITY_FIELDS", "LABELS", "STATUS_LABEL_ALIASES", "AttachmentKind", "CaseIdentity",
     "FileRole", "MessageStatus", "OutboxStatus", "ReplyKind", "Severity", "SubmissionStatus", "SubmitterKind",
-    "format_size", "parse_status",
+    "WEBMAIL_HOSTS", "format_size", "host_in", "http_host", "parse_status",
 ]

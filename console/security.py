@@ -15,9 +15,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from checks.domain import WEBMAIL_HOSTS, host_in, http_host
 
 # No script source at all: the console is plain HTML forms. form-action keeps a injected <form> from posting
 # staff data elsewhere; base-uri stops a <base> tag from re-pointing relative links.
@@ -58,22 +59,12 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-# Hosts of the webmails whose large-attachment links we recognise (ingest/links.py finds them in bodies).
-LINK_HOSTS = ("163.com", "126.com", "yeah.net", "qq.com")
-
-
 def safe_link(url: str | None) -> str | None:
     """``url`` when it may be an anchor's href (http(s) to a recognised webmail host), else None: shown as text."""
     if not url:
         return None
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or any(c.isspace() or ord(c) < 32 for c in url.strip()):
-        return None
-    if not any(host == h or host.endswith("." + h) for h in LINK_HOSTS):
+    host = http_host(url)
+    if host is None or not host_in(host, tuple(h for hosts in WEBMAIL_HOSTS.values() for h in hosts)):
         return None
     return url.strip()
 

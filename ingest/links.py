@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from checks.domain import WEBMAIL_HOSTS, host_in, http_host
+
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # webmails print expiry in Beijing time
 
 
@@ -36,28 +38,21 @@ class LargeAttachmentLink:
     expires_at: datetime | None  # timezone-aware
 
 
-def _host_in(host: str, domains: tuple[str, ...]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
-
-
 def link_provider(url: str, also_hosts: tuple[str, ...] = ()) -> str | None:
     """"163" or "qq" for an http(s) link to those webmails' large-attachment downloads, else None. The scheme
     and host decide, never words elsewhere in the URL: a stranger's ``javascript:…X-NETEASE-HUGE-ATTACHMENT``
     or ``https://evil163.com/…`` is not a link we show staff. ``also_hosts``: hosts the operator trusts as well
     (``[links] allowed_hosts``, e.g. a mirror, or the tests' loopback server), where either webmail's URL shape
     is recognised."""
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-    except ValueError:
+    host = http_host(url)
+    if host is None:
         return None
-    if parts.scheme.lower() not in ("http", "https") or any(c.isspace() or ord(c) < 32 for c in url.strip()):
-        return None
+    parts = urlsplit(url.strip())
     extra = tuple(h.lower() for h in also_hosts)
-    if _host_in(host, ("163.com", "126.com", "yeah.net", *extra)) and (
+    if host_in(host, (*WEBMAIL_HOSTS["163"], *extra)) and (
             "large-attachment-download" in parts.path or "X-NETEASE-HUGE-ATTACHMENT" in parts.query):
         return "163"
-    if _host_in(host, ("qq.com", *extra)) and (parts.path.startswith("/cgi-bin/ftnExs_download")
+    if host_in(host, (*WEBMAIL_HOSTS["qq"], *extra)) and (parts.path.startswith("/cgi-bin/ftnExs_download")
                                                or parts.path.startswith("/ftn/download")):
         return "qq"
     return None

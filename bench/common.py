@@ -28,7 +28,7 @@ for _extra in (REPO, REPO / "tests"):
 from servers import DovecotServer, SmtpSink, reported_peak_memory_mb  # noqa: E402  (the test servers, reused)
 
 from ingest.config import example_campaign_toml  # noqa: E402
-from ingest.isolation import peak_memory_mb  # noqa: E402
+from ingest.files.isolation import peak_memory_mb  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 MB = 1024 * 1024

@@ -37,9 +37,9 @@ from common import MB, DovecotServer, base_parser, table, write_results
 import imageio_ffmpeg
 import libarchive
 
-from ingest import samples
-from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import MAILBOX, RECEIVED, SchoolCase, zip_gbk
+from ingest.samples import files as samples
+from ingest.samples.mails import Attachment, build_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED, SchoolCase, zip_gbk
 
 DEFAULT_CACHE = Path(os.environ.get("INTAKE_BENCH_CACHE", "/var/tmp/case-intake-bench"))
 

@@ -41,8 +41,8 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from ingest import samples  # noqa: E402
-from ingest.mailfactory import STYLES, Attachment, build_mail  # noqa: E402
-from ingest.sample_submissions import MAILBOX, RECEIVED, zip_gbk  # noqa: E402
+from ingest.samples.mails import STYLES, Attachment, build_mail  # noqa: E402
+from ingest.samples.submissions import MAILBOX, RECEIVED, zip_gbk  # noqa: E402
 from servers import write_intake_config  # noqa: E402
 from store.models import Attachment as AttachmentRow  # noqa: E402
 from store.models import Case, Message, OutboxMail, Submission  # noqa: E402

@@ -4,7 +4,7 @@ Starts a Dovecot and an SMTP sink on loopback, APPENDs the corpus (bench/corpus.
 the mailbox (the floor: download only), then runs the real `intake poll --once` (a fresh process, JSON logs):
 fetch to the spool, parse, unpack, classify, facts, each check, store, queue and send every receipt. The
 breakdown comes from the product's own stage timing (``stage_seconds`` per message, ``cycle_seconds`` per
-cycle, ingest/stages.py); peak RSS is the intake process's own (VmHWM). Every submission must end with a
+cycle, ingest/pipeline/timing.py); peak RSS is the intake process's own (VmHWM). Every submission must end with a
 receipt at the SMTP sink, or the run fails.
 
     python3 bench/end_to_end.py                      # 200 submissions, SQLite

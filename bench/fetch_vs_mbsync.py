@@ -4,7 +4,7 @@ The bench starts its own Dovecot (tests/servers.py), APPENDs the backlog (by def
 bench/corpus.py; ``--synthetic`` for mails of one random attachment), then alternates, round after round,
 rotating the order, between:
   - mbsync:            `mbsync` pulling INBOX into a fresh Maildir (fsyncs each message by default);
-  - intake:            the product itself: ingest.imap.MailboxClient + ingest.fetch.fetch_new into a fresh
+  - intake:            the product itself: ingest.mail.imap.MailboxClient + ingest.mail.fetch.fetch_new into a fresh
                        Spool and SQLite store (each message fsynced, renamed, its directory fsynced, then a
                        database row: a message counts as received only then), exactly what a poll does;
   - imapclient-debug0: bare imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
@@ -37,9 +37,9 @@ from common import MB, DovecotServer, base_parser, mbsync_pull, write_results
 from corpus import DEFAULT_CACHE, Mix, build_corpus, load_into_dovecot
 
 from ingest.config import ImapSettings
-from ingest.fetch import fetch_new
-from ingest.imap import MailboxClient
-from ingest.spool import Spool
+from ingest.mail.fetch import fetch_new
+from ingest.mail.imap import MailboxClient
+from ingest.mail.spool import Spool
 from store import Store
 
 

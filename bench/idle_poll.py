@@ -31,10 +31,10 @@ from servers import create_database, drop_database, postgres_server_url
 from sqlalchemy import insert
 
 from ingest.config import load_config
-from ingest.daemon import Daemon
-from ingest.mailfactory import STYLES, build_mail
+from ingest.pipeline.daemon import Daemon
+from ingest.samples.mails import STYLES, build_mail
 from ingest.runtime import Runtime
-from ingest.sample_submissions import MAILBOX, RECEIVED
+from ingest.samples.submissions import MAILBOX, RECEIVED
 from store import Store
 from store.models import MailboxState, Message, OutboxMail
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from common import (PASSWORD_ENV, DovecotServer, SmtpSink, base_parser, intake_config, median, percentile, table,
                     write_results)
 from corpus import DEFAULT_CACHE, CorpusMail, Mix, build_corpus
-from ingest.sample_submissions import RECEIVED
+from ingest.samples.submissions import RECEIVED
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""Micro-benchmark of the streaming MIME parser (ingest/mime_stream.py): MB/s of attachment data.
+"""Micro-benchmark of the streaming MIME parser (ingest/mail/mime_stream.py): MB/s of attachment data.
 
 Parses the same mails N times into a scratch directory and reports the best and the median, in wall time and in
 CPU time of this process (``time.process_time``: less disturbed by other work on a loaded machine). The mails are
 the bench corpus (bench/corpus.py, made once and cached) or, with ``--synthetic``, generated mails with random
 attachments (seconds to make). ``--compare FILE`` times another version of ``mime_stream.py`` (e.g. from
-``git show main~3:ingest/mime_stream.py > /tmp/old.py``) interleaved round by round with this checkout's, and
+``git show main~3:ingest/mail/mime_stream.py > /tmp/old.py``) interleaved round by round with this checkout's, and
 checks that both give the same attachments (SHA-256) for every mail.
 
     python3 bench/parse_speed.py --count 10 --rounds 5
@@ -27,8 +27,8 @@ from typing import Callable
 
 from common import MB, base_parser, median, table, write_results
 
-from ingest import mime_stream
-from ingest.mailfactory import Attachment, build_mail
+from ingest.mail import mime_stream
+from ingest.samples.mails import Attachment, build_mail
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from common import base_parser, intake_config, stamp, table, write_results
 from corpus import DEFAULT_CACHE, Mix, build_corpus
 
 from ingest.config import load_config
-from ingest.local import import_local
-from ingest.pipeline import process_pending
+from ingest.mail.local import import_local
+from ingest.pipeline.process import process_pending
 from ingest.runtime import Runtime
 
 
@@ -62,8 +62,8 @@ def main() -> int:
         cfg = intake_config(workdir, db_url=f"sqlite:///{workdir / 'intake.db'}")
         runtime = Runtime(load_config(str(cfg), offline=True))
         collector = StageCollector()
-        logging.getLogger("ingest.pipeline").addHandler(collector)
-        logging.getLogger("ingest.pipeline").setLevel(logging.INFO)
+        logging.getLogger("ingest.pipeline.process").addHandler(collector)
+        logging.getLogger("ingest.pipeline.process").setLevel(logging.INFO)
         try:
             import_local(source, runtime.store, runtime.spool)
             profiler = Profiler(interval=args.interval_ms / 1000)

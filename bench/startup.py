@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
-HEAVY = ("sqlalchemy", "alembic", "rich", "openpyxl", "matplotlib", "jinja2", "ingest.pipeline", "console",
+HEAVY = ("sqlalchemy", "alembic", "rich", "openpyxl", "matplotlib", "jinja2", "ingest.pipeline.process", "console",
          "starlette", "PIL")
 SUBJECT = "浙江省/杭州市文三街小学AI+劳动课程群建设+人工智能教育"
 

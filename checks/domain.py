@@ -237,7 +237,7 @@ def format_size(n_bytes: int | float | None) -> str:
     return f"{n / 1024 ** 3:.2f} GB"
 
 
-#: The webmails whose large-attachment links we recognise, by provider: ingest/links.py reads such links from
+#: The webmails whose large-attachment links we recognise, by provider: ingest/files/links.py reads such links from
 #: bodies, and the console shows only links to these hosts as anchors.
 WEBMAIL_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "163": ("163.com", "126.com", "yeah.net"),

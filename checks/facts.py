@@ -1,4 +1,4 @@
-"""Plain data the rules read. Built by ``ingest.facts`` (which parses the files); rules never touch a file.
+"""Plain data the rules read. Built by ``ingest.files.facts`` (which parses the files); rules never touch a file.
 
 Everything here is a frozen dataclass or a read-only protocol, so a rule cannot change what another rule sees,
 and a stored submission can be re-checked from the same facts after a rule change.

@@ -116,7 +116,7 @@ class ConsoleConfig:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Bounds on reading strangers' files (see ingest/isolation.py)."""
+    """Bounds on reading strangers' files (see ingest/files/isolation.py)."""
 
     isolate: bool = True
     file_seconds: float = 120.0
@@ -128,7 +128,7 @@ class LimitSettings:
     mail_unpacked_mb: int = 2048
 
 
-# The hosts of the webmails whose large-attachment links case-intake recognises (ingest/links.py): a host is
+# The hosts of the webmails whose large-attachment links case-intake recognises (ingest/files/links.py): a host is
 # allowed when it is one of these or a subdomain of one.
 LINK_PROVIDER_HOSTS = ("163.com", "126.com", "yeah.net", "qq.com")
 

@@ -14,7 +14,7 @@ from checks.errors import IntakeError
 from checks.registry import ConfiguredRules, configure
 from checks.subject import SubjectSpec
 from ingest.config import AppConfig, ConfigError
-from ingest.spool import Spool
+from ingest.mail.spool import Spool
 from notify.mailer import DryRunSender, Sender, SmtpSender, SmtpTarget
 from notify.render import Renderer, TemplateProblem
 from store import Store
@@ -53,7 +53,7 @@ class Runtime:
         self.campaign = build_campaign(config)
         self.renderer = Renderer(config.intake.templates_dir)
         try:
-            from ingest.replies import sample_context  # local: replies imports this module's types
+            from ingest.pipeline.replies import sample_context  # local: replies imports this module's types
 
             self.renderer.validate(sample_context(config))
         except TemplateProblem as exc:

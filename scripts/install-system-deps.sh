@@ -9,7 +9,7 @@ set -euo pipefail
 # At run time:
 #   python3-venv             the project virtualenv (.venv): stock Debian/Ubuntu split ensurepip out of python3
 #   libarchive13             RAR/7z/tar unpacking (libarchive-c loads it)
-#   libreoffice-writer-nogui legacy .doc/.wps/.rtf → .docx (soffice --headless, ingest/classify.py)
+#   libreoffice-writer-nogui legacy .doc/.wps/.rtf → .docx (soffice --headless, ingest/files/classify.py)
 #   fonts-noto-cjk           Chinese in `intake chart` and in converted documents
 # (MediaInfo and ffmpeg need nothing: the pymediainfo and imageio-ffmpeg wheels carry them.)
 runtime=(python3-venv libarchive13 libreoffice-writer-nogui fonts-noto-cjk)

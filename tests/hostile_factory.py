@@ -4,7 +4,7 @@ Archives come from zipfile/tarfile/libarchive, documents from python-docx/report
 Pillow, video from ffmpeg; the MIME around them is written the way broken or malicious senders write it
 (missing boundaries, 10,000 parts, deep message/rfc822 nesting, invalid base64, megabyte headers, unknown
 and lying charsets, CR/LF smuggled into encoded names). ``hostile_cases()`` yields at least 200 of them:
-payload cases in every client encoding of ``ingest.mailfactory`` plus MIME-level cases in several sizes.
+payload cases in every client encoding of ``ingest.samples.mails`` plus MIME-level cases in several sizes.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Callable, Iterator
 from PIL import Image
 from pypdf import PdfWriter
 
-from ingest import samples
-from ingest.mailfactory import STYLES, Attachment, build_mail
+from ingest.samples import files as samples
+from ingest.samples.mails import STYLES, Attachment, build_mail
 
 MAILBOX = "jcjyzj2025@163.com"
 SUBJECT = "浙江省/杭州市文三街小学课程建设+人工智能教育"

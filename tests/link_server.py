@@ -3,7 +3,7 @@
 The stdlib's ThreadingHTTPServer serves the routes the tests need: the file itself, a redirect that stays on the
 server, a redirect to a host that is not allowed, a login page instead of the file, a file without a declared
 length (for the size cap) and one dribbled slowly (for the time cap). The paths carry the 163 link marker so
-``ingest.links`` recognises them as large-attachment links on any host.
+``ingest.files.links`` recognises them as large-attachment links on any host.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ class _Writer:
 
 
 def _video_facts(seconds: float) -> dict[str, Any]:
-    # The shape ingest.replies stores: asdict(FileFacts) with the video part filled in.
+    # The shape ingest.pipeline.replies stores: asdict(FileFacts) with the video part filled in.
     return {"name": "视频.mp4", "role": "video", "image": None, "audio": None, "doc": None, "pdf": None,
             "error": None, "video": {"container": "MPEG-4", "duration_s": seconds, "width": 1920, "height": 1080,
                                      "display_aspect": 1.778, "rotation_deg": 0}}

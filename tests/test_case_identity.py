@@ -1,7 +1,7 @@
 """Different cases stay different (issue 16 §2): two mails from one sender whose case names differ — only by an
 ordinal suffix (之一/之二, （一）/（二）, (2)/(3)) or altogether — are never versions of one case, unless the later
 one is a reply to our receipt or names our case number. Property-tested against the real matching code
-(ingest.pipeline) and a real store (SQLite); the subjects go through the real parser."""
+(ingest.pipeline.process) and a real store (SQLite); the subjects go through the real parser."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from checks.subject import ParsedSubject, parse_subject
 from ingest.config import load_config
-from ingest.mailfactory import build_mail
-from ingest.mime import parse_message
-from ingest.pipeline import _continued_case, same_case
+from ingest.samples.mails import build_mail
+from ingest.mail.mime import parse_message
+from ingest.pipeline.process import _continued_case, same_case
 from ingest.runtime import Runtime
 from servers import write_intake_config
 from store import CaseFields

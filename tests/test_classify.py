@@ -18,12 +18,12 @@ from reportlab.pdfgen import canvas
 
 from archive_factory import (CORPUS, a4_document, application_form_docx, case_text_docx, encrypted_docx,
                              infozip_raw_names, jpeg_bytes, plain_docx)
-from ingest import samples
-from ingest.facts import extract_facts
+from ingest.samples import files as samples
+from ingest.files.facts import extract_facts
 from checks.domain import FileRole
-from ingest.classify import classify, convert_legacy_word, read_form_fields
-from ingest.sniff import detect_kind
-from ingest.unpack import UnpackLimits, unpack_attachment
+from ingest.files.classify import classify, convert_legacy_word, read_form_fields
+from ingest.files.sniff import detect_kind
+from ingest.files.unpack import UnpackLimits, unpack_attachment
 
 
 def _pdf(target: Path, lines: list[str]) -> Path:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from ingest.cli import main
 from ingest.config import example_campaign_toml
-from ingest.sample_submissions import SCHOOLS, submission_mail
+from ingest.samples.submissions import SCHOOLS, submission_mail
 
 pytestmark = pytest.mark.e2e
 

@@ -52,7 +52,7 @@ def test_readme_commands_exist_and_are_tested() -> None:
 def test_light_commands_do_not_import_the_stack(args: list[str], tmp_path: Path) -> None:
     """`intake --help` and `intake subject` are run one by one from scripts: they must not load the database
     layer, the pipeline, the console or the chart library (each command imports what it uses when it runs)."""
-    heavy = ("sqlalchemy", "alembic", "ingest.pipeline", "ingest.daemon", "console", "starlette", "matplotlib",
+    heavy = ("sqlalchemy", "alembic", "ingest.pipeline.process", "ingest.pipeline.daemon", "console", "starlette", "matplotlib",
              "openpyxl", "jinja2")
     code = ("import sys\nfrom ingest.cli import main\n"
             f"main({args!r}, standalone_mode=False)\n"

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from checks.rules.quota import Quota, QuotaGroup
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser, hash_password
-from ingest.staff import quota_overruns
+from ingest.staff.output import quota_overruns
 from staff_factory import CAMPAIGN_ID, FileMaker, fill_cases
 from store import Store, queries
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from archive_factory import CORPUS
-from ingest.unpack import ExtractedFile, Finding, UnpackLimits, unpack_attachment
+from ingest.files.unpack import ExtractedFile, Finding, UnpackLimits, unpack_attachment
 
 LIBARCHIVE = CORPUS / "libarchive"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
+from ingest.samples.submissions import RECEIVED, SCHOOLS, submission_mail
 from servers import run_intake, write_intake_config
 from store.models import Case
 

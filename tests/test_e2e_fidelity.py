@@ -20,9 +20,9 @@ import pytest
 from docx import Document
 from sqlalchemy import create_engine, select
 
-from ingest import samples
-from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
+from ingest.samples import files as samples
+from ingest.samples.mails import Attachment, build_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 from store.models import Case
 from servers import run_intake, write_intake_config
 

@@ -31,12 +31,12 @@ from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from console.auth import hash_password
-from ingest import samples
+from ingest.samples import files as samples
 from ingest.config import load_config
-from ingest.mailfactory import Attachment, BigAttachment, build_mail, netease_big_attachment, qq_big_attachment
+from ingest.samples.mails import Attachment, BigAttachment, build_mail, netease_big_attachment, qq_big_attachment
 from ingest.runtime import Runtime
-from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, SchoolCase, zip_gbk
-from ingest.webapp import build_console
+from ingest.samples.submissions import MAILBOX, RECEIVED, SCHOOLS, SchoolCase, zip_gbk
+from ingest.staff.webapp import build_console
 from link_server import LinkServer
 from servers import run_intake, write_intake_config
 from store.models import Attachment as AttachmentRow

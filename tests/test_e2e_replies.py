@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
+from ingest.samples.mails import Attachment, build_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 from store.models import Case, Event, Message, OutboxMail, Submission
 from servers import run_intake, write_intake_config
 
@@ -102,7 +102,7 @@ def _jpeg(seed: int) -> bytes:
     if seed not in _JPEGS:
         import tempfile
 
-        from ingest.samples import make_jpeg
+        from ingest.samples.files import make_jpeg
 
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "p.jpg"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from servers import reported_peak_memory_mb, run_intake, write_intake_config
-from ingest.sample_submissions import RECEIVED, SCHOOLS, submission_mail
+from ingest.samples.submissions import RECEIVED, SCHOOLS, submission_mail
 from store.models import Case, Message, OutboxMail
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +124,7 @@ def test_sixty_megabyte_message_is_spooled_and_recorded(setup, dovecot, smtp_sin
     user, cfg = setup
     case = SCHOOLS[0]
     # Pad with a 45 MB attachment (60 MB once base64-encoded in the mail).
-    from ingest.mailfactory import Attachment, build_mail
+    from ingest.samples.mails import Attachment, build_mail
 
     raw = build_mail(style="163", sender=case.sender, to="jcjyzj2025@163.com", subject=case.subject,
                      body="大附件", attachments=[Attachment("附件材料.zip", os.urandom(45 * 1024 * 1024))])

@@ -15,8 +15,8 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import create_engine, select
 
-from ingest.mailfactory import build_mail
-from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
+from ingest.samples.mails import build_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 from servers import ReceivedMail, SmtpSink, run_intake, write_intake_config
 from store.models import Attachment, Case, Event, Finding, Message, OutboxMail, Submission
 

@@ -1,4 +1,4 @@
-"""ingest.facts on real files: what each reader measures, and that corrupt or hostile input never raises."""
+"""ingest.files.facts on real files: what each reader measures, and that corrupt or hostile input never raises."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from pypdf.actions import JavaScript
 
-from ingest import samples
-from ingest.facts import extract_facts, read_image, seal_score
-from ingest.sniff import format_of
+from ingest.samples import files as samples
+from ingest.files.facts import extract_facts, read_image, seal_score
+from ingest.files.sniff import format_of
 from test_rules_support import made
 
 

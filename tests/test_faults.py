@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from ingest.alerts import current_alerts, enqueue_alerts
+from ingest.pipeline.alerts import current_alerts, enqueue_alerts
 from ingest.config import load_config
 from ingest.runtime import Runtime
 from servers import DOVEADM_BINARY, SelfStartedPostgres, bench_module, create_database, run_intake
@@ -103,11 +103,10 @@ def running_daemon(cfg: Path, password: str, log: Path) -> Iterator[Any]:
 
 def big_mail(workdir: Path) -> Any:
     """A submission with a 12 MB video-sized file: its download takes long enough to be cut."""
-    from ingest.mailfactory import Attachment, build_mail
+    from ingest.samples.mails import Attachment, build_mail
 
     form = workdir / "big申报表.docx"
-    from ingest import samples
-
+    from ingest.samples import files as samples
     samples.make_form_docx(form, {"申报单位": "云南省大附件学校", "案例名称": "大附件课程"})
     blob = os.urandom(12 * 1024 * 1024)
     raw = build_mail(style="163", sender="big@163.com", to=ORGANIZER, subject="云南省/大附件学校大附件课程+教师队伍建设",

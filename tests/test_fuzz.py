@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from checks.subject import ParsedSubject, SubjectSpec, parse_subject
-from ingest.mime import NotAMimeMessage, ParsedMail, parse_message
-from ingest.mime_stream import parse_file
-from ingest.unpack import UnpackLimits, unpack_attachment
+from ingest.mail.mime import NotAMimeMessage, ParsedMail, parse_message
+from ingest.mail.mime_stream import parse_file
+from ingest.files.unpack import UnpackLimits, unpack_attachment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("INTAKE_FUZZ_EXAMPLES", "60"))
@@ -96,7 +96,7 @@ def _check_mail(mail: ParsedMail) -> None:
 
 @FUZZ
 @given(raw=st.one_of(message(), st.binary(max_size=2000)))
-# Found by this test: raw UTF-8 bytes in an RFC 2231 filename*= raised UnicodeEncodeError in ingest/mime.py.
+# Found by this test: raw UTF-8 bytes in an RFC 2231 filename*= raised UnicodeEncodeError in ingest/mail/mime.py.
 @example(raw=b"Content-Type: multipart/mixed; charset=utf-8\r\nContent-Disposition: attachment; "
              b"filename*=utf-8''\xc4\x80\xe7\x94\xb3\r\n\r\n\r\n")
 # Found by this test: an encoded word put "\n" into an attachment name (it faked lines in receipts).

@@ -52,7 +52,7 @@ def test_fifty_hostile_mails_no_crash_no_hang_nothing_outside_the_spool(dovecot,
 def test_megabyte_subject_is_cut_with_a_defect() -> None:
     """Found by the full hostile suite: a 2 MB subject took 47 s to answer (receipt header folding)."""
     from hostile_factory import mime_cases
-    from ingest.mime import MAX_SUBJECT_CHARS, parse_message
+    from ingest.mail.mime import MAX_SUBJECT_CHARS, parse_message
 
     raw = dict(mime_cases())["subject-2000000-bytes"]
     mail = parse_message(raw)
@@ -65,7 +65,7 @@ def test_encoded_display_name_cannot_choose_the_receipt_recipient() -> None:
     addresses, so a display name holding "\\r\\nBcc: victim@example.com" made victim@example.com the sender
     and the receipt went there (while DMARC had vouched for the real From domain)."""
     from hostile_factory import mime_cases
-    from ingest.mime import parse_message
+    from ingest.mail.mime import parse_message
 
     cases = dict(mime_cases())
     forged = parse_message(cases["from-display-name-crlf"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.hygiene import assess
-from ingest.mailfactory import build_mail
-from ingest.mime import parse_message
+from ingest.mail.hygiene import assess
+from ingest.samples.mails import build_mail
+from ingest.mail.mime import parse_message
 
 OWN = frozenset({"jcjyzj2025@163.com"})
 

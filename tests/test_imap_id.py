@@ -11,7 +11,7 @@ from imapclient import IMAPClient
 
 from checks.errors import LoginRefused, MailboxUnreachable
 from ingest.config import ImapSettings
-from ingest.imap import MailboxClient, id_without_capability, send_client_id
+from ingest.mail.imap import MailboxClient, id_without_capability, send_client_id
 from tests.servers import DovecotServer, free_port
 
 

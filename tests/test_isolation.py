@@ -24,9 +24,9 @@ from checks.domain import CaseIdentity
 from checks.facts import SubmissionFacts
 from checks.registry import RULE_ERROR
 from ingest.config import LimitSettings
-from ingest.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
-from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import SCHOOLS, submission_mail
+from ingest.files.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.samples.mails import Attachment, build_mail
+from ingest.samples.submissions import SCHOOLS, submission_mail
 from servers import run_intake, write_intake_config
 
 RECEIVED = datetime(2025, 11, 20, 1, 30, tzinfo=timezone.utc)

@@ -82,8 +82,8 @@ OTHER_MEANINGS = Counter({
     ("ingest/cli/setup.py", "info"): 1,  # uvicorn's log level
     ("ingest/config.py", "text"): 3,  # log_format = "text" | "json"
     ("ingest/logs.py", "text"): 1,  # the same log format
-    ("ingest/replies.py", "text"): 1,  # the FileFacts field holding a document's full text
-    ("ingest/sniff.py", "unknown"): 1,  # UNKNOWN_KIND: a file kind the magic bytes do not tell
+    ("ingest/pipeline/replies.py", "text"): 1,  # the FileFacts field holding a document's full text
+    ("ingest/files/sniff.py", "unknown"): 1,  # UNKNOWN_KIND: a file kind the magic bytes do not tell
     ("checks/rules/photos.py", "unknown"): 1,  # a measured image format that could not be read
     ("checks/rules/video.py", "unknown"): 1,  # a measured container that could not be read
     ("console/app.py", "unknown"): 1,  # a client without an address, in the login limiter

@@ -8,10 +8,10 @@ from typing import Iterator
 
 import pytest
 
-from ingest import samples
+from ingest.samples import files as samples
 from ingest.config import LinkSettings
-from ingest.linkfetch import FetchFailed, fetch_link
-from ingest.spool import Spool
+from ingest.files.linkfetch import FetchFailed, fetch_link
+from ingest.mail.spool import Spool
 from link_server import LinkServer
 
 LOCAL = LinkSettings(fetch=True, allowed_hosts=("163.com", "127.0.0.1"), max_bytes=50 << 20, timeout_seconds=30)

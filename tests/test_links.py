@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ingest.links import CHINA_TIME, find_large_attachment_links, link_provider
+from ingest.files.links import CHINA_TIME, find_large_attachment_links, link_provider
 
 NETEASE_URL = ("https://mail.163.com/large-attachment-download/index.html?p=X-NETEASE-HUGE-ATTACHMENT"
                "&file=ETAbR4RbTNGiL3C2_q8-6cYzYo7wRtSM5qgBPUZ-8Evz&title=%E6%A1%88%E4%BE%8B")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.mailfactory import STYLES, Attachment, build_mail
-from ingest.mime import NotAMimeMessage, codec_for, decode_header_text, parse_message
+from ingest.samples.mails import STYLES, Attachment, build_mail
+from ingest.mail.mime import NotAMimeMessage, codec_for, decode_header_text, parse_message
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus" / "mail-parser"
 
@@ -78,7 +78,7 @@ def _factory_mails(tmp_path: Path) -> list[Path]:
 
 
 def test_streaming_parser_matches_the_in_memory_parser(tmp_path: Path) -> None:
-    from ingest.mime_stream import parse_file
+    from ingest.mail.mime_stream import parse_file
 
     files = _factory_mails(tmp_path) + [f for f in sorted(CORPUS.glob("*.eml")) if "malformed" not in f.name]
     for f in files:
@@ -93,7 +93,7 @@ def test_streaming_parser_matches_the_in_memory_parser(tmp_path: Path) -> None:
 
 
 def test_streaming_parser_recovers_what_the_stdlib_loses_in_malformed_mail(tmp_path: Path) -> None:
-    from ingest.mime_stream import parse_file
+    from ingest.mail.mime_stream import parse_file
 
     f = CORPUS / "mail_malformed_1.eml"
     b = parse_file(f, tmp_path / "parts")
@@ -102,7 +102,7 @@ def test_streaming_parser_recovers_what_the_stdlib_loses_in_malformed_mail(tmp_p
 
 
 def test_streaming_parser_on_truncated_and_boundaryless_input(tmp_path: Path) -> None:
-    from ingest.mime_stream import parse_file
+    from ingest.mail.mime_stream import parse_file
 
     raw = build_mail(style="qq", sender="a@qq.com", to="c@d.cn", subject=SUBJECT, body="正文",
                      attachments=[Attachment("申报表.docx", b"x" * 5000)])
@@ -121,7 +121,7 @@ def test_empty_boundary_parameter_still_yields_the_attachment(tmp_path: Path) ->
     to take the whole body for text and lose the attachment without a word (hostile case "empty-boundary")."""
     from hostile_factory import mime_cases
 
-    from ingest.mime_stream import parse_file
+    from ingest.mail.mime_stream import parse_file
 
     raw = dict(mime_cases())["empty-boundary"]
     path = tmp_path / "m.eml"

@@ -1,4 +1,4 @@
-"""The streaming parser's block decoding (ingest/mime_stream.py) against the stdlib parser: byte-identical
+"""The streaming parser's block decoding (ingest/mail/mime_stream.py) against the stdlib parser: byte-identical
 attachments on generated mails whose boundaries, line ends and odd line lengths land on the edges of the
 parser's read blocks and decode batches (both made tiny here, so every edge case comes up in small mails)."""
 
@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest import mime_stream
-
+from ingest.mail import mime_stream
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from checks.registry import Finding
 from ingest.cli import main
 from ingest.config import example_campaign_toml
-from ingest.replies import fold_not_applicable
-from ingest.sample_submissions import SCHOOLS, submission_mail
+from ingest.pipeline.replies import fold_not_applicable
+from ingest.samples.submissions import SCHOOLS, submission_mail
 
 CONFIG = """[intake]
 spool_dir = "spool"

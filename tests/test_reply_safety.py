@@ -71,7 +71,7 @@ def test_only_the_sender_or_a_linked_address_continues_a_case(db_url: str) -> No
 def test_an_alert_behind_a_backlog_of_replies_goes_out(tmp_path: Path) -> None:
     """Before the fix the alert sender read only the first 100 due mails and skipped all but alerts: an alert
     queued behind 150 receipts (SMTP slow, a flood) never went out from the watchdog or cron."""
-    from ingest.alerts import send_now
+    from ingest.pipeline.alerts import send_now
     from ingest.config import load_config
     from ingest.runtime import Runtime
 
@@ -118,9 +118,9 @@ def test_a_reviewer_links_an_address_in_the_console(filled) -> None:  # type: ig
 def test_hygiene_judges_the_address_we_would_answer() -> None:
     """Issue 15.3: From is answered; a Reply-To only inside the From's domain; the own-address, robot and
     Authentication-Results checks hold for the address answered."""
-    from ingest.hygiene import answer_address, assess, foreign_reply_to
-    from ingest.mailfactory import build_mail
-    from ingest.mime import parse_message
+    from ingest.mail.hygiene import answer_address, assess, foreign_reply_to
+    from ingest.samples.mails import build_mail
+    from ingest.mail.mime import parse_message
 
     own = frozenset({"jcjyzj2025@163.com"})
 
@@ -150,7 +150,7 @@ def test_a_reply_stuck_in_sending_is_raised(tmp_path: Path) -> None:
     reply, are alerts (`intake health`, the alert mail, the console)."""
     from sqlalchemy import update
 
-    from ingest.alerts import reply_alerts
+    from ingest.pipeline.alerts import reply_alerts
     from ingest.config import load_config
     from ingest.runtime import Runtime
     from store.models import OutboxMail

@@ -14,7 +14,7 @@ import pytest
 from docx import Document
 
 from checks.facts import FileFacts
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import ROOT, failures, file_facts, made, only_passes, run, submission
 
 DOCUMENTS: list[dict[str, Any]] = [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from checks.facts import FileFacts
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import ROOT, failures, file_facts, only_passes, run, submission
 
 ZHUZHOU = {"paper": "A4", "margins_mm": list(samples.WORD_DEFAULT_MARGINS_MM), "title_font": "黑体",

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from checks.facts import LinkFacts
 from checks.registry import configure, decide_status, run_rules
-from ingest.links import CHINA_TIME
+from ingest.files.links import CHINA_TIME
 from test_rules_support import complete_files, failures, file_facts, only_passes, run, submission
 
 EXPIRES = datetime(2025, 12, 20, 10, 0, tzinfo=CHINA_TIME)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.facts import FileFacts
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import failures, file_facts, only_passes, run, submission
 
 

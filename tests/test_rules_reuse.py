@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from checks.domain import CaseIdentity
 from checks.facts import PriorSubmission
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import ROOT, failures, file_facts, only_passes, run, submission
 
 NOW = datetime(2022, 4, 1, 2, 0, tzinfo=timezone.utc)

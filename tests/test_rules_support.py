@@ -18,8 +18,8 @@ from checks.domain import CaseIdentity
 from checks.facts import FileFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, configure, run_rules
 from checks.rules.common import MB
-from ingest import samples
-from ingest.facts import extract_facts
+from ingest.samples import files as samples
+from ingest.files.facts import extract_facts
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 ROOT = Path(tempfile.mkdtemp(prefix="intake-rule-samples-"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from docx import Document
 
 from checks.wordcount import word_count
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import failures, file_facts, made, only_passes, run, submission
 
 

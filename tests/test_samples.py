@@ -1,5 +1,5 @@
 """The sample generators make what they promise, checked with independent readers (zipfile, pypdf, Pillow,
-pymediainfo), not with ingest.facts alone."""
+pymediainfo), not with ingest.files.facts alone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pymediainfo import MediaInfo
 from pypdf import PdfReader
 
 from checks.wordcount import word_count
-from ingest import samples
+from ingest.samples import files as samples
 from test_rules_support import made
 
 

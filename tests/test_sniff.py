@@ -1,4 +1,4 @@
-"""The one sniffer (ingest/sniff.py): the kind classification uses, the archive unpacking opens and the format the
+"""The one sniffer (ingest/files/sniff.py): the kind classification uses, the archive unpacking opens and the format the
 file facts report all come from the same magic bytes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from archive_factory import a4_document, jpeg_bytes
-from ingest.sniff import archive_kind, detect_kind, format_of, magic_kind, read_head
+from ingest.files.sniff import archive_kind, detect_kind, format_of, magic_kind, read_head
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
 

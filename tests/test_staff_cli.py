@@ -18,8 +18,8 @@ from PIL import Image
 from checks.domain import SubmissionStatus
 from checks.rules.quota import Quota, QuotaGroup
 from ingest.cli import main
-from ingest.sample_submissions import SCHOOLS, submission_mail
-from ingest.staff import quota_overruns
+from ingest.samples.submissions import SCHOOLS, submission_mail
+from ingest.staff.output import quota_overruns
 from staff_factory import CAMPAIGN_ID, FileMaker, GeneratedData, fill_cases
 from store import Store
 from store.models import Case

@@ -15,8 +15,8 @@ from PIL import Image
 from sqlalchemy import update
 
 from checks.domain import ACCEPTED_STATUSES
-from ingest.chart import find_cjk_font, render_chart
-from ingest.export import (
+from ingest.staff.chart import find_cjk_font, render_chart
+from ingest.staff.export import (
     ALL_CASES_SHEET,
     MANIFEST_NAME,
     display_width,
@@ -167,7 +167,7 @@ def test_chart_png_with_chinese_font_and_fallback(tmp_path: Path) -> None:
 def test_chart_day_axis_has_one_labelled_tick_per_day_and_whole_counts() -> None:
     import matplotlib.pyplot as plt
 
-    from ingest.chart import ENGLISH, _per_category, _per_day
+    from ingest.staff.chart import ENGLISH, _per_category, _per_day
     from store.queries import Count
 
     days = [Count("2025-11-30", "11-30", 1), Count("2025-12-01", "12-01", 2), Count("2025-12-02", "12-02", 1)]

@@ -15,8 +15,8 @@ import pytest
 
 from checks.domain import SubmissionStatus, SubmitterKind
 from checks.rules.quota import Quota, QuotaGroup
-from ingest.export import ALL_CASES_SHEET, COLUMNS, export_workbook
-from ingest.staff import quota_overruns
+from ingest.staff.export import ALL_CASES_SHEET, COLUMNS, export_workbook
+from ingest.staff.output import quota_overruns
 from servers import create_database, drop_database
 from staff_factory import CATEGORIES, GeneratedCase, GeneratedData, fill_cases
 from store import Store

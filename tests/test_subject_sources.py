@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from checks.subject import SubjectSpec, fill_from_other_sources, parse_subject
-from ingest import samples
+from ingest.samples import files as samples
 from ingest.cli import main
-from ingest.mailfactory import Attachment, build_mail
-from ingest.sample_submissions import MAILBOX, RECEIVED
+from ingest.samples.mails import Attachment, build_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED
 from subject_corpus import load, names_the_doubt, wrong_fields
 
 ROOT = Path(__file__).resolve().parent.parent

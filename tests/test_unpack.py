@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from archive_factory import (application_form_docx, infozip_raw_names, jpeg_bytes, seven_zip, tar_archive,
                              utf8_zip, windows_gbk_zip)
-from ingest.unpack import UnpackLimits, archive_kind, clean_member_name, decode_legacy_name, unpack_attachment
+from ingest.files.unpack import UnpackLimits, archive_kind, clean_member_name, decode_legacy_name, unpack_attachment
 
 MEMBERS = {
     "申报材料/实践创新案例申报表.docx": b"form bytes " * 50,

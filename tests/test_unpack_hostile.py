@@ -18,7 +18,7 @@ import pytest
 
 from archive_factory import (CORPUS, encrypted_docx, infozip_raw_names, jpeg_bytes, seven_zip, sevenzip_cli_zip,
                              tar_archive, utf8_zip)
-from ingest.unpack import ExtractedFile, Finding, UnpackLimits, unpack_attachment
+from ingest.files.unpack import ExtractedFile, Finding, UnpackLimits, unpack_attachment
 
 MiB = 1 << 20
 

@@ -74,7 +74,7 @@ def stats_command(fmt: str, top: int) -> None:
     """
     from checks.registry import configure
     from checks.rules.quota import Quota
-    from ingest import staff
+    from ingest.staff import output as staff
     from store.queries import campaign_stats
 
     cfg = app_config()
@@ -115,7 +115,7 @@ def list_command(status: str | None, category: str | None, region: str | None, k
       intake list --status 待人工审核 --region 浙江
       intake list --category 6 --from 2025-11-01 --search 劳动 --format csv > 人工智能.csv
     """
-    from ingest import staff
+    from ingest.staff import output as staff
     from store.queries import CaseFilter, count_cases, list_cases
 
     cfg = app_config()
@@ -142,7 +142,7 @@ def show_command(case: str, fmt: str) -> None:
       intake show JCJY2025-000012
       intake show 12 --format json
     """
-    from ingest import staff
+    from ingest.staff import output as staff
     from store.queries import case_detail
 
     cfg = app_config()
@@ -172,7 +172,7 @@ def export_command(xlsx_path: Path | None, files_dir: Path | None, link: bool) -
       intake export --files /mnt/u盘/专家评审材料
     """
     from checks.domain import format_size
-    from ingest.export import export_accepted_files, export_workbook
+    from ingest.staff.export import export_accepted_files, export_workbook
 
     if xlsx_path is None and files_dir is None:
         fail("请给出 --xlsx 文件 或 --files 目录")
@@ -201,7 +201,7 @@ def chart_command(out_path: Path) -> None:
     示例：
       intake chart --out 收件统计.png
     """
-    from ingest.chart import render_chart
+    from ingest.staff.chart import render_chart
     from store.queries import campaign_stats
 
     cfg = app_config()

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 def memory_note(cfg: AppConfig) -> str:
     """"；峰值内存 98 MB（读取附件的工作进程另计 140 MB）": peak resident memory of this process and of the worker
-    process that read the attachments (ingest/isolation.py); each from its own VmHWM."""
-    from ingest.isolation import peak_memory_mb, worker_peak_memory_mb
+    process that read the attachments (ingest/files/isolation.py); each from its own VmHWM."""
+    from ingest.files.isolation import peak_memory_mb, worker_peak_memory_mb
 
     own = peak_memory_mb()
     if not own:
@@ -48,7 +48,7 @@ def poll() -> None:
     示例：
       INTAKE_IMAP_PASSWORD=授权码 INTAKE_SMTP_PASSWORD=授权码 intake poll --config config.toml
     """
-    from ingest.daemon import Daemon
+    from ingest.pipeline.daemon import Daemon
     from ingest.logs import setup_logging
 
     cfg = app_config(secrets=True)
@@ -69,7 +69,7 @@ def run() -> None:
     示例：
       intake run --config /etc/case-intake/config.toml
     """
-    from ingest.daemon import Daemon
+    from ingest.pipeline.daemon import Daemon
     from ingest.logs import setup_logging
 
     cfg = app_config(secrets=True)
@@ -89,10 +89,10 @@ def import_(source: Path, process: bool) -> None:
     示例：
       intake import ~/导出邮件/INBOX.mbox
     """
-    from ingest.local import import_local
+    from ingest.mail.local import import_local
     from ingest.logs import setup_logging
-    from ingest.outbox import dispatch
-    from ingest.pipeline import process_pending
+    from ingest.pipeline.outbox import dispatch
+    from ingest.pipeline.process import process_pending
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
@@ -164,7 +164,7 @@ def health(as_json: bool, send_alerts: bool) -> None:
       */10 * * * *  intake health --send-alerts     # cron：守护进程本身停了也能告警
     """
     from checks.domain import MessageStatus, OutboxStatus
-    from ingest.alerts import current_alerts, enqueue_alerts, poll_history, send_now
+    from ingest.pipeline.alerts import current_alerts, enqueue_alerts, poll_history, send_now
 
     cfg = app_config(secrets=send_alerts)
     tz = cfg.campaign.tz

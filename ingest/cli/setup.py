@@ -37,7 +37,7 @@ def demo(demo_dir: Path, count: int) -> None:
     示例：
       intake demo --dir /tmp/intake-demo
     """
-    from ingest.demo import run_demo
+    from ingest.setup.demo import run_demo
 
     run_demo(demo_dir, count, echo=click.echo)
 
@@ -55,7 +55,7 @@ def init(directory: Path, mailbox: str) -> None:
     示例：
       intake init /srv/case-intake --mailbox jcjyzj2025@163.com
     """
-    from ingest.deploy_init import init_deployment, print_next_steps
+    from ingest.setup.deploy import init_deployment, print_next_steps
 
     print_next_steps(init_deployment(directory, mailbox), click.echo)
 
@@ -91,7 +91,7 @@ def web(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from ingest.logs import setup_logging
-    from ingest.webapp import build_console
+    from ingest.staff.webapp import build_console
 
     cfg = app_config(secrets=True)
     if cfg.console is None:

@@ -79,7 +79,7 @@ def inspect(mail_file: Path, as_json: bool, received: str | None) -> None:
       intake inspect 收件箱导出/某校申报.eml --json
     """
     from ingest.cli.shell import open_runtime
-    from ingest.inspect import inspect_file, render_report
+    from ingest.staff.inspect import inspect_file, render_report
 
     cfg = app_config(example_ok=True)
     rt = open_runtime(cfg, open_store=False)

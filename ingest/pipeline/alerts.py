@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from checks.domain import OutboxStatus, ReplyKind
-from ingest.outbox import dispatch
+from ingest.pipeline.outbox import dispatch
 from notify.mailer import build_message, domain_of, make_message_id
 from store import Store, queries
 from store.models import Event, MailboxState

@@ -30,7 +30,7 @@ from checks.domain import FileRole
 from checks.facts import (AudioFacts, DocFacts, FileFacts, ImageFacts, ParagraphFacts, PdfFacts, SheetFacts,
                           VideoFacts)
 from checks.wordcount import count_words
-from ingest.sniff import format_of
+from ingest.files.sniff import format_of
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def extract_facts(path: Path, name: str, role: str, size: int, sha256: str, arch
     except _Unreadable as exc:
         return _replace(base, error=str(exc))
     except MemoryError:
-        raise  # our limit, not the sender's fault: the caller records it for staff (ingest/isolation.py)
+        raise  # our limit, not the sender's fault: the caller records it for staff (ingest/files/isolation.py)
     # Isolation boundary: python-docx, pypdf, Pillow and libmediainfo parse files from strangers, and on hostile
     # input they raise exception types of their own (struct.error, zlib.error, RecursionError, AssertionError…).
     # One unreadable file must not lose the submission: it becomes a recorded error on that file.

@@ -20,14 +20,14 @@ from checks.domain import MessageStatus, ReplyKind, Severity, SubmissionStatus
 from checks.facts import LinkFacts
 from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
-from ingest.analyse import Analysis, analyse, prior_from_summaries
-from ingest.hygiene import Hygiene, assess, foreign_reply_to
-from ingest.linkfetch import SuppliedFile, add_local_file, fetch_video_links
-from ingest.mime import NotAMimeMessage, ParsedMail
-from ingest.mime_stream import parse_file
-from ingest.replies import KIND_BY_STATUS, enqueue_replies, queue_batch_reply, queue_reply, version_record
+from ingest.pipeline.analyse import Analysis, analyse, prior_from_summaries
+from ingest.mail.hygiene import Hygiene, assess, foreign_reply_to
+from ingest.files.linkfetch import SuppliedFile, add_local_file, fetch_video_links
+from ingest.mail.mime import NotAMimeMessage, ParsedMail
+from ingest.mail.mime_stream import parse_file
+from ingest.pipeline.replies import KIND_BY_STATUS, enqueue_replies, queue_batch_reply, queue_reply, version_record
 from ingest.runtime import Runtime
-from ingest.stages import StageTimes
+from ingest.pipeline.timing import StageTimes
 from store import MAX_ATTEMPTS, CaseFields, SpooledMessage
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
 
 
 def _oversize(rt: Runtime, msg: SpooledMessage) -> tuple[str, ...]:
-    """A mail past ``intake.max_message_bytes`` was spooled as its header only (ingest/fetch.py)."""
+    """A mail past ``intake.max_message_bytes`` was spooled as its header only (ingest/mail/fetch.py)."""
     limit = rt.config.intake.max_message_bytes
     if not limit or msg.size <= limit or Path(msg.spool_path).stat().st_size >= msg.size:
         return ()

@@ -10,8 +10,8 @@ from checks.domain import (AttachmentKind, CaseIdentity, FileRole, OutboxStatus,
                            SubmitterKind)
 from checks.registry import Finding
 from ingest.config import AppConfig
-from ingest.hygiene import answer_address
-from ingest.mime import ParsedMail
+from ingest.mail.hygiene import answer_address
+from ingest.mail.mime import ParsedMail
 from notify.mailer import MAX_NAME_CHARS, UnencodableMessage, build_message, cut, domain_of, make_message_id
 from store import (
     AttachmentRecord,
@@ -25,7 +25,7 @@ from store import (
 )
 
 if TYPE_CHECKING:
-    from ingest.analyse import Analysis
+    from ingest.pipeline.analyse import Analysis
     from ingest.runtime import Runtime
 
 KIND_BY_STATUS: Mapping[str, ReplyKind] = {

@@ -12,8 +12,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Iterator
 
-from ingest.imap import parse_message_id
-from ingest.spool import Spool
+from ingest.mail.imap import parse_message_id
+from ingest.mail.spool import Spool
 from store import Store
 
 

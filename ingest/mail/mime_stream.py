@@ -1,6 +1,6 @@
 """Streaming MIME parsing for large mails: memory bounded by a constant, not by the mail's size.
 
-The stdlib parser (``ingest.mime.parse_message``) keeps the whole message, every part's encoded text
+The stdlib parser (``ingest.mail.mime.parse_message``) keeps the whole message, every part's encoded text
 and its decoded bytes in memory at once: about four times the mail. No well-kept library streams MIME
 parts to disk (python-multipart handles form-data, not mail: it refuses preambles and nested
 multiparts), so this module splits the message on its boundaries line by line and decodes each
@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import pybase64
 
-from ingest.mime import (
+from ingest.mail.mime import (
     MAX_PARTS,
     AttachmentPart,
     ParsedMail,

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     import httpx
 
 from checks.facts import LinkFacts
-from ingest.classify import VIDEO_KINDS
-from ingest.sniff import detect_kind
+from ingest.files.classify import VIDEO_KINDS
+from ingest.files.sniff import detect_kind
 from ingest.config import LinkSettings
-from ingest.links import find_large_attachment_links
-from ingest.mime import ParsedMail
-from ingest.spool import Spool
+from ingest.files.links import find_large_attachment_links
+from ingest.mail.mime import ParsedMail
+from ingest.mail.spool import Spool
 
 log = logging.getLogger(__name__)
 

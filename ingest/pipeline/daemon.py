@@ -25,14 +25,14 @@ from imapclient.exceptions import IMAPClientError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.alerts import current_alerts, enqueue_alerts, send_now
+from ingest.pipeline.alerts import current_alerts, enqueue_alerts, send_now
 
-from ingest.fetch import FetchReport, fetch_new
-from ingest.imap import MailboxClient, MailboxError
-from ingest.outbox import DispatchReport, dispatch
-from ingest.pipeline import ProcessReport, process_pending
+from ingest.mail.fetch import FetchReport, fetch_new
+from ingest.mail.imap import MailboxClient, MailboxError
+from ingest.pipeline.outbox import DispatchReport, dispatch
+from ingest.pipeline.process import ProcessReport, process_pending
 from ingest.runtime import Runtime
-from ingest.stages import StageTimes
+from ingest.pipeline.timing import StageTimes
 
 log = logging.getLogger(__name__)
 

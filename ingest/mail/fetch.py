@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ingest.imap import MailboxClient, MessageHead
-from ingest.spool import Spool
+from ingest.mail.imap import MailboxClient, MessageHead
+from ingest.mail.spool import Spool
 from store import Store
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ from typing import Callable
 from console.auth import hash_password
 
 from ingest.config import example_campaign_toml, load_config
-from ingest.deploy_init import new_console_key, new_console_password, write_private
-from ingest.local import import_local
-from ingest.mailfactory import build_mail
-from ingest.outbox import dispatch
-from ingest.pipeline import process_pending
+from ingest.setup.deploy import new_console_key, new_console_password, write_private
+from ingest.mail.local import import_local
+from ingest.samples.mails import build_mail
+from ingest.pipeline.outbox import dispatch
+from ingest.pipeline.process import process_pending
 from ingest.runtime import Runtime
-from ingest.sample_submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
+from ingest.samples.submissions import MAILBOX, RECEIVED, SCHOOLS, submission_mail
 
 DEMO_CONFIG = """# Demo configuration written by `intake demo`: SQLite, local mailbox, replies to files.
 [intake]

@@ -60,7 +60,7 @@ def _mapping_proxy(items: dict[str, Any]) -> MappingProxyType[str, Any]:
 copyreg.pickle(MappingProxyType, lambda m: (_mapping_proxy, (dict(m),)))
 
 # Modules the fork server imports once, so a worker starts in milliseconds with every reader loaded.
-_PRELOAD = ["ingest.isolation", "ingest.facts", "ingest.unpack", "ingest.classify", "checks.rules"]
+_PRELOAD = ["ingest.files.isolation", "ingest.files.facts", "ingest.files.unpack", "ingest.files.classify", "checks.rules"]
 
 
 class Overrun(Exception):

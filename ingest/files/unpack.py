@@ -15,8 +15,8 @@ Library choice, per format:
 
 Archive names are kept as logical names only; on disk every file is ``NNNNN.ext`` directly inside ``dest_dir``,
 so no path from an archive ever reaches the filesystem.  Limits are enforced on the bytes actually written.
-Member names are decoded and cleaned in ``ingest.archive_names``; formats and encryption are recognised by their
-bytes in ``ingest.sniff``.
+Member names are decoded and cleaned in ``ingest.files.archive_names``; formats and encryption are recognised by their
+bytes in ``ingest.files.sniff``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ import libarchive.read
 from libarchive import ffi
 from libarchive.exception import ArchiveError
 
-from ingest.archive_names import clean_member_name, decode_legacy_name, strip_compression_suffix, zip_entry_name
-from ingest.sniff import (
+from ingest.files.archive_names import clean_member_name, decode_legacy_name, strip_compression_suffix, zip_entry_name
+from ingest.files.sniff import (
     archive_kind,
     first_local_header_encrypted,
     office_encryption,
@@ -50,7 +50,7 @@ from ingest.sniff import (
     zip_directory_size,
 )
 
-# The public entry, and the sniffing and naming helpers callers (ingest.classify, tests) import from here.
+# The public entry, and the sniffing and naming helpers callers (ingest.files.classify, tests) import from here.
 __all__ = ["ExtractedFile", "Finding", "UnpackLimits", "archive_kind", "clean_member_name", "decode_legacy_name",
            "office_encryption", "read_head", "unpack_attachment", "zip_directory_size"]
 

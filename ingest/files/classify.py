@@ -7,7 +7,7 @@ checked elsewhere; here a PNG photo is still a photo and an AVI is still a video
 
 Legacy .doc/.wps/.rtf are read through LibreOffice (``soffice --headless --convert-to docx``, installed by
 scripts/install-system-deps.sh) with a fresh profile per job and a timeout, inside the file-reading worker
-(ingest/isolation.py); on a machine without it, the finding says so plainly.
+(ingest/files/isolation.py); on a machine without it, the finding says so plainly.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Protocol
 
 from checks.domain import FileRole
-from ingest.sniff import detect_kind
-from ingest.unpack import Finding, office_encryption
+from ingest.files.sniff import detect_kind
+from ingest.files.unpack import Finding, office_encryption
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Classification:
 
 
 class NamedFile(Protocol):
-    """What classify needs of an unpacked file (ingest.unpack.ExtractedFile fits)."""
+    """What classify needs of an unpacked file (ingest.files.unpack.ExtractedFile fits)."""
 
     @property
     def name(self) -> str: ...
@@ -85,7 +85,7 @@ CONVERT_SECONDS = 120.0
 
 def _lift_memory_limit() -> None:
     """LibreOffice maps far more address space than it uses; the limit our file-reading worker runs under
-    (ingest/isolation.py) would make it fail, so its child lifts the soft limit again (the timeout bounds it)."""
+    (ingest/files/isolation.py) would make it fail, so its child lifts the soft limit again (the timeout bounds it)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 

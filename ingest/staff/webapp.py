@@ -9,11 +9,11 @@ from checks.domain import MessageStatus, SubmissionStatus
 from checks.rules.quota import Quota, QuotaOverrun
 from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
-from ingest import alerts
-from ingest.export import workbook_bytes
-from ingest.pipeline import attach_file, recheck_message, send_chosen_reply
+from ingest.pipeline import alerts
+from ingest.staff.export import workbook_bytes
+from ingest.pipeline.process import attach_file, recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
-from ingest.staff import quota_overruns
+from ingest.staff.output import quota_overruns
 from store import queries
 from starlette.applications import Starlette
 

@@ -1,7 +1,7 @@
 """Realistic sample submissions for the demo, the end-to-end tests and the benchmarks.
 
 Every file is real (python-docx, Pillow, ffmpeg, zipfile/py7zr) and every mail is encoded the way a
-Chinese mail client encodes it (``ingest.mailfactory``), so the whole pipeline runs on what schools send.
+Chinese mail client encodes it (``ingest.samples.mails``), so the whole pipeline runs on what schools send.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Sequence
 
 import libarchive
 
-from ingest import samples
-from ingest.mailfactory import Attachment, build_mail
+from ingest.samples import files as samples
+from ingest.samples.mails import Attachment, build_mail
 
 MAILBOX = "jcjyzj2025@163.com"
 # Sample mail arrives three weeks before the 2025 call's deadline (2025-12-10), Beijing time.

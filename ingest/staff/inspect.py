@@ -9,9 +9,9 @@ from typing import Any
 
 from checks.domain import AttachmentKind, FileRole, Severity, SubmissionStatus, SubmitterKind, format_size
 from checks.errors import UnreadableFile
-from ingest.analyse import analyse
-from ingest.mime import NotAMimeMessage
-from ingest.mime_stream import parse_file
+from ingest.pipeline.analyse import analyse
+from ingest.mail.mime import NotAMimeMessage
+from ingest.mail.mime_stream import parse_file
 from ingest.runtime import Runtime
 
 

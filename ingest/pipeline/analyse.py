@@ -19,17 +19,17 @@ from checks.facts import FileFacts, LinkFacts, PriorSubmission, SubmissionFacts
 from checks.registry import Finding, decide_status
 from checks.subject import (ParsedSubject, example_subject, fill_from_other_sources, parse_subject,
                             sender_as_unit, unprescribed_subject)
-from ingest.batch import BatchPlan, plan_batch
-from ingest.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
+from ingest.pipeline.batch import BatchPlan, plan_batch
+from ingest.files.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
 from ingest.config import LimitSettings
-from ingest.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
-from ingest.linkfetch import SuppliedFile
-from ingest.links import find_large_attachment_links
-from ingest.mime import ParsedMail
-from ingest.sniff import UNKNOWN_KIND
-from ingest.stages import StageTimes
-from ingest.unpack import Finding as UnpackFinding
-from ingest.unpack import ExtractedFile, UnpackLimits, unpack_attachment
+from ingest.files.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.files.linkfetch import SuppliedFile
+from ingest.files.links import find_large_attachment_links
+from ingest.mail.mime import ParsedMail
+from ingest.files.sniff import UNKNOWN_KIND
+from ingest.pipeline.timing import StageTimes
+from ingest.files.unpack import Finding as UnpackFinding
+from ingest.files.unpack import ExtractedFile, UnpackLimits, unpack_attachment
 from store import CaseFields, CaseSummary
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _mail_budget_finding(bounds: LimitSettings, what: str, skipped: Sequence[str
 def _file_facts(f: AnalysedFile) -> FileFacts:
     assert f.path is not None
     # Imported here: only the worker reads files; the daemon's memory would carry every reader's libraries.
-    from ingest.facts import extract_facts
+    from ingest.files.facts import extract_facts
 
     return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
 

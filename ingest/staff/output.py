@@ -50,7 +50,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    from ingest.export import formula_safe  # openpyxl loads only when a command needs it
+    from ingest.staff.export import formula_safe  # openpyxl loads only when a command needs it
 
     buf = io.StringIO()
     buf.write("\ufeff")  # BOM: Excel/WPS then read UTF-8 Chinese correctly
@@ -81,7 +81,7 @@ def stats_csv_rows(stats: Stats) -> list[list[Any]]:
 
 def quota_overruns(store: Store, campaign_id: str, quota: Quota) -> tuple[QuotaOverrun, ...]:
     """The group keys over their quota among the stored cases, by the quota rule's own computation."""
-    from ingest.analyse import prior_from_summaries
+    from ingest.pipeline.analyse import prior_from_summaries
 
     return quota.overruns(prior_from_summaries(store.case_summaries(campaign_id), exclude_case_id=None))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.mime import ParsedMail
+from ingest.mail.mime import ParsedMail
 from store import domain_key
 
 AUTO_REPLY_SUBJECT = re.compile(

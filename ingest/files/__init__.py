@@ -1,0 +1,1 @@
+"""The files of a mail: unpacking archives, sniffing, classifying, reading facts, links, isolation."""

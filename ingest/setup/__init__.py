@@ -1,0 +1,1 @@
+"""Getting started: the embedded demo and ``intake init`` for a real deployment."""

@@ -4,21 +4,28 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+# One function called on the last line: bash parses all of it before the long steps run (a merge that rewrites
+# this file meanwhile must not change what runs next; see install-system-deps.sh).
 
-bash scripts/install-system-deps.sh --test || { echo "系统软件包安装失败" >&2; exit 1; }
-ensure_venv "[test]" || { echo "Python 依赖安装失败" >&2; exit 1; }
+main() {
+    bash scripts/install-system-deps.sh --test || { echo "系统软件包安装失败" >&2; exit 1; }
+    ensure_venv "[test]" || { echo "Python 依赖安装失败" >&2; exit 1; }
 
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
-tests_status=$?
-if [ "$tests_status" -eq 5 ]; then
-    echo "没有收集到任何测试：视为失败" >&2
-fi
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    tests_status=$?
+    if [ "$tests_status" -eq 5 ]; then
+        echo "没有收集到任何测试：视为失败" >&2
+    fi
 
-"$VENV/bin/python" -m mypy ingest checks store notify console
-types_status=$?
+    "$VENV/bin/python" -m mypy ingest checks store notify console
+    types_status=$?
 
-if [ "$tests_status" -ne 0 ] || [ "$types_status" -ne 0 ]; then
-    echo "失败：pytest 退出码 $tests_status，mypy 退出码 $types_status" >&2
-    exit 1
-fi
-echo "全部通过"
+    if [ "$tests_status" -ne 0 ] || [ "$types_status" -ne 0 ]; then
+        echo "失败：pytest 退出码 $tests_status，mypy 退出码 $types_status" >&2
+        exit 1
+    fi
+    echo "全部通过"
+}
+
+main "$@"
+exit

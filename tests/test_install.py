@@ -165,3 +165,15 @@ def test_every_package_folder_is_in_the_wheel_list() -> None:
                 continue
             found.add(".".join(folder.relative_to(ROOT).parts))
     assert found <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"
+
+
+def test_long_scripts_are_parsed_whole_before_they_run() -> None:
+    """Bash reads a plain script as it runs it: when a checkout or merge rewrites the file during a long apt,
+    pip or pytest step, bash goes on at the old byte offset in the new text (seen: install-system-deps.sh
+    printed "line 87: /null: No such file or directory" and exited 127). Each script's work is one function
+    called on its last lines, so the whole file is parsed before anything runs."""
+    for script in ("scripts/install-system-deps.sh", "scripts/demo.sh", "scripts/test.sh", "bench/fresh_debian.sh"):
+        text = (ROOT / script).read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        assert "\nmain() {\n" in text and lines[-2:] == ['main "$@"', "exit"], \
+            f"{script}: put the work in main() and end with main \"$@\" then exit"

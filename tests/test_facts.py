@@ -17,7 +17,9 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.actions import JavaScript
 
 from ingest.samples import files as samples
-from ingest.files.facts import extract_facts, read_image, seal_score
+from ingest.files.facts import extract_facts
+from ingest.files.readers.image import read_image
+from ingest.files.readers.seal import seal_score
 from ingest.files.sniff import format_of
 from test_rules_support import made
 

@@ -1,6 +1,6 @@
 """Document layout of the text material (版式): paper size, margins, the fonts and sizes of the title, the subtitle
 and the body, and line spacing, all read from the DOCX itself (``w:eastAsia`` fonts, styles resolved through their
-``basedOn`` chain and ``w:docDefaults``; see ``ingest.files.facts.read_docx``).
+``basedOn`` chain and ``w:docDefaults``; see ``ingest.files.readers.word.read_docx``).
 
 Calls write fonts the way Word's Chinese menus name them: 三号黑体 is 16 pt SimHei, 小三号楷体 15 pt KaiTi, 小四宋体
 12 pt SimSun. A document may name the same font in English (SimSun) or by an older name (楷体_GB2312); both count.

@@ -67,11 +67,11 @@ _SCALARS: tuple[type, ...] = (int, float, str, bool, dt.date, dict)
 def _describe(kind: Any) -> str:
     if isinstance(kind, UnionType) or get_origin(kind) is Union:
         inner = [a for a in get_args(kind) if a is not NoneType]
-        return f"{_describe(inner[0])} (optional)"
+        return f"{_describe(inner[0])}（可省略）"
     if get_origin(kind) is list:
-        return f"a list of {_describe(get_args(kind)[0])}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            dt.date: "a date like 2025-12-10", dict: "a table"}.get(kind, repr(kind))
+        return f"由{_describe(get_args(kind)[0])}组成的列表"
+    return {int: "整数", float: "数字", str: "字符串", bool: "true 或 false",
+            dt.date: "日期（例如 2025-12-10）", dict: "表"}.get(kind, repr(kind))
 
 
 def _supported(kind: Any) -> bool:
@@ -242,8 +242,8 @@ class RuleRegistry:
             try:
                 value = _coerce(kind, default)
             except TypeError:
-                raise ValueError(f"rule {rule_id!r}: default of {name!r} is not {_describe(kind)}: "
-                                 f"{default!r}") from None
+                shown = kind.__name__ if isinstance(kind, type) else str(kind)  # for the rule's author, in English
+                raise ValueError(f"rule {rule_id!r}: default of {name!r} is not {shown}: {default!r}") from None
             out[name] = ParamSpec(name=name, kind=kind, default=value, from_campaign=from_campaign.get(name))
         stray = sorted(set(from_campaign) - set(out))
         if stray:
@@ -255,19 +255,20 @@ class RuleRegistry:
     def configure(self, rules_table: Mapping[str, Any],
                   campaign: Mapping[str, Any] | None = None) -> ConfiguredRules:
         """The rules to run, from ``[campaign.rules."ID"]`` tables. A rule runs when it has a table and is not
-        ``enabled = false``. Raises ``ValueError`` (one English line) on any unknown id, key or bad value."""
+        ``enabled = false``. Raises ``ValueError`` (one Chinese line for the organiser, keys as written) on any
+        unknown id, key or bad value."""
         if not isinstance(rules_table, Mapping):
-            raise ValueError("the rules table must be a table of [campaign.rules.\"RULE_ID\"] tables")
+            raise ValueError("应为若干 [campaign.rules.\"规则编号\"] 表")
         unknown = sorted(set(rules_table) - set(self._rules))
         if unknown:
-            raise ValueError(f"unknown rule {unknown[0]!r} (known rules: {', '.join(self._rules)})")
+            raise ValueError(f"未知的规则 {unknown[0]!r}（已有的规则：{'、'.join(self._rules)}）")
         configured: list[ConfiguredRule] = []
         for spec in self._rules.values():
             if spec.id not in rules_table:
                 continue
             table = rules_table[spec.id]
             if not isinstance(table, Mapping):
-                raise ValueError(f"rule {spec.id!r}: expected a table of parameters, got {table!r}")
+                raise ValueError(f"规则 {spec.id!r}：应为参数表，实际是 {table!r}")
             rule = self._configure_one(spec, table, campaign or {})
             if rule is not None:
                 configured.append(rule)
@@ -279,36 +280,35 @@ class RuleRegistry:
         allowed = set(spec.params) | _RESERVED_KEYS
         stray = sorted(set(table) - allowed)
         if stray:
-            raise ValueError(f"rule {spec.id!r}: unknown parameter {stray[0]!r} "
-                             f"(allowed: {', '.join(sorted(allowed))})")
+            raise ValueError(f"规则 {spec.id!r}：未知的参数 {stray[0]!r}（可用：{'、'.join(sorted(allowed))}）")
         enabled = table.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ValueError(f"rule {spec.id!r}: enabled must be true or false, got {enabled!r}")
+            raise ValueError(f"规则 {spec.id!r}：enabled 应为 true 或 false，实际是 {enabled!r}")
         severity = table.get("severity", spec.severity)
         if severity not in Severity.codes():
-            raise ValueError(f"rule {spec.id!r}: severity must be one of {', '.join(Severity)}, got {severity!r}")
+            raise ValueError(f"规则 {spec.id!r}：severity 只能是 {'、'.join(Severity)} 之一，实际是 {severity!r}")
         values: dict[str, Any] = {}
         for name, param in spec.params.items():
             if name in table:
-                raw, where = table[name], f"rule {spec.id!r}: parameter {name!r}"
+                raw, where = table[name], f"规则 {spec.id!r} 的参数 {name!r}"
             elif param.from_campaign and _lookup(campaign, param.from_campaign) is not None:
-                raw, where = _lookup(campaign, param.from_campaign), f"campaign.{param.from_campaign} (for {spec.id!r})"
+                raw, where = _lookup(campaign, param.from_campaign), f"campaign.{param.from_campaign}（规则 {spec.id!r} 使用）"
             else:
                 values[name] = param.default
                 continue
             try:
                 values[name] = _coerce(param.kind, raw)
             except TypeError:
-                raise ValueError(f"{where} expects {_describe(param.kind)}, got {raw!r}") from None
+                raise ValueError(f"{where}：应为{_describe(param.kind)}，实际是 {raw!r}") from None
         params = MappingProxyType(values)
         if spec.validate is not None:
             try:
                 spec.validate(params)
             except ValueError as exc:
-                raise ValueError(f"rule {spec.id!r}: {exc}") from exc
+                raise ValueError(f"规则 {spec.id!r}：{exc}") from exc
         clause = table.get("clause")
         if clause is not None and not isinstance(clause, str):
-            raise ValueError(f"rule {spec.id!r}: clause must be a string like '四.2', got {clause!r}")
+            raise ValueError(f"规则 {spec.id!r}：clause 应为字符串，例如 '四.2'，实际是 {clause!r}")
         return ConfiguredRule(spec=spec, severity=severity, params=params, clause=clause) if enabled else None
 
 

@@ -54,13 +54,13 @@ class SubjectSpec:
         """Build from the parsed ``[campaign]`` TOML table (its ``subject`` table and ``categories`` array)."""
         subject = campaign.get("subject", {})
         if not isinstance(subject, Mapping):
-            raise ValueError("campaign.subject must be a table")
+            raise ValueError("campaign.subject：应为表")
         unknown = sorted(set(subject) - _SUBJECT_KEYS)
         if unknown:
-            raise ValueError(f"campaign.subject: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_SUBJECT_KEYS))})")
+            raise ValueError(f"campaign.subject：未知的配置项 {unknown[0]!r}（可用：{'、'.join(sorted(_SUBJECT_KEYS))}）")
         raw_categories = campaign.get("categories")
         if not isinstance(raw_categories, Sequence) or isinstance(raw_categories, str) or not raw_categories:
-            raise ValueError("campaign.categories must be a non-empty array of tables")
+            raise ValueError("campaign.categories：应为非空的表数组（[[campaign.categories]]）")
         categories = tuple(_category_from_table(i, table) for i, table in enumerate(raw_categories))
         _check_categories(categories)
         texts = {key: subject.get(key, default) for key, default in (
@@ -68,20 +68,20 @@ class SubjectSpec:
             ("example_organization", "XX学校"), ("example_case_name", "案例名称"))}
         for key, value in texts.items():
             if not isinstance(value, str):
-                raise ValueError(f"campaign.subject.{key} must be a string, got {value!r}")
+                raise ValueError(f"campaign.subject.{key}：应为字符串，实际是 {value!r}")
         words = subject.get("template_words", [])
         if not isinstance(words, Sequence) or isinstance(words, str) or not all(
                 isinstance(w, str) and w.strip() for w in words):
-            raise ValueError("campaign.subject.template_words must be an array of non-empty strings")
+            raise ValueError("campaign.subject.template_words：应为非空字符串的数组")
         review_below = subject.get("review_below", 0.8)
         if isinstance(review_below, bool) or not isinstance(review_below, int | float) or not 0 <= review_below <= 1:
-            raise ValueError(f"campaign.subject.review_below must be a number between 0 and 1, got {review_below!r}")
+            raise ValueError(f"campaign.subject.review_below：应为 0 到 1 之间的数，实际是 {review_below!r}")
         category_required = subject.get("category_required", True)
         if not isinstance(category_required, bool):
-            raise ValueError(f"campaign.subject.category_required must be true or false, got {category_required!r}")
+            raise ValueError(f"campaign.subject.category_required：应为 true 或 false，实际是 {category_required!r}")
         prescribed = subject.get("prescribed", True)
         if not isinstance(prescribed, bool):
-            raise ValueError(f"campaign.subject.prescribed must be true or false, got {prescribed!r}")
+            raise ValueError(f"campaign.subject.prescribed：应为 true 或 false，实际是 {prescribed!r}")
         return cls(categories=categories, template=texts["template"], required_marker=texts["required_marker"],
                    template_words=tuple(words), review_below=float(review_below), category_required=category_required,
                    prescribed=prescribed,
@@ -95,21 +95,21 @@ class SubjectSpec:
 def _category_from_table(index: int, table: Any) -> Category:
     where = f"campaign.categories[{index}]"
     if not isinstance(table, Mapping):
-        raise ValueError(f"{where} must be a table")
+        raise ValueError(f"{where}：应为表")
     unknown = sorted(set(table) - _CATEGORY_KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: aliases, name, no, topics)")
+        raise ValueError(f"{where}：未知的配置项 {unknown[0]!r}（可用：aliases、name、no、topics）")
     no, name, aliases, topics = table.get("no"), table.get("name"), table.get("aliases", []), table.get("topics", [])
     if isinstance(no, bool) or not isinstance(no, int) or not 1 <= no <= 99:
-        raise ValueError(f"{where}.no must be a whole number from 1 to 99, got {no!r}")
+        raise ValueError(f"{where}.no：应为 1 到 99 的整数，实际是 {no!r}")
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{where}.name must be a non-empty string")
+        raise ValueError(f"{where}.name：应为非空字符串")
     if not isinstance(aliases, Sequence) or isinstance(aliases, str) or not all(
             isinstance(a, str) and a.strip() for a in aliases):
-        raise ValueError(f"{where}.aliases must be an array of non-empty strings")
+        raise ValueError(f"{where}.aliases：应为非空字符串的数组")
     if not isinstance(topics, Sequence) or isinstance(topics, str) or not all(
             isinstance(t, str) and t.strip() for t in topics):
-        raise ValueError(f"{where}.topics must be an array of non-empty strings")
+        raise ValueError(f"{where}.topics：应为非空字符串的数组")
     return Category(no=no, name=name.strip(), aliases=tuple(a.strip() for a in aliases),
                     topics=tuple(t.strip() for t in topics))
 
@@ -119,15 +119,14 @@ def _check_categories(categories: tuple[Category, ...]) -> None:
     owner: dict[str, int] = {}
     for category in categories:
         if category.no in seen_no:
-            raise ValueError(f"campaign.categories: number {category.no} is used twice")
+            raise ValueError(f"campaign.categories：编号 {category.no} 用了两次")
         seen_no.add(category.no)
         for text in (category.name, *category.aliases, *category.topics):
             key = name_key(text)
             if not key:
-                raise ValueError(f"campaign.categories: category {category.no} has an empty name or alias")
+                raise ValueError(f"campaign.categories：类别 {category.no} 的名称或别名为空")
             if owner.get(key, category.no) != category.no:
-                raise ValueError(f"campaign.categories: {text!r} names both category {owner[key]} "
-                                 f"and category {category.no}")
+                raise ValueError(f"campaign.categories：{text!r} 同时指向类别 {owner[key]} 和类别 {category.no}")
             owner[key] = category.no
 
 

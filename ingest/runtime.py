@@ -37,11 +37,11 @@ def build_campaign(config: AppConfig) -> Campaign:
     try:
         spec = SubjectSpec.from_campaign(raw)
     except ValueError as exc:
-        raise StartupError(f"campaign subject/categories: {exc}") from exc
+        raise StartupError(f"征集配置（主题格式与类别）：{exc}") from exc
     try:
         rules = configure(raw.get("rules", {}), campaign=raw)
     except ValueError as exc:
-        raise StartupError(f"campaign.rules: {exc}") from exc
+        raise StartupError(f"campaign.rules 规则配置：{exc}") from exc
     return Campaign(subject_spec=spec, rules=rules)
 
 

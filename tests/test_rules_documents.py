@@ -135,9 +135,9 @@ def test_wrong_format_and_nothing_recognised() -> None:
 
 
 def test_bad_document_tables_stop_configuration() -> None:
-    with pytest.raises(ValueError, match="documents\\[0\\]: unknown key 'title'"):
+    with pytest.raises(ValueError, match="documents\\[0\\]：未知的配置项 'title'"):
         check(documents=[{"name": "附件1", "title": "x", "file_words": ["附件1"]}])
-    with pytest.raises(ValueError, match="give file_words or content_words"):
+    with pytest.raises(ValueError, match="请给出 file_words 或 content_words"):
         check(documents=[{"name": "附件1"}])
     with pytest.raises(ValueError, match="deadline"):
         check(documents=[{"name": "附件1", "file_words": ["附件1"], "deadline": "9月10日"}])

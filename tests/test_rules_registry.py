@@ -32,7 +32,7 @@ def test_duplicate_id_fails_at_registration() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"clause": ""}, "must name the clause"),
     ({"severity": "fatal"}, "severity must be one of"),
-    ({"params": {"n": (int, "3")}}, "default of 'n' is not an integer"),
+    ({"params": {"n": (int, "3")}}, "default of 'n' is not int"),
     ({"params": {"n": (set, None)}}, "unsupported type"),
     ({"params": {"enabled": (bool, True)}}, "bad parameter name"),
     ({"id": "Bad_ID"}, "lower-case words"),
@@ -63,15 +63,15 @@ def test_configure_converts_and_validates() -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"no-such-rule": {}}, "unknown rule 'no-such-rule'"),
-    ({"demo-limit": {"limt": 4}}, "unknown parameter 'limt'"),
-    ({"demo-limit": {"limit": "4"}}, "'limit' expects an integer"),
-    ({"demo-limit": {"limit": True}}, "'limit' expects an integer"),
-    ({"demo-limit": {"names": "a"}}, "expects a list of a string"),
-    ({"demo-limit": {"day": "10/12/2025"}}, "expects a date"),
-    ({"demo-limit": {"severity": "fatal"}}, "severity must be one of"),
-    ({"demo-limit": {"enabled": "yes"}}, "enabled must be true or false"),
-    ({"demo-limit": 3}, "expected a table"),
+    ({"no-such-rule": {}}, "未知的规则 'no-such-rule'"),
+    ({"demo-limit": {"limt": 4}}, "未知的参数 'limt'"),
+    ({"demo-limit": {"limit": "4"}}, "'limit'：应为整数，实际是 '4'"),
+    ({"demo-limit": {"limit": True}}, "'limit'：应为整数"),
+    ({"demo-limit": {"names": "a"}}, "应为由字符串组成的列表"),
+    ({"demo-limit": {"day": "10/12/2025"}}, "应为日期"),
+    ({"demo-limit": {"severity": "fatal"}}, "severity 只能是"),
+    ({"demo-limit": {"enabled": "yes"}}, "enabled 应为 true 或 false"),
+    ({"demo-limit": 3}, "应为参数表"),
 ])
 def test_configuration_errors_are_one_line(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
@@ -80,13 +80,13 @@ def test_configuration_errors_are_one_line(table: dict[str, Any], message: str) 
 
 
 def test_real_rules_reject_bad_values_at_configuration() -> None:
-    with pytest.raises(ValueError, match="not a known time zone"):
+    with pytest.raises(ValueError, match="未知的时区 'Mars/Olympus'"):
         configure({"submission-window": {"timezone": "Mars/Olympus"}}, campaign=example_campaign())
-    with pytest.raises(ValueError, match="must look like 16:9"):
+    with pytest.raises(ValueError, match="aspect 应形如 16:9"):
         configure({"video-aspect": {"aspect": "wide"}})
-    with pytest.raises(ValueError, match=r"groups\[0\]: unknown key 'per_county'"):
+    with pytest.raises(ValueError, match=r"groups\[0\]：未知的配置项 'per_county'"):
         configure({"quota": {"groups": [{"per_county": 3}]}})
-    with pytest.raises(ValueError, match="min_words is larger"):
+    with pytest.raises(ValueError, match="min_words 大于 max_words"):
         configure({"text-length": {"min_words": 5000, "max_words": 3000}})
 
 
@@ -94,7 +94,7 @@ def test_campaign_keys_fill_rule_parameters() -> None:
     rules = configure({"submission-window": {}}, campaign={"deadline": "2024-09-30", "timezone": "Asia/Urumqi"})
     params = rules.rules[0].params
     assert params["deadline"] == dt.date(2024, 9, 30) and params["timezone"] == "Asia/Urumqi"
-    with pytest.raises(ValueError, match=r"campaign.deadline \(for 'submission-window'\) expects a date"):
+    with pytest.raises(ValueError, match=r"campaign.deadline（规则 'submission-window' 使用）：应为日期"):
         configure({"submission-window": {}}, campaign={"deadline": "soon"})
 
 

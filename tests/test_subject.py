@@ -119,17 +119,17 @@ def test_spec_from_example_config(spec: SubjectSpec) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c: c["categories"].append({"no": 1, "name": "重复"}), "used twice"),
-    (lambda c: c["categories"].append({"no": 11, "name": "新类别", "aliases": ["德育"]}), "names both"),
-    (lambda c: c["categories"].append({"no": 12, "name": "思政课"}), "names both"),
+    (lambda c: c["categories"].append({"no": 1, "name": "重复"}), "用了两次"),
+    (lambda c: c["categories"].append({"no": 11, "name": "新类别", "aliases": ["德育"]}), "同时指向类别"),
+    (lambda c: c["categories"].append({"no": 12, "name": "思政课"}), "同时指向类别"),
     (lambda c: c["subject"].update(review_below=1.5), "review_below"),
-    (lambda c: c["subject"].update(templat="x"), "unknown key"),
-    (lambda c: c["categories"].append({"no": 13, "name": "x", "alias": []}), "unknown key"),
-    (lambda c: c["categories"].append({"no": "14", "name": "x"}), "whole number"),
+    (lambda c: c["subject"].update(templat="x"), "未知的配置项"),
+    (lambda c: c["categories"].append({"no": 13, "name": "x", "alias": []}), "未知的配置项"),
+    (lambda c: c["categories"].append({"no": "14", "name": "x"}), "1 到 99 的整数"),
     (lambda c: c["subject"].update(template_words="案例名称"), "template_words"),
-    (lambda c: c.update(categories=[]), "non-empty"),
+    (lambda c: c.update(categories=[]), "非空"),
     (lambda c: c["categories"].append({"no": 15, "name": "x", "topics": "劳动"}), "topics"),
-    (lambda c: c["categories"].append({"no": 16, "name": "y", "topics": ["心理健康"]}), "names both"),
+    (lambda c: c["categories"].append({"no": 16, "name": "y", "topics": ["心理健康"]}), "同时指向类别"),
 ])
 def test_spec_rejects_bad_config(campaign: dict[str, Any], change: Any, message: str) -> None:
     bad = {**campaign, "subject": dict(campaign["subject"]),

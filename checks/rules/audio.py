@@ -33,7 +33,7 @@ def audio_size(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 def _validate_duration(params: Params) -> None:
     if params["max_seconds"] and params["min_seconds"] > params["max_seconds"]:
-        raise ValueError("min_seconds is larger than max_seconds")
+        raise ValueError("min_seconds 大于 max_seconds")
 
 
 @REGISTRY.rule(id="audio-duration", clause="四.4(5)", severity=Severity.REJECT, title="音频时长",

@@ -42,17 +42,17 @@ def _document(i: int, table: Mapping[str, Any]) -> _Document:
     where = f"documents[{i}]"
     stray = sorted(set(table) - set(_DOC_KEYS))
     if stray:
-        raise ValueError(f"{where}: unknown key {stray[0]!r} (allowed: {', '.join(sorted(_DOC_KEYS))})")
+        raise ValueError(f"{where}：未知的配置项 {stray[0]!r}（可用：{'、'.join(sorted(_DOC_KEYS))}）")
     if not isinstance(table.get("name"), str) or not table["name"].strip():
-        raise ValueError(f"{where}.name must be a non-empty string")
+        raise ValueError(f"{where}.name：应为非空字符串")
     words = {}
     for key in ("file_words", "content_words"):
         value = table.get(key, [])
         if not isinstance(value, (list, tuple)) or not all(isinstance(w, str) and w.strip() for w in value):
-            raise ValueError(f"{where}.{key} must be a list of non-empty strings")
+            raise ValueError(f"{where}.{key}：应为非空字符串的列表")
         words[key] = tuple(value)
     if not words["file_words"] and not words["content_words"]:
-        raise ValueError(f"{where}: give file_words or content_words (how the document is recognised)")
+        raise ValueError(f"{where}：请给出 file_words 或 content_words（按什么认出这份材料）")
     raw = table.get("deadline", "")
     deadline: dt.date | None
     if isinstance(raw, dt.date):
@@ -61,12 +61,12 @@ def _document(i: int, table: Mapping[str, Any]) -> _Document:
         try:
             deadline = dt.date.fromisoformat(raw) if raw else None
         except ValueError:
-            raise ValueError(f"{where}.deadline must be a date like 2024-09-10, got {raw!r}") from None
+            raise ValueError(f"{where}.deadline：应为日期，例如 2024-09-10，实际是 {raw!r}") from None
     else:
-        raise ValueError(f"{where}.deadline must be a date like 2024-09-10, got {raw!r}")
+        raise ValueError(f"{where}.deadline：应为日期，例如 2024-09-10，实际是 {raw!r}")
     batch = table.get("batch", "")
     if not isinstance(batch, str):
-        raise ValueError(f"{where}.batch must be a string")
+        raise ValueError(f"{where}.batch：应为字符串")
     return _Document(table["name"].strip(), words["file_words"], words["content_words"], deadline, batch)
 
 
@@ -77,13 +77,13 @@ def _documents(params: Params) -> list[_Document]:
 def _validate(params: Params) -> None:
     docs = _documents(params)
     if len({d.name for d in docs}) != len(docs):
-        raise ValueError("two documents have the same name")
+        raise ValueError("documents：两份材料同名")
     if params["match"] not in _MATCH:
-        raise ValueError(f"match must be one of {', '.join(_MATCH)}")
+        raise ValueError(f"match 只能是 {'、'.join(_MATCH)} 之一")
     try:
         ZoneInfo(params["timezone"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone {params['timezone']!r} is not a known time zone") from exc
+        raise ValueError(f"timezone：未知的时区 {params['timezone']!r}") from exc
 
 
 def _extension(f: FileFacts) -> str:

@@ -51,12 +51,12 @@ def _same_font(found: str | None, wanted: str) -> bool:
 
 def _validate(params: Params) -> None:
     if params["paper"] and params["paper"].upper() not in _PAPER:
-        raise ValueError(f"paper must be one of {', '.join(_PAPER)} or \"\", got {params['paper']!r}")
+        raise ValueError(f"paper 只能是 {'、'.join(_PAPER)} 之一或 \"\"，实际是 {params['paper']!r}")
     if params["margins_mm"] and len(params["margins_mm"]) != 4:
-        raise ValueError("margins_mm lists four numbers: top, bottom, left, right (or is empty)")
+        raise ValueError("margins_mm 应为四个数：上、下、左、右（或留空）")
     for key in ("title_size_pt", "subtitle_size_pt", "body_size_pt", "line_spacing", "tolerance_mm"):
         if params[key] < 0:
-            raise ValueError(f"{key} cannot be negative")
+            raise ValueError(f"{key} 不能为负数")
 
 
 def _texts(facts: SubmissionFacts) -> tuple[FileFacts, ...]:

@@ -26,7 +26,7 @@ def _none(what: str) -> Check:
 
 def _validate_count(params: Params) -> None:
     if params["max_count"] and params["min_count"] > params["max_count"]:
-        raise ValueError("min_count is larger than max_count")
+        raise ValueError("min_count 大于 max_count")
 
 
 def _counting_notes(facts: SubmissionFacts) -> str:
@@ -103,7 +103,7 @@ def photo_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 def _validate_size(params: Params) -> None:
     if params["max_bytes"] and params["min_bytes"] > params["max_bytes"]:
-        raise ValueError("min_bytes is larger than max_bytes")
+        raise ValueError("min_bytes 大于 max_bytes")
 
 
 @REGISTRY.rule(id="photo-size", clause="四.4(4)", severity=Severity.REJECT, title="照片大小",

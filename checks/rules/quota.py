@@ -39,22 +39,22 @@ def _validate(params: Params) -> None:
         where = f"groups[{i}]"
         stray = sorted(set(group) - set(_GROUP_KEYS) - set(_OPTIONAL_KEYS))
         if stray:
-            raise ValueError(f"{where}: unknown key {stray[0]!r} (allowed: {', '.join(sorted(_GROUP_KEYS))})")
+            raise ValueError(f"{where}：未知的配置项 {stray[0]!r}（可用：{'、'.join(sorted(_GROUP_KEYS))}）")
         for key, kind in _GROUP_KEYS.items():
             if key not in group:
-                raise ValueError(f"{where}: missing key {key!r}")
+                raise ValueError(f"{where}：缺少必填项 {key!r}")
             if not isinstance(group[key], kind) or isinstance(group[key], bool):
-                raise ValueError(f"{where}.{key}: expected {kind.__name__}, got {group[key]!r}")
+                raise ValueError(f"{where}.{key}：应为{'整数' if kind is int else '字符串'}，实际是 {group[key]!r}")
         if group["group_by"] not in _GROUP_BY:
-            raise ValueError(f"{where}.group_by must be one of {', '.join(_GROUP_BY)}")
+            raise ValueError(f"{where}.group_by：只能是 {'、'.join(_GROUP_BY)} 之一")
         if group["per_category_max"] < 0 or group["total_max"] < 0:
-            raise ValueError(f"{where}: limits cannot be negative (0 means no limit)")
+            raise ValueError(f"{where}：名额不能为负数（0 表示不限）")
         for key in _OPTIONAL_KEYS:
             table = group.get(key, {})
             if not isinstance(table, Mapping) or not all(
                     field in _WHERE_FIELDS and isinstance(values, (list, tuple))
                     and all(isinstance(v, str) for v in values) for field, values in table.items()):
-                raise ValueError(f"{where}.{key}: expected a table of {', '.join(_WHERE_FIELDS)} = [values]")
+                raise ValueError(f"{where}.{key}：应为 {'、'.join(_WHERE_FIELDS)} = [取值列表] 形式的表")
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ def text_present(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 def _validate_length(params: Params) -> None:
     if params["min_words"] < 0 or params["max_words"] < 0:
-        raise ValueError("word limits cannot be negative")
+        raise ValueError("字数限制不能为负数")
     if params["max_words"] and params["min_words"] > params["max_words"]:
-        raise ValueError("min_words is larger than max_words")
+        raise ValueError("min_words 大于 max_words")
 
 
 @REGISTRY.rule(id="text-length", clause="四.4(3)", severity=Severity.REJECT, title="文字材料字数",

@@ -25,10 +25,10 @@ def _validate(params: Params) -> None:
     try:
         _zone(params)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone {params['timezone']!r} is not a known time zone") from exc
+        raise ValueError(f"timezone：未知的时区 {params['timezone']!r}") from exc
     opens, deadline = params["opens"], params["deadline"]
     if opens is not None and deadline is not None and opens > deadline:
-        raise ValueError(f"opens {opens} is after deadline {deadline}")
+        raise ValueError(f"opens（{opens}）晚于 deadline（{deadline}）")
 
 
 def _day(d: dt.date) -> str:

@@ -83,7 +83,7 @@ def video_format(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 
 def _validate_duration(params: Params) -> None:
     if params["max_seconds"] and params["min_seconds"] > params["max_seconds"]:
-        raise ValueError("min_seconds is larger than max_seconds")
+        raise ValueError("min_seconds 大于 max_seconds")
 
 
 @REGISTRY.rule(id="video-duration", clause="四.4(5)", severity=Severity.REJECT, title="视频时长",
@@ -115,14 +115,14 @@ def video_duration(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
 def _ratio(text: str) -> float:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[:：/]\s*(\d+(?:\.\d+)?)\s*", text)
     if not m or float(m.group(2)) == 0:
-        raise ValueError(f"aspect {text!r} must look like 16:9")
+        raise ValueError(f"aspect 应形如 16:9，实际是 {text!r}")
     return float(m.group(1)) / float(m.group(2))
 
 
 def _validate_aspect(params: Params) -> None:
     _ratio(params["aspect"])
     if not 0 <= params["tolerance"] < 0.5:
-        raise ValueError("tolerance must be a fraction between 0 and 0.5, e.g. 0.03")
+        raise ValueError("tolerance 应为 0 到 0.5 之间的小数，例如 0.03")
 
 
 @REGISTRY.rule(id="video-aspect", clause="四.4(5)", severity=Severity.REJECT, title="视频画面比例",

@@ -46,7 +46,7 @@ def subject(text: str, as_json: bool) -> None:
     try:
         spec = SubjectSpec.from_campaign(cfg.campaign.raw)
     except ValueError as exc:
-        fail(f"campaign subject/categories: {exc}")
+        fail(f"征集配置（主题格式与类别）：{exc}")
     data = parse_subject(text, spec).to_json()
     if as_json:
         echo_json(data)

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from ingest import samples  # noqa: E402
+from ingest.samples import files as samples  # noqa: E402
 from ingest.samples.mails import STYLES, Attachment, build_mail  # noqa: E402
 from ingest.samples.submissions import MAILBOX, RECEIVED, zip_gbk  # noqa: E402
 from servers import write_intake_config  # noqa: E402

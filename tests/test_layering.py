@@ -4,6 +4,9 @@ spelled as a bare string outside the vocabulary (``checks/domain.py``)."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -67,6 +70,88 @@ def test_the_layering_check_sees_a_wrong_import(tmp_path: Path) -> None:
     found = [name for _, name in _imports_of_ours(source)]
     assert found == ["notify.render.Renderer", "store.models", "checks.domain.FileRole"]
     assert [n for n in found if not _allowed(n, ALLOWED["store"])] == ["notify.render.Renderer"]
+
+
+# ---- sample generators stay out of the runtime ----------------------------------------------------------------
+
+SAMPLES = "ingest.samples"
+DEMO = "ingest.setup.demo"
+# Outside tests/ and bench/, only the demo builds its mails from the generators, and only the `intake demo` command
+# (inside its function, so `intake poll` never loads them) imports the demo.
+SAMPLE_IMPORTERS = {"ingest/setup/demo.py"}
+DEMO_IMPORTERS = {"ingest/cli/setup.py"}
+
+
+def _imports_with_level(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line, name, inside a function) of each import of ours in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    nested: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            nested.update(id(inner) for inner in ast.walk(node) if inner is not node)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] in PACKAGES:
+                yield node.lineno, name, id(node) in nested
+
+
+def _sample_imports_out_of_place(paths: list[Path], root: Path = ROOT) -> list[str]:
+    wrong = []
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("ingest/samples/"):
+            continue
+        for line, name, in_function in _imports_with_level(path):
+            if _allowed(name, {SAMPLES}) and rel not in SAMPLE_IMPORTERS:
+                wrong.append(f"{rel}:{line} imports {name}")
+            if _allowed(name, {DEMO}) and (rel not in DEMO_IMPORTERS or not in_function):
+                wrong.append(f"{rel}:{line} imports {name}")
+    return wrong
+
+
+def test_sample_generators_are_imported_only_by_the_demo() -> None:
+    assert _sample_imports_out_of_place([p for package in PACKAGES for p in _sources(package)]) == []
+
+
+def test_the_sample_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    sources = {
+        "ingest/setup/demo.py": "from ingest.samples.mails import build_mail\n",  # the demo: allowed
+        "ingest/cli/setup.py": "from ingest.setup.demo import run_demo\n",  # at module level: loaded by every command
+        "ingest/staff/output.py": "def f():\n    from ingest.samples.files import make_jpeg\n",  # runtime code
+        "ingest/cli/cases.py": "def f():\n    import ingest.setup.demo\n",  # not the demo command's module
+    }
+    for rel, text in sources.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    assert _sample_imports_out_of_place([tmp_path / rel for rel in sources], root=tmp_path) == [
+        "ingest/cli/setup.py:1 imports ingest.setup.demo.run_demo",
+        "ingest/staff/output.py:2 imports ingest.samples.files.make_jpeg",
+        "ingest/cli/cases.py:2 imports ingest.setup.demo",
+    ]
+
+
+def test_the_runtime_loads_no_sample_generator() -> None:
+    """Every module of ingest/ but the generators and the demo, imported in a fresh interpreter: none of them
+    pulls in ingest.samples or the demo, however indirectly."""
+    runtime = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in _sources("ingest")
+                     if not p.relative_to(ROOT).as_posix().startswith("ingest/samples/")
+                     and p.name not in ("__main__.py",) and p.relative_to(ROOT).as_posix() != "ingest/setup/demo.py")
+    runtime = [m.removesuffix(".__init__") for m in runtime]
+    code = ("import importlib, sys\n"
+            f"for m in {runtime!r}:\n    importlib.import_module(m)\n"
+            f"print(sorted(m for m in sys.modules if m.startswith({SAMPLES!r}) or m == {DEMO!r}))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(runtime) > 50
+    assert done.stdout.strip() == "[]"
 
 
 # ---- no bare codes ----------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ CPU time of this process (``time.process_time``: less disturbed by other work on
 the bench corpus (bench/corpus.py, made once and cached) or, with ``--synthetic``, generated mails with random
 attachments (seconds to make). ``--compare FILE`` times another version of ``mime_stream.py`` (e.g. from
 ``git show main~3:ingest/mail/mime_stream.py > /tmp/old.py``) interleaved round by round with this checkout's, and
-checks that both give the same attachments (SHA-256) for every mail.
+checks that both give the same attachments (SHA-256) for every mail. Only that file is swapped: what it imports
+(the part decoder ``ingest/mail/transfer_decoding.py`` since it was split out) comes from this checkout.
 
     python3 bench/parse_speed.py --count 10 --rounds 5
     python3 bench/parse_speed.py --synthetic --compare /tmp/old_mime_stream.py

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.mail import mime_stream
+from ingest.mail import mime_stream, transfer_decoding
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -62,7 +62,7 @@ def test_block_decoding_gives_the_stdlib_bytes(raw: bytes, read_size: int, batch
         path.write_bytes(raw)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(mime_stream._Lines, "READ_SIZE", read_size)
-            mp.setattr(mime_stream, "B64_BATCH", batch)
+            mp.setattr(transfer_decoding, "B64_BATCH", batch)
             parsed = mime_stream.parse_file(path, workdir / "parts")
         got = [a.path.read_bytes() if a.path is not None else b"" for a in parsed.attachments]
         assert got == _stdlib_attachments(raw)
@@ -76,21 +76,21 @@ def test_a_stray_character_or_inner_padding_leaves_the_fast_path(tmp_path: Path)
     lines = [good[i:i + 76] for i in range(0, len(good), 76)]
     for bad in (lines[3][:10] + b"*" + lines[3][11:], lines[3][:40] + b"==" + lines[3][42:]):
         body = b"\r\n".join(lines[:3] + [bad] + lines[4:]) + b"\r\n"
-        sink = mime_stream._Sink("base64", None)
+        sink = transfer_decoding.PartSink("base64", None)
         assert not sink._decode_clean(body)
         assert sink.size == 0 and not sink._b64
     clean = b"\r\n".join(lines) + b"\r\n"
-    sink = mime_stream._Sink("base64", None)
+    sink = transfer_decoding.PartSink("base64", None)
     assert sink._decode_clean(clean) and bytes(sink.mem) == bytes(range(256)) * 8
 
 
 def test_letters_carried_over_from_an_odd_line_are_not_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A line of 5 letters leaves one letter for the next quantum; the next block, clean on its own, must not
     be decoded without it."""
-    monkeypatch.setattr(mime_stream, "B64_BATCH", 4)
+    monkeypatch.setattr(transfer_decoding, "B64_BATCH", 4)
     data = bytes(range(200))
     enc = base64.b64encode(data)
-    sink = mime_stream._Sink("base64", None)
+    sink = transfer_decoding.PartSink("base64", None)
     sink.feed(enc[:5] + b"\r\n")
     rest = enc[5:]
     for i in range(0, len(rest), 76):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from checks.subject_categories import category_from_files, parse_category
@@ -83,100 +83,123 @@ def _take_from_form(field: str, subject_value: str, form_value: str, notes: list
                             f"（主题中为“{subject_value}”）", 1.0))
 
 
+@dataclass
+class _Filling:
+    """What the form and the files change in a subject, gathered field by field."""
+
+    parsed: ParsedSubject
+    doubts: list[Doubt]
+    notes: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    filled: list[str] = field(default_factory=list)
+
+    @property
+    def doubtful(self) -> bool:
+        """The subject itself is unsure: the stamped form is the better witness."""
+        return self.parsed.needs_review
+
+    def take(self, name: str, value: Any) -> None:
+        """Set a field of the completed subject and count it as filled (``name`` is also the filled key)."""
+        self.fields[name] = value
+        self.filled.append(name)
+
+
 def fill_from_other_sources(parsed: ParsedSubject, *, attachment_names: Sequence[str],
                             form_fields: Mapping[str, str], spec: SubjectSpec) -> tuple[ParsedSubject, tuple[str, ...]]:
     """Complete or correct the subject from the application form (申报单位, 案例名称, 类别) and the attachment
     names; return the result and the disagreements between them (plain Chinese)."""
-    notes: list[str] = []
-    doubts = list(parsed.doubts)
-    fields: dict[str, Any] = {}
-    filled: list[str] = []
-    doubtful = parsed.needs_review  # the subject itself is unsure: the stamped form is the better witness
-
+    filling = _Filling(parsed, list(parsed.doubts))
     unit = (form_fields.get("申报单位") or "").strip()
     if unit:
-        if parsed.organization is None:
-            fields["organization"] = unit
-            filled.append("organization")
-            doubts.append(Doubt("unit_from_form", f"申报单位取自申报表：{unit}", 1.0))
-        elif doubtful and _compare_key(parsed.organization) != _compare_key(unit):
-            fields["organization"] = unit
-            filled.append("organization")
-            _take_from_form("organization", parsed.organization, unit, notes, doubts)
-        elif _differs(parsed.organization, unit):
-            notes.append(f"邮件主题中的申报单位“{parsed.organization}”与申报表中的“{unit}”不一致")
-        unit_sender = read_sender(fold_width(unit), 0)
-        unit_province, unit_doubts = province_doubts(unit_sender) if unit_sender.found else (None, [])
-        unit_sure = unit_province is not None and not any(d.blocking for d in unit_doubts)
-        if unit_province and parsed.province is None:
-            fields["province"] = unit_province
-            filled.append("province")
-            doubts.append(Doubt("province_from_form", f"省份按申报表中的单位“{unit}”确定为{unit_province}",
-                                0.95 if unit_sure else 0.6, not unit_sure))
-        elif parsed.province and unit_province and unit_province != parsed.province:
-            if doubtful and unit_sure:
-                fields["province"] = unit_province
-                filled.append("province")
-                _take_from_form("province", parsed.province, unit_province, notes, doubts)
-            else:
-                notes.append(f"邮件主题中的省份“{parsed.province}”与申报表单位所在省份“{unit_province}”不一致")
-        elif parsed.province and unit_sure and unit_province == parsed.province and doubtful:
-            filled.append("province")  # the form's unit confirms the province the subject was unsure of
-        if unit_sender.divisions and (parsed.city is None or "organization" in filled):
-            fields["city"] = "".join(d.name for d in unit_sender.divisions)
-
+        _name_from_form(filling, "organization", parsed.organization, unit, always=False)
+        _place_from_unit(filling, unit)
     case_name = (form_fields.get("案例名称") or "").strip()
     if case_name:
         glued = _unit_glued_to_case(parsed.case_name, case_name, unit)
-        if parsed.case_name is None or "short_case_name" in {d.code for d in parsed.doubts} or glued:
-            fields["case_name"] = case_name
-            filled.append("case_name")
-            doubts.append(Doubt("case_from_form", f"案例名称取自申报表：{case_name}", 1.0))
-        elif doubtful and _compare_key(parsed.case_name) != _compare_key(case_name):
-            fields["case_name"] = case_name
-            filled.append("case_name")
-            _take_from_form("case_name", parsed.case_name, case_name, notes, doubts)
-        elif _differs(parsed.case_name, case_name):
-            notes.append(f"邮件主题中的案例名称“{parsed.case_name}”与申报表中的“{case_name}”不一致")
+        short = "short_case_name" in {d.code for d in parsed.doubts}
+        _name_from_form(filling, "case_name", parsed.case_name, case_name, always=short or glued)
     elif parsed.case_name is None:
-        from_files = _name_from_files(attachment_names, parsed.organization or fields.get("organization"))
+        from_files = _name_from_files(attachment_names, parsed.organization or filling.fields.get("organization"))
         if from_files:
-            fields["case_name"] = from_files
-            filled.append("case_name")
-            doubts.append(Doubt("case_from_files", f"案例名称取自附件名“{from_files}”，请核对", 0.75))
+            filling.take("case_name", from_files)
+            filling.doubts.append(Doubt("case_from_files", f"案例名称取自附件名“{from_files}”，请核对", 0.75))
+    _category_from_sources(filling, (form_fields.get("类别") or "").strip(), attachment_names, spec)
 
-    form_category = (form_fields.get("类别") or "").strip()
+    settled = {code for name in filling.filled for code in _SETTLED_BY.get(name, ())}
+    if "province" not in filling.filled:
+        settled -= set(_SETTLED_BY["province"])
+    doubts = [d for d in filling.doubts if d.code not in settled]
+    completed = replace(parsed, **filling.fields)
+    return with_doubts(completed, doubts, spec), tuple(filling.notes)
+
+
+_FROM_FORM_CODES = {"organization": "unit_from_form", "case_name": "case_from_form"}
+
+
+def _name_from_form(filling: _Filling, name: str, subject_value: str | None, form_value: str, *, always: bool) -> None:
+    """A name field (申报单位, 案例名称) against the form: the form's fills a missing one (or replaces it ``always``),
+    wins over a doubtful subject's that differs, and otherwise a disagreement is only noted."""
+    label = _FIELD_LABELS[name]
+    if subject_value is None or always:
+        filling.take(name, form_value)
+        filling.doubts.append(Doubt(_FROM_FORM_CODES[name], f"{label}取自申报表：{form_value}", 1.0))
+    elif filling.doubtful and _compare_key(subject_value) != _compare_key(form_value):
+        filling.take(name, form_value)
+        _take_from_form(name, subject_value, form_value, filling.notes, filling.doubts)
+    elif _differs(subject_value, form_value):
+        filling.notes.append(f"邮件主题中的{label}“{subject_value}”与申报表中的“{form_value}”不一致")
+
+
+def _place_from_unit(filling: _Filling, unit: str) -> None:
+    """The province (and city) the form's 申报单位 names, against the subject's."""
+    parsed = filling.parsed
+    unit_sender = read_sender(fold_width(unit), 0)
+    unit_province, unit_doubts = province_doubts(unit_sender) if unit_sender.found else (None, [])
+    unit_sure = unit_province is not None and not any(d.blocking for d in unit_doubts)
+    if unit_province and parsed.province is None:
+        filling.take("province", unit_province)
+        filling.doubts.append(Doubt("province_from_form", f"省份按申报表中的单位“{unit}”确定为{unit_province}",
+                                    0.95 if unit_sure else 0.6, not unit_sure))
+    elif parsed.province and unit_province and unit_province != parsed.province:
+        if filling.doubtful and unit_sure:
+            filling.take("province", unit_province)
+            _take_from_form("province", parsed.province, unit_province, filling.notes, filling.doubts)
+        else:
+            filling.notes.append(f"邮件主题中的省份“{parsed.province}”与申报表单位所在省份“{unit_province}”不一致")
+    elif parsed.province and unit_sure and unit_province == parsed.province and filling.doubtful:
+        filling.filled.append("province")  # the form's unit confirms the province the subject was unsure of
+    if unit_sender.divisions and (parsed.city is None or "organization" in filling.filled):
+        filling.fields["city"] = "".join(d.name for d in unit_sender.divisions)
+
+
+def _category_from_sources(filling: _Filling, form_category: str, attachment_names: Sequence[str],
+                           spec: SubjectSpec) -> None:
+    """The category from the form (else the attachment names), against the subject's."""
+    parsed = filling.parsed
     category_no: int | None = None
     if form_category:
         hit = parse_category(form_category, spec, allow_bare_number=True, fuzzy=True)
         category_no = hit.no if hit is not None and hit.how not in ("conflict", "out_of_range") else None
         if category_no is None:
-            notes.append(f"申报表中的类别“{form_category}”不是本次征集的类别")
+            filling.notes.append(f"申报表中的类别“{form_category}”不是本次征集的类别")
     chosen = spec.category(category_no)
     if chosen is not None and parsed.category_no is not None and chosen.no != parsed.category_no:
-        if doubtful:
-            fields["category_no"], fields["category"] = chosen.no, chosen.name
-            filled.append("category")
-            _take_from_form("category", parsed.category or "", chosen.name, notes, doubts)
+        if filling.doubtful:
+            filling.fields["category_no"] = chosen.no
+            filling.take("category", chosen.name)
+            _take_from_form("category", parsed.category or "", chosen.name, filling.notes, filling.doubts)
         else:
-            notes.append(f"邮件主题中的类别“{parsed.category}”与申报表中的类别“{chosen.name}”不一致")
-            doubts.append(Doubt("category_mismatch", "邮件主题与申报表的类别不一致，请人工确认", 0.4, True))
+            filling.notes.append(f"邮件主题中的类别“{parsed.category}”与申报表中的类别“{chosen.name}”不一致")
+            filling.doubts.append(Doubt("category_mismatch", "邮件主题与申报表的类别不一致，请人工确认", 0.4, True))
     elif parsed.category_no is None or any(d.code in ("category_glued", "category_near") for d in parsed.doubts):
         source = "申报表"
         if category_no is None:
             category_no, source = category_from_files(attachment_names, spec), "附件名"
         chosen = spec.category(category_no)
         if chosen is not None and (parsed.category_no is None or chosen.no == parsed.category_no):
-            fields["category_no"], fields["category"] = chosen.no, chosen.name
-            filled.append("category")
-            doubts.append(Doubt("category_from_" + ("form" if source == "申报表" else "files"),
-                                f"类别取自{source}：{chosen.name}", 1.0 if source == "申报表" else 0.85))
-    elif chosen is not None and doubtful:
-        filled.append("category")  # the form confirms the category the subject was unsure of
-
-    settled = {code for name in filled for code in _SETTLED_BY.get(name, ())}
-    if "province" not in filled:
-        settled -= set(_SETTLED_BY["province"])
-    doubts = [d for d in doubts if d.code not in settled]
-    completed = replace(parsed, **fields)
-    return with_doubts(completed, doubts, spec), tuple(notes)
+            filling.fields["category_no"] = chosen.no
+            filling.take("category", chosen.name)
+            filling.doubts.append(Doubt("category_from_" + ("form" if source == "申报表" else "files"),
+                                        f"类别取自{source}：{chosen.name}", 1.0 if source == "申报表" else 0.85))
+    elif chosen is not None and filling.doubtful:
+        filling.filled.append("category")  # the form confirms the category the subject was unsure of

@@ -10,7 +10,7 @@ the column); a form without such a table is reported as not checkable (info), ne
 from __future__ import annotations
 
 import re
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from checks.domain import Severity
 from checks.facts import FileFacts, SubmissionFacts
@@ -62,6 +62,22 @@ def _words(value: str) -> list[str]:
     return [w for w in value.split("|") if w]
 
 
+Rows = list[dict[str, str]]
+
+
+def _check_forms(facts: SubmissionFacts, forms: Sequence[str], columns: Mapping[str, Sequence[str]], *,
+                 columns_named: str, checked: str, judge: Callable[[FileFacts, Rows], Iterator[Check]]) -> Iterator[Check]:
+    """Each form named by ``forms``: the rows of its table judged, or, when no table names ``columns``, an info
+    that ``checked`` could not be checked."""
+    for f in _forms(facts, forms):
+        rows = _rows(f, columns)
+        if rows is None:
+            yield Check(False, f"{quoted(f.name)}中未找到{columns_named}栏目，未能核对{checked}。",
+                        file=f.name, milder=Severity.INFO)
+        else:
+            yield from judge(f, rows)
+
+
 @REGISTRY.rule(id="achievement-awards", clause="四", severity=Severity.WARN, title="成果获奖年度与等级",
                params={"forms": (list[str], ["成果信息一览表", "成果汇总表"]), "years": (list[int], [2022, 2018, 2014]),
                        "levels": (list[str], ["特等奖", "一等奖"]), "also_levels": (list[str], ["二等奖"]),
@@ -70,33 +86,33 @@ def _words(value: str) -> list[str]:
 def achievement_awards(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     columns = {"name": _words(params["name_column"]), "year": _words(params["year_column"]),
                "level": _words(params["level_column"])}
+    yield from _check_forms(facts, params["forms"], columns, columns_named="“获奖年度”“获奖等级”",
+                            checked="成果的获奖年度和等级", judge=lambda f, rows: _awards(f, rows, params))
+
+
+def _awards(f: FileFacts, rows: Rows, params: Params) -> Iterator[Check]:
+    """The listed achievements against the years and award levels the call names."""
     years = [str(y) for y in params["years"]]
-    for f in _forms(facts, params["forms"]):
-        rows = _rows(f, columns)
-        if rows is None:
-            yield Check(False, f"{quoted(f.name)}中未找到“获奖年度”“获奖等级”栏目，未能核对成果的获奖年度和等级。",
-                        file=f.name, milder=Severity.INFO)
-            continue
-        odd = []
-        second = []
-        for row in rows:
-            year = re.search(r"(19|20)\d\d", row["year"])
-            level_ok = any(w in row["level"] for w in params["levels"])
-            also = any(w in row["level"] for w in params["also_levels"])
-            if year is None or year.group(0) not in years or not (level_ok or also):
-                odd.append(f"“{row['name'] or '（未填名称）'}”（{row['year'] or '年度未填'}，{row['level'] or '等级未填'}）")
-            elif also and not level_ok:
-                second.append(row["name"])
-        wanted = f"{'、'.join(years)}年{'、'.join(params['levels'])}"
-        if odd:
-            yield Check(False, f"{quoted(f.name)}中有{len(odd)}项成果不是{wanted}成果：{listing(odd, limit=4)}"
-                               f"（原则上以{wanted}成果为主）。", file=f.name,
-                        evidence={"rows": len(rows), "outside": len(odd)},
-                        fix="请核对这些成果的获奖年度和等级；确需纳入的，请在报送说明中注明理由。")
-        elif rows:
-            note = f"（其中{len(second)}项为{'、'.join(params['also_levels'])}，可纳入）" if second else ""
-            yield Check(True, f"{quoted(f.name)}所列{len(rows)}项成果均为{wanted}成果{note}。", file=f.name,
-                        evidence={"rows": len(rows)})
+    odd = []
+    second = []
+    for row in rows:
+        year = re.search(r"(19|20)\d\d", row["year"])
+        level_ok = any(w in row["level"] for w in params["levels"])
+        also = any(w in row["level"] for w in params["also_levels"])
+        if year is None or year.group(0) not in years or not (level_ok or also):
+            odd.append(f"“{row['name'] or '（未填名称）'}”（{row['year'] or '年度未填'}，{row['level'] or '等级未填'}）")
+        elif also and not level_ok:
+            second.append(row["name"])
+    wanted = f"{'、'.join(years)}年{'、'.join(params['levels'])}"
+    if odd:
+        yield Check(False, f"{quoted(f.name)}中有{len(odd)}项成果不是{wanted}成果：{listing(odd, limit=4)}"
+                           f"（原则上以{wanted}成果为主）。", file=f.name,
+                    evidence={"rows": len(rows), "outside": len(odd)},
+                    fix="请核对这些成果的获奖年度和等级；确需纳入的，请在报送说明中注明理由。")
+    elif rows:
+        note = f"（其中{len(second)}项为{'、'.join(params['also_levels'])}，可纳入）" if second else ""
+        yield Check(True, f"{quoted(f.name)}所列{len(rows)}项成果均为{wanted}成果{note}。", file=f.name,
+                    evidence={"rows": len(rows)})
 
 
 @REGISTRY.rule(id="application-choices", clause="四", severity=Severity.WARN, title="应用方选择的成果数",
@@ -105,25 +121,25 @@ def achievement_awards(facts: SubmissionFacts, params: Params) -> Iterator[Check
                        "achievement_column": (str, "拟推广应用的成果|拟推广应用成果|选择的成果|成果名称|成果项目")})
 def application_choices(facts: SubmissionFacts, params: Params) -> Iterator[Check]:
     columns = {"applicant": _words(params["applicant_column"]), "achievement": _words(params["achievement_column"])}
+    yield from _check_forms(facts, params["forms"], columns, columns_named="“成果应用方”“成果名称”",
+                            checked="各应用方选择的成果数", judge=lambda f, rows: _choices(f, rows, params))
+
+
+def _choices(f: FileFacts, rows: Rows, params: Params) -> Iterator[Check]:
+    """How many achievements each applicant chose, against the call's range."""
     low, high = params["min_count"], params["max_count"]
-    for f in _forms(facts, params["forms"]):
-        rows = _rows(f, columns)
-        if rows is None:
-            yield Check(False, f"{quoted(f.name)}中未找到“成果应用方”“成果名称”栏目，未能核对各应用方选择的成果数。",
-                        file=f.name, milder=Severity.INFO)
-            continue
-        chosen: dict[str, set[str]] = {}
-        current = ""
-        for row in rows:
-            current = row["applicant"] or current  # merged cells: the applicant is written once for its rows
-            if current and row["achievement"]:
-                chosen.setdefault(current, set()).add(row["achievement"])
-        outside = [f"{who}（{len(items)}个）" for who, items in chosen.items() if not low <= len(items) <= high]
-        if outside:
-            yield Check(False, f"{quoted(f.name)}中{listing(outside, limit=4)}选择的成果项目数不在{low}—{high}个之间"
-                               f"（原则上可选择{low}—{high}个）。", file=f.name,
-                        evidence={"applicants": len(chosen), "outside": len(outside)},
-                        fix=f"请核对各成果应用方选择的成果项目，原则上每个应用方{low}—{high}个。")
-        elif chosen:
-            yield Check(True, f"{quoted(f.name)}中{len(chosen)}个成果应用方各选择了{low}—{high}个成果项目。", file=f.name,
-                        evidence={"applicants": len(chosen)})
+    chosen: dict[str, set[str]] = {}
+    current = ""
+    for row in rows:
+        current = row["applicant"] or current  # merged cells: the applicant is written once for its rows
+        if current and row["achievement"]:
+            chosen.setdefault(current, set()).add(row["achievement"])
+    outside = [f"{who}（{len(items)}个）" for who, items in chosen.items() if not low <= len(items) <= high]
+    if outside:
+        yield Check(False, f"{quoted(f.name)}中{listing(outside, limit=4)}选择的成果项目数不在{low}—{high}个之间"
+                           f"（原则上可选择{low}—{high}个）。", file=f.name,
+                    evidence={"applicants": len(chosen), "outside": len(outside)},
+                    fix=f"请核对各成果应用方选择的成果项目，原则上每个应用方{low}—{high}个。")
+    elif chosen:
+        yield Check(True, f"{quoted(f.name)}中{len(chosen)}个成果应用方各选择了{low}—{high}个成果项目。", file=f.name,
+                    evidence={"applicants": len(chosen)})

@@ -28,8 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import (PASSWORD_ENV, DovecotServer, SmtpSink, base_parser, intake_config, median, percentile, table,
-                    write_results)
+from common import (PASSWORD_ENV, REPO, DovecotServer, SmtpSink, base_parser, intake_config, median, percentile,
+                    table, write_results)
 from corpus import DEFAULT_CACHE, CorpusMail, Mix, build_corpus
 from ingest.samples.submissions import RECEIVED
 
@@ -52,7 +52,7 @@ class LatencyRun:
 def wait_for_log(path: Path, needle: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if needle in path.read_text(errors="replace"):
+        if needle in path.read_text(encoding="utf-8", errors="replace"):
             return
         if proc.poll() is not None:
             raise RuntimeError(f"intake run exited with {proc.returncode}:\n{path.read_text(errors='replace')[-3000:]}")
@@ -76,10 +76,12 @@ def measure(mode: str, mails: list[CorpusMail], interval: int, pause: float, wor
                             smtp_port=sink.port, use_idle=mode == "idle", poll_interval=interval)
         log_path = run_dir / "daemon.log"
         env = {**os.environ, PASSWORD_ENV: server.password, "INTAKE_CONFIG": str(cfg)}
+        # This checkout's code, not whatever the interpreter's editable install points at (as run_intake does).
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], env=env, stdout=log_file,
                                     stderr=subprocess.STDOUT, cwd=run_dir)
-        wait_for_log(log_path, "cycle:", 120, proc)  # the first (empty) cycle is done
+        wait_for_log(log_path, "本轮收信：", 120, proc)  # the first (empty) cycle is done
         if mode == "idle":
             time.sleep(1.0)  # the IDLE connection is up a moment after the first cycle
         latencies = []

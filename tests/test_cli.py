@@ -140,13 +140,13 @@ def test_run_polls_and_stops_cleanly_on_sigterm(demo_dir: Path) -> None:
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         log += line
-        if "cycle:" in line:
+        if "本轮收信：" in line:
             break
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=60)
     log += rest
-    assert "cycle:" in log and proc.returncode == 0, log
-    assert "daemon stopped" in log
+    assert "本轮收信：" in log and proc.returncode == 0, log
+    assert "服务已停止" in log
 
 
 def test_web_serves_the_sign_in_page(demo_dir: Path) -> None:

@@ -39,7 +39,7 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int 
     uids = mailbox.new_uids(last)
     if not uids:
         return report
-    log.info("mailbox %s/%s: %d new UID(s) after %d (UIDVALIDITY %d)", account, folder, len(uids), last,
+    log.info("邮箱 %s/%s：UID %d 之后有 %d 封新邮件（UIDVALIDITY %d）", account, folder, last, len(uids),
              uidvalidity)
     for start in range(0, len(uids), batch):
         heads = mailbox.heads(uids[start:start + batch])
@@ -65,7 +65,7 @@ def _download_one(mailbox: MailboxClient, store: Store, spool: Spool, head: Mess
     oversize = bool(max_message_bytes) and head.size > max_message_bytes
     try:
         if oversize:  # the header only: recorded and answered, the body stays in the mailbox (issue 15 §5)
-            log.warning("UID %d: %d bytes, over intake.max_message_bytes (%d): header only", head.uid, head.size,
+            log.warning("UID %d：%d 字节，超过 intake.max_message_bytes（%d），只收取信头", head.uid, head.size,
                         max_message_bytes)
             mailbox.download_header(head.uid, writer.write)
         else:

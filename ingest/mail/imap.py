@@ -91,7 +91,7 @@ def send_client_id(client: IMAPClient) -> dict[bytes, bytes] | None:
             return _id_fields(client.id_(CLIENT_ID))
         return id_without_capability(client)
     except (IMAPClientError, OSError) as exc:
-        log.warning("IMAP ID command refused: %s", exc)
+        log.warning("邮箱服务器拒绝了 IMAP ID 命令：%s", exc)
         return None
 
 

@@ -204,7 +204,7 @@ def enqueue_alerts(rt: Runtime, alerts: list[Alert], *, now: datetime | None = N
                             subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id)
         if rt.store.enqueue_mail(message_id=message_id, kind="alert", recipient=recipient, subject=rendered.subject,
                                  raw=raw):
-            log.error("alert: %s — %s", alert.title, alert.detail)
+            log.error("告警：%s — %s", alert.title, alert.detail)
             rt.store.log_event("alert.raised", detail={"kind": alert.kind, "title": alert.title,
                                                       "message_id": message_id})
             queued.append(message_id)

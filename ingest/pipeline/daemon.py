@@ -83,7 +83,7 @@ class Daemon:
         now = time.monotonic()
         if now - self._last_renew > self.lease_ttl / 3:
             if not self.rt.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
-                log.error("lost the mailbox lease to another process; stopping this cycle")
+                log.error("收信锁已被另一个进程取得，本轮到此停止")
                 return True
             self._last_renew = now
         return False
@@ -96,7 +96,7 @@ class Daemon:
         # process is gone is known dead: take over at once instead of waiting out the lease.
         holder = store.lease_holder(self.lease_name)
         if holder and _dead_local_process(holder):
-            log.warning("taking over the mailbox lease of %s (process no longer exists)", holder)
+            log.warning("接管 %s 的收信锁（该进程已不存在）", holder)
             return store.take_over_lease(self.lease_name, holder, self.holder, self.lease_ttl)
         return False
 
@@ -168,7 +168,7 @@ class Daemon:
         self.cycle_started = None
         self.last_cycle_finished = datetime.now(timezone.utc)
         self.consecutive_failures = self.consecutive_failures + 1 if report.error else 0
-        log.info("cycle: %s (%s)", report.summary(), report.times.summary(),
+        log.info("本轮收信：%s（用时：%s）", report.summary(), report.times.summary(),
                  extra={"cycle_seconds": report.times.rounded(), "fetched_bytes": report.fetched.bytes})
         return report
 
@@ -180,7 +180,7 @@ class Daemon:
         return float(min(interval * 2 ** (self.consecutive_failures - 1), max(interval, MAX_BACKOFF_SECONDS)))
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        log.info("stop requested (signal %s): finishing the current message", signum)
+        log.info("收到停止信号 %s：处理完当前这封邮件后退出", signum)
         self.stop_event.set()
 
     def run_forever(self) -> None:
@@ -202,9 +202,9 @@ class Daemon:
         Watchdog(self).start()
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        log.info("case-intake daemon started: polling every %ds", interval)
+        log.info("case-intake 服务已启动：每 %d 秒收一次信", interval)
         scheduler.start()
-        log.info("case-intake daemon stopped")
+        log.info("case-intake 服务已停止")
 
     def _scheduled_cycle(self) -> None:
         if self.stop_event.is_set():
@@ -216,7 +216,7 @@ class Daemon:
         if report.error:
             wait = self.backoff_seconds()
             self._not_before = time.monotonic() + wait
-            log.warning("cycle failed %d time(s) in a row; next try in %.0f s", self.consecutive_failures, wait)
+            log.warning("收信已连续失败 %d 次，%.0f 秒后再试", self.consecutive_failures, wait)
 
 
 def _dead_local_process(holder: str) -> bool:
@@ -255,15 +255,15 @@ class IdleWatcher(threading.Thread):
             try:
                 self.mailbox.connect()
                 if not self.mailbox.supports_idle():
-                    log.info("server offers no IDLE: interval polling only")
+                    log.info("邮箱服务器不支持 IDLE：只按间隔定时收信")
                     return
                 backoff = 1.0
                 while not self.stop.is_set():
                     if self.mailbox.idle_wait(self.IDLE_SLICE_SECONDS):
-                        log.info("IDLE: new mail announced")
+                        log.info("IDLE：服务器通知有新邮件")
                         self.wake()
             except (MailboxError, IMAPClientError, OSError) as exc:
-                log.warning("IDLE connection lost (%s); reconnecting in %.0fs", exc, backoff)
+                log.warning("IDLE 连接断开（%s），%.0f 秒后重连", exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 300)
             finally:
@@ -296,4 +296,4 @@ class Watchdog(threading.Thread):
                 enqueue_alerts(d.rt, alerts)
                 send_now(d.rt)
             except Exception:  # noqa: BLE001 - the watchdog must outlive any fault it reports on
-                log.exception("watchdog check failed")
+                log.exception("看门狗检查出错")

@@ -60,7 +60,7 @@ def _dispatch_pages(store: Store, sender: Sender, envelope_from: str, report: Di
             except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad reply never stops the others
                 # A fault of ours or of a library on this one reply (smtplib raised UnicodeEncodeError for a raw
                 # 8-bit address before the errors were classified): it fails, with its reason, for staff.
-                log.exception("reply %s to %r failed unexpectedly", mail.message_id, mail.recipient)
+                log.exception("回复 %s（收件人 %r）发送时意外出错", mail.message_id, mail.recipient)
                 failure = SmtpPermanent(f"发送时出错：{type(exc).__name__}: {exc}")
                 _failed(store, mail.id, mail.message_id, mail.recipient, failure, retry_base_seconds)
                 report.failed += 1
@@ -73,6 +73,6 @@ def _dispatch_pages(store: Store, sender: Sender, envelope_from: str, report: Di
 def _failed(store: Store, outbox_id: int, message_id: str, recipient: str, exc: SendError,
             retry_base_seconds: float) -> None:
     permanent = isinstance(exc, SmtpPermanent)
-    log.warning("reply %s to %r not sent (%s): %s", message_id, recipient, "permanent" if permanent else "will retry",
+    log.warning("回复 %s（收件人 %r）未发出（%s）：%s", message_id, recipient, "不再重试" if permanent else "稍后重试",
                 exc)
     store.mark_send_failed(outbox_id, str(exc), base_seconds=retry_base_seconds, permanent=permanent)

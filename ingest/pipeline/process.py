@@ -57,7 +57,7 @@ def process_message(rt: Runtime, msg: SpooledMessage) -> str:
     """Process one message; returns its new status. Logs the time of each stage (``stage_seconds``)."""
     times = StageTimes()
     status = _process_message(rt, msg, times)
-    log.info("message %d stage times: %s", msg.id, times.summary(),
+    log.info("邮件 %d 各步用时：%s", msg.id, times.summary(),
              extra={"message_row_id": msg.id, "message_bytes": msg.size, "status": status,
                     "stage_seconds": times.rounded()})
     return status
@@ -119,8 +119,8 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
     if refused is not None:
         store.log_event("case.reference_refused", case_id=filed.case_id, message_row_id=msg.id,
                         detail={"referred_case": refused.case_no, "how": refused.how, "sender": mail.from_addr})
-    log.info("message %d (UID %d) → case %s v%d: %s", msg.id, msg.uid, filed.case_no, filed.version,
-             analysis.status)
+    log.info("邮件 %d（UID %d）→ 案例 %s 第 %d 版：%s", msg.id, msg.uid, filed.case_no, filed.version,
+             SubmissionStatus.label_of(analysis.status))
     return MessageStatus.STORED
 
 
@@ -138,8 +138,9 @@ def _file_batch(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
     with times.stage("notify:enqueue"):
         queue_batch_reply(rt, msg, mail, analysis, filed, reply_allowed=hygiene.reply,
                           hygiene_reason=hygiene.reason)
-    log.info("message %d (UID %d) → %d cases %s", msg.id, msg.uid, len(filed),
-             ", ".join(f"{f.case_no} v{f.version}: {c.status}" for f, c in zip(filed, analysis.cases)))
+    log.info("邮件 %d（UID %d）→ %d 个案例：%s", msg.id, msg.uid, len(filed),
+             "，".join(f"{f.case_no} 第 {f.version} 版 {SubmissionStatus.label_of(c.status)}"
+                      for f, c in zip(filed, analysis.cases)))
     return MessageStatus.STORED
 
 
@@ -289,7 +290,7 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
     report = ProcessReport()
     # A message that killed the process on every attempt (it never got as far as being marked failed): stop.
     for message_row_id in rt.store.give_up_messages():
-        log.error("message %d: processing never finished in %d attempts; left for staff (intake retry)",
+        log.error("邮件 %d：%d 次尝试都没能处理完，留给工作人员处理（intake retry）",
                   message_row_id, MAX_ATTEMPTS)
         report.failed += 1
     # Filed messages without a queued reply (killed between the two commits) run again: the filing is
@@ -302,7 +303,7 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
             status = process_message(rt, msg)
         except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
             # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
-            log.exception("message %d failed", msg.id)
+            log.exception("邮件 %d 处理失败", msg.id)
             rt.store.set_message_status(msg.id, MessageStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             report.failed += 1
             continue

@@ -36,6 +36,6 @@ class StageTimes:
         return {name: round(value, 4) for name, value in self.seconds.items()}
 
     def summary(self) -> str:
-        """The stages that took measurable time, longest first ("facts 1.20 s, unpack 0.31 s")."""
+        """The stages that took measurable time, longest first ("facts 1.20 秒，unpack 0.31 秒")."""
         top = sorted(self.seconds.items(), key=lambda kv: -kv[1])
-        return ", ".join(f"{name} {value:.2f} s" for name, value in top if value >= 0.005) or "all < 5 ms"
+        return "，".join(f"{name} {value:.2f} 秒" for name, value in top if value >= 0.005) or "各步均不到 5 毫秒"

@@ -111,7 +111,7 @@ def fetch_intake(server: DovecotServer, user: str, target: Path, chunk_bytes: in
     target.mkdir(parents=True)
     settings = ImapSettings(host=server.host, port=server.port, security="plain", username=user,
                             password=server.password, fetch_chunk_bytes=chunk_bytes, use_idle=False)
-    store = Store.open(f"sqlite:///{target / 'intake.db'}")
+    store = Store.open(f"sqlite:///{target / 'intake.db'}", campaign_id="jcjy2025")
     spool = Spool(target / "spool")
     mailbox = MailboxClient(settings)
     try:

@@ -39,6 +39,7 @@ from store import Store
 from store.models import MailboxState, Message, OutboxMail
 
 BATCH = 5000
+CAMPAIGN = "jcjy2025"  # the example campaign the bench's configuration runs
 
 
 @dataclass(frozen=True)
@@ -92,22 +93,25 @@ def deliver(server: DovecotServer, user: str, count: int) -> tuple[float, float]
 def fill_worked_state(db_url: str, account: str, uidvalidity: int, count: int) -> float:
     """The database after the mailbox was worked through: rows written in bulk (see the module docstring)."""
     began = time.perf_counter()
-    store = Store.open(db_url)
+    store = Store.open(db_url, campaign_id=CAMPAIGN)
     receipt = small_mail(0)  # stands in for the stored raw receipt: a few KB, as real receipts are
     try:
         with store.engine.begin() as conn:
-            conn.execute(insert(MailboxState), [{"account": account, "folder": "INBOX", "uidvalidity": uidvalidity,
+            conn.execute(insert(MailboxState), [{"campaign_id": CAMPAIGN, "account": account, "folder": "INBOX",
+                                                 "uidvalidity": uidvalidity,
                                                  "last_uid": count, "last_success_at": RECEIVED}])
             for start in range(0, count, BATCH):
                 uids = range(start + 1, min(count, start + BATCH) + 1)
                 conn.execute(insert(Message), [{
-                    "id": uid, "account": account, "folder": "INBOX", "uidvalidity": uidvalidity, "uid": uid,
+                    "id": uid, "campaign_id": CAMPAIGN, "account": account, "folder": "INBOX",
+                    "uidvalidity": uidvalidity, "uid": uid,
                     "message_id": f"<idle-{uid - 1:08d}@163.com>", "sha256": f"{uid:064x}", "size": 2000,
                     "spool_path": f"spool/raw/x/{uidvalidity}/{uid}.eml", "internaldate": RECEIVED,
                     "from_addr": f"s{uid - 1:08d}@163.com", "subject": "案例", "status": "notified", "kind": "submission",
                     "attempts": 1, "defects": []} for uid in uids])
                 conn.execute(insert(OutboxMail), [{
-                    "id": uid, "message_id": f"<receipt.idle-{uid}@163.com>", "message_row_id": uid, "kind": "receipt",
+                    "id": uid, "campaign_id": CAMPAIGN, "message_id": f"<receipt.idle-{uid}@163.com>",
+                    "message_row_id": uid, "kind": "receipt",
                     "recipient": f"s{uid - 1:08d}@163.com", "subject": "受理回执", "raw": receipt, "status": "sent",
                     "attempts": 1, "next_attempt_at": RECEIVED, "sent_at": RECEIVED + timedelta(minutes=1)}
                     for uid in uids])

@@ -46,7 +46,12 @@ def build_campaign(config: AppConfig) -> Campaign:
 
 
 class Runtime:
-    def __init__(self, config: AppConfig, *, open_store: bool = True, migrate: bool = True) -> None:
+    """What one campaign's work needs: its config view, rules, templates, and the database seen through that
+    campaign (``Store.for_campaign``). A deployment of several campaigns has one Runtime per campaign, all on one
+    database (``shared``: the store the first opened; only the Runtime that opened it closes it)."""
+
+    def __init__(self, config: AppConfig, *, open_store: bool = True, migrate: bool = True,
+                 shared: Store | None = None) -> None:
         """``migrate=False``: the database is only checked to be at the code's schema (``SchemaMismatch``),
         for commands that read."""
         self.config = config
@@ -58,8 +63,26 @@ class Runtime:
             self.renderer.validate(sample_context(config))
         except TemplateProblem as exc:
             raise StartupError(str(exc)) from exc
-        self._store: Store | None = (Store.open(config.intake.database_url, upgrade=migrate) if open_store
-                                     else None)
+        self._owns_store = shared is None and open_store
+        if self._owns_store:
+            shared = Store.open(config.intake.database_url, upgrade=migrate, campaign_id=config.campaign_ids[0])
+        self._shared = shared
+        self._store: Store | None = shared.for_campaign(config.campaign.id) if shared is not None else None
+
+    @classmethod
+    def for_each_campaign(cls, config: AppConfig, campaign_id: str | None = None, *,
+                          migrate: bool = True) -> list[Runtime]:
+        """One Runtime per campaign served (or only ``campaign_id``'s), on one database opened once."""
+        views = config.views(campaign_id)
+        first = cls(views[0], migrate=migrate)
+        return [first] + [cls(v, shared=first.shared_store) for v in views[1:]]
+
+    @property
+    def shared_store(self) -> Store:
+        """The database unscoped (every campaign's rows)."""
+        if self._shared is None:
+            raise StartupError("this command has no database")
+        return self._shared.for_campaign(None)
 
     @property
     def store(self) -> Store:
@@ -104,8 +127,8 @@ class Runtime:
         return frozenset(addrs)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        if self._owns_store and self._shared is not None:
+            self._shared.close()
 
 
 __all__ = ["Campaign", "ConfigError", "Runtime", "StartupError", "build_campaign"]

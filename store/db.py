@@ -96,18 +96,35 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: Engine, campaign_id: str | None = None) -> None:
+    """Bring the schema to the newest revision (idempotent). ``campaign_id``: the campaign the configuration names
+    first; rows of an older database that no case places in a campaign go to it (0005)."""
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Two daemons starting together on a fresh database both ran CREATE TABLE and one died on a
-            # unique violation: the migration is serialised by a transaction-scoped advisory lock.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    cfg.attributes["campaign_id"] = campaign_id
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # Batch migrations rebuild a SQLite table (copy, drop, rename): with foreign keys enforced, dropping a
+            # table other rows point to fails. Off for the migration (outside a transaction, or SQLite ignores
+            # it), checked after it, and on again before the connection goes back to the pool.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    # Two daemons starting together on a fresh database both ran CREATE TABLE and one died on a
+                    # unique violation: the migration is serialised by a transaction-scoped advisory lock.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise SchemaMismatch("数据库迁移后外键不一致，已回滚；请保留数据库文件并报告此问题")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -1,5 +1,8 @@
 """SQLAlchemy 2.0 models: the durable record of every mail, case, file, finding and reply.
 
+Every row that belongs to one campaign says which (``campaign_id``, the ``id`` of its [campaign] / [[campaigns]]
+entry): cases, messages, mailbox states, outbox mails, events. One database serves any number of campaigns.
+
 Table roles:
 - ``mailbox_state``: per (account, folder, UIDVALIDITY) epoch, the highest UID fully recorded.
 - ``messages``: one row per raw mail spooled, with its processing status.
@@ -74,6 +77,7 @@ class MailboxState(Base):
     __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
     account: Mapped[str] = mapped_column(String(320))
     folder: Mapped[str] = mapped_column(String(255))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
@@ -87,17 +91,20 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_message_uid"),
-        Index("ix_messages_status", "status"),
+        # The same bytes may reach two campaigns (a school writing to both calls): each files its own (0005).
+        UniqueConstraint("campaign_id", "sha256", name="uq_messages_campaign_sha256"),
+        Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
     account: Mapped[str] = mapped_column(String(320))
     folder: Mapped[str] = mapped_column(String(255))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str | None] = mapped_column(String(998))
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     spool_path: Mapped[str] = mapped_column(String(1024))
     internaldate: Mapped[datetime | None]
@@ -227,9 +234,12 @@ class OutboxMail(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),
                       Index("ix_outbox_recipient_key", "recipient_key", "created_at"),
-                      Index("ix_outbox_created", "created_at"))
+                      Index("ix_outbox_created", "created_at"),
+                      Index("ix_outbox_campaign", "campaign_id", "status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Each campaign replies from its own SMTP account and counts its own reply limits (0005).
+    campaign_id: Mapped[str] = mapped_column(String(64))
     # Deterministic per (case, version, kind): the unique key that makes a reply at-most-once.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
@@ -255,9 +265,11 @@ class OutboxMail(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_case", "case_id"),)
+    __table_args__ = (Index("ix_events_case", "case_id"), Index("ix_events_campaign", "campaign_id", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # None for what concerns no campaign in particular (0005).
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(120), default="daemon")
     action: Mapped[str] = mapped_column(String(60))

@@ -466,7 +466,8 @@ def override_status(store: Store, campaign_id: str, case_ref: str, status: str |
         case.override_status = status
         case.override_reason = reason.strip() if status is not None else None
         case.updated_at = utcnow()
-        s.add(Event(actor=actor, action="case.override" if status is not None else "case.override_cleared",
+        s.add(Event(campaign_id=campaign_id, actor=actor,
+                    action="case.override" if status is not None else "case.override_cleared",
                     case_id=case.id, detail={"from": before, "to": case.effective_status, "reason": reason.strip()}))
         return OverrideResult(case.case_no or "", before, case.effective_status)
 
@@ -488,7 +489,7 @@ def correct_fields(store: Store, campaign_id: str, case_ref: str, changes: Mappi
                 setattr(case, key, new)
         if changed:
             case.updated_at = utcnow()
-            s.add(Event(actor=actor, action="case.fields_corrected", case_id=case.id,
+            s.add(Event(campaign_id=campaign_id, actor=actor, action="case.fields_corrected", case_id=case.id,
                         detail={k: [old, new] for k, (old, new) in changed.items()}))
         return changed
 
@@ -551,13 +552,13 @@ def resend_reply(store: Store, campaign_id: str, case_ref: str, *, outbox_id: in
         head, body = (original.raw[:match.start()], original.raw[match.start():]) if match else (original.raw, b"")
         head = _replace_header(head, b"Message-ID", new_id.encode("ascii"))
         head = _replace_header(head, b"Date", format_datetime(utcnow()).encode("ascii"))
-        row = OutboxMail(message_id=new_id, case_id=case_id, kind=original.kind, recipient=original.recipient,
-                         subject=original.subject, raw=head + body, status=OutboxStatus.PENDING,
+        row = OutboxMail(campaign_id=campaign_id, message_id=new_id, case_id=case_id, kind=original.kind,
+                         recipient=original.recipient, subject=original.subject, raw=head + body, status=OutboxStatus.PENDING,
                          recipient_key=original.recipient_key, automatic=False)
         s.add(row)
         s.flush()
         case_no = s.scalar(select(Case.case_no).where(Case.id == case_id)) or ""
-        s.add(Event(actor=actor, action="mail.resend_requested", case_id=case_id,
+        s.add(Event(campaign_id=campaign_id, actor=actor, action="mail.resend_requested", case_id=case_id,
                     detail={"outbox_id": original.id, "new_outbox_id": row.id, "kind": original.kind,
                             "to": original.recipient, "message_id": new_id}))
         return QueuedResend(case_no, original.id, row.id, original.kind, original.recipient, new_id)

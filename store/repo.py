@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,18 +55,51 @@ def _spooled(m: Message) -> SpooledMessage:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    """The database. Unscoped (``campaign_id`` None) it reads every campaign's rows; ``for_campaign`` gives the view
+    of one campaign, which reads only that campaign's messages, replies and mailbox states and writes its id into
+    every row it adds. Views share the engine; only the store that opened it closes it."""
+
+    def __init__(self, engine: Engine, campaign_id: str | None = None) -> None:
         self.engine = engine
+        self.campaign_id = campaign_id
         self._sessions: sessionmaker[Session] = session_factory(engine)
+        self._owns_engine = True
+
+    def for_campaign(self, campaign_id: str | None) -> Store:
+        """The view of one campaign (None: of every campaign) on this store's engine."""
+        view = Store.__new__(Store)
+        view.engine, view.campaign_id, view._sessions, view._owns_engine = (self.engine, campaign_id,
+                                                                            self._sessions, False)
+        return view
+
+    @property
+    def _campaign(self) -> str:
+        """The campaign a new row belongs to: writing messages and replies needs a campaign's view."""
+        if self.campaign_id is None:
+            raise RuntimeError("this write needs the store of one campaign (Store.for_campaign)")
+        return self.campaign_id
+
+    def _scope(self, column: Any) -> Any:
+        """A condition keeping a campaign view to its own rows (true for the unscoped store)."""
+        return column == self.campaign_id if self.campaign_id is not None else true()
+
+    def _owns(self, campaign_id: str | None) -> bool:
+        return self.campaign_id is None or campaign_id == self.campaign_id
+
+    def _event(self, **values: Any) -> Event:
+        return Event(campaign_id=self.campaign_id, **values)
 
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+    def open(cls, url: str, *, upgrade: bool = True, campaign_id: str | None = None,
+             default_campaign: str | None = None) -> Store:
         """Open the database and migrate it; with ``upgrade=False`` (read-only commands) only check that its
-        schema is the one this code reads (``SchemaMismatch`` otherwise)."""
-        store = cls(make_engine(url))
+        schema is the one this code reads (``SchemaMismatch`` otherwise). ``campaign_id``: the campaign this store
+        serves (None: every campaign, reading only); ``default_campaign`` (else ``campaign_id``): where migrating
+        places rows of an older database no case places (``migrate``): the configuration's first campaign."""
+        store = cls(make_engine(url), campaign_id)
         try:
             if upgrade:
-                migrate(store.engine)
+                migrate(store.engine, default_campaign or campaign_id)
             else:
                 check_schema(store.engine)
         except BaseException:
@@ -78,7 +111,8 @@ class Store:
         return self._sessions()
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     # ---- mailbox state ------------------------------------------------------------------------
     def mailbox_last_uid(self, account: str, folder: str, uidvalidity: int) -> int:
@@ -86,7 +120,8 @@ class Store:
         with self.session() as s, s.begin():
             row = s.scalar(select(MailboxState).filter_by(account=account, folder=folder, uidvalidity=uidvalidity))
             if row is None:
-                s.add(MailboxState(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0))
+                s.add(MailboxState(campaign_id=self._campaign, account=account, folder=folder,
+                                   uidvalidity=uidvalidity, last_uid=0))
                 return 0
             return row.last_uid
 
@@ -110,7 +145,8 @@ class Store:
 
     def last_successful_poll(self) -> datetime | None:
         with self.session() as s:
-            return s.scalar(select(func.max(MailboxState.last_success_at)))
+            return s.scalar(select(func.max(MailboxState.last_success_at))
+                            .where(self._scope(MailboxState.campaign_id)))
 
     # ---- messages -----------------------------------------------------------------------------
     def known_messages(self, message_ids: Iterable[str]) -> dict[str, set[int]]:
@@ -121,7 +157,7 @@ class Store:
         with self.session() as s:
             for i in range(0, len(ids), 500):
                 rows = s.execute(select(Message.message_id, Message.size)
-                                 .where(Message.message_id.in_(ids[i:i + 500])))
+                                 .where(Message.message_id.in_(ids[i:i + 500]), self._scope(Message.campaign_id)))
                 for mid, size in rows:
                     if mid is not None:
                         found.setdefault(mid, set()).add(size)
@@ -129,7 +165,7 @@ class Store:
 
     def message_by_sha(self, sha256: str) -> SpooledMessage | None:
         with self.session() as s:
-            m = s.scalar(select(Message).filter_by(sha256=sha256))
+            m = s.scalar(select(Message).where(Message.sha256 == sha256, self._scope(Message.campaign_id)))
             return _spooled(m) if m else None
 
     def record_spooled(
@@ -140,7 +176,7 @@ class Store:
         """Record a spooled raw mail. Returns None when the same bytes (sha256) were recorded before."""
         with self.session() as s:
             row = Message(
-                account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
+                campaign_id=self._campaign, account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
                 sha256=sha256, size=size, spool_path=spool_path, internaldate=internaldate,
                 from_addr=from_addr, subject=subject, status=MessageStatus.SPOOLED, defects=[],
             )
@@ -150,14 +186,15 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return None
-            s.add(Event(action="message.spooled", message_row_id=row.id,
+            s.add(self._event(action="message.spooled", message_row_id=row.id,
                         detail={"uid": uid, "uidvalidity": uidvalidity, "size": size, "message_id": message_id}))
             s.commit()
             return _spooled(row)
 
     def messages_with_status(self, statuses: Sequence[str], *, max_attempts: int = MAX_ATTEMPTS) -> list[SpooledMessage]:
         with self.session() as s:
-            rows = s.scalars(select(Message).where(Message.status.in_(statuses), Message.attempts < max_attempts)
+            rows = s.scalars(select(Message).where(Message.status.in_(statuses), Message.attempts < max_attempts,
+                                                   self._scope(Message.campaign_id))
                              .order_by(Message.id))
             return [_spooled(m) for m in rows]
 
@@ -168,7 +205,7 @@ class Store:
         queued = select(OutboxMail.id).where(OutboxMail.message_row_id == Message.id).exists()
         with self.session() as s:
             rows = s.scalars(select(Message).where(Message.status == MessageStatus.STORED,
-                                                   Message.attempts < max_attempts,
+                                                   Message.attempts < max_attempts, self._scope(Message.campaign_id),
                                                    filed, ~queued).order_by(Message.id))
             return [_spooled(m) for m in rows]
 
@@ -178,18 +215,19 @@ class Store:
         ``intake health`` and the alerts. A failure that raised is marked failed at once (pipeline)."""
         with self.session() as s, s.begin():
             rows = s.scalars(select(Message).where(Message.status.in_((MessageStatus.SPOOLED, MessageStatus.PARSED)),
-                                                   Message.attempts >= max_attempts)).all()
+                                                   Message.attempts >= max_attempts,
+                                                   self._scope(Message.campaign_id))).all()
             for m in rows:
                 m.status = MessageStatus.FAILED
                 m.error = f"处理此邮件时程序 {m.attempts} 次异常退出，未能完成，已停止自动重试"
-                s.add(Event(action="message.gave_up", message_row_id=m.id, detail={"attempts": m.attempts}))
+                s.add(self._event(action="message.gave_up", message_row_id=m.id, detail={"attempts": m.attempts}))
             return [m.id for m in rows]
 
     def failed_messages(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[FailedMessage]:
         """Messages that failed for good (every automatic attempt used)."""
         with self.session() as s:
             rows = s.scalars(select(Message).where(Message.status == MessageStatus.FAILED,
-                                                   Message.attempts >= max_attempts)
+                                                   Message.attempts >= max_attempts, self._scope(Message.campaign_id))
                              .order_by(Message.id))
             return [FailedMessage(m.id, m.uid, m.from_addr, m.subject, m.error, m.attempts, m.created_at)
                     for m in rows]
@@ -198,19 +236,19 @@ class Store:
         """A failed message goes back to the queue with fresh attempts (after the cause was fixed)."""
         with self.session() as s, s.begin():
             m = s.get(Message, message_row_id)
-            if m is None or m.status != MessageStatus.FAILED:
+            if m is None or m.status != MessageStatus.FAILED or not self._owns(m.campaign_id):
                 return False
             m.status, m.attempts = MessageStatus.SPOOLED, 0
-            s.add(Event(action="message.retry", message_row_id=m.id, actor=actor, detail={"error": m.error}))
+            s.add(self._event(action="message.retry", message_row_id=m.id, actor=actor, detail={"error": m.error}))
             return True
 
     def dismiss_message(self, message_row_id: int, *, actor: str, reason: str) -> bool:
         """Staff handled a failed message by hand (e.g. asked the school to send again): it is set aside."""
         with self.session() as s, s.begin():
             m = s.get(Message, message_row_id)
-            if m is None or m.status != MessageStatus.FAILED:
+            if m is None or m.status != MessageStatus.FAILED or not self._owns(m.campaign_id):
                 return False
-            s.add(Event(action="message.dismissed", message_row_id=m.id, actor=actor,
+            s.add(self._event(action="message.dismissed", message_row_id=m.id, actor=actor,
                         detail={"reason": reason, "error": m.error}))
             m.status, m.kind, m.error = MessageStatus.SKIPPED, "dismissed", f"工作人员已处理：{reason}"
             return True
@@ -234,12 +272,13 @@ class Store:
             values["subject"] = subject
         with self.session() as s, s.begin():
             s.execute(update(Message).where(Message.id == message_row_id).values(**values))
-            s.add(Event(action=f"message.{status}", message_row_id=message_row_id,
+            s.add(self._event(action=f"message.{status}", message_row_id=message_row_id,
                         detail={"error": error} if error else {"kind": kind} if kind else {}))
 
     def message_status_counts(self) -> dict[str, int]:
         with self.session() as s:
-            return {k: v for k, v in s.execute(select(Message.status, func.count()).group_by(Message.status))}
+            return {k: v for k, v in s.execute(select(Message.status, func.count())
+                                               .where(self._scope(Message.campaign_id)).group_by(Message.status))}
 
     # ---- cases --------------------------------------------------------------------------------
     def find_case(self, campaign_id: str, sender: str, case_name: str | None,
@@ -288,7 +327,7 @@ class Store:
                 return False
             s.add(CaseAddress(case_id=case.id, address=address.strip(), address_key=key, added_by=actor,
                               reason=reason))
-            s.add(Event(action="case.address_linked", actor=actor, case_id=case.id,
+            s.add(self._event(action="case.address_linked", actor=actor, case_id=case.id,
                         detail={"address": address.strip(), "reason": reason}))
             return True
 
@@ -302,7 +341,7 @@ class Store:
             if link is None:
                 return False
             s.delete(link)
-            s.add(Event(action="case.address_unlinked", actor=actor, case_id=case.id, detail={"address": link.address}))
+            s.add(self._event(action="case.address_unlinked", actor=actor, case_id=case.id, detail={"address": link.address}))
             return True
 
     def linked_addresses(self, case_id: int) -> list[str]:
@@ -330,7 +369,7 @@ class Store:
 
     def case_id_by_no(self, case_no: str) -> int | None:
         with self.session() as s:
-            return s.scalar(select(Case.id).where(Case.case_no == case_no))
+            return s.scalar(select(Case.id).where(Case.case_no == case_no, self._scope(Case.campaign_id)))
 
     def case_id_by_reply(self, referenced_ids: Iterable[str]) -> int | None:
         ids = [i for i in referenced_ids if i]
@@ -338,7 +377,8 @@ class Store:
             return None
         with self.session() as s:
             return s.scalar(select(OutboxMail.case_id).where(OutboxMail.message_id.in_(ids),
-                                                            OutboxMail.case_id.is_not(None)).limit(1))
+                                                            OutboxMail.case_id.is_not(None),
+                                                            self._scope(OutboxMail.campaign_id)).limit(1))
 
     def file_version(self, record: VersionRecord, case_number_prefix: str) -> FiledVersion:
         """File one processed mail as a new case or the next version of an existing one, atomically
@@ -376,7 +416,7 @@ class Store:
             _add_contents(s, sub.id, record)
             s.execute(update(Message).where(Message.id == record.message_row_id)
                       .values(status=MessageStatus.STORED, error=None, updated_at=utcnow()))
-            s.add(Event(action="case.version_filed", case_id=case.id, message_row_id=record.message_row_id,
+            s.add(self._event(action="case.version_filed", case_id=case.id, message_row_id=record.message_row_id,
                         detail={"version": version, "status": record.status}))
             return FiledVersion(case.id, case.case_no or "", version, sub.id)
 
@@ -405,7 +445,7 @@ class Store:
                         setattr(case, key, value)
                 case.subject_confidence = f.confidence
                 case.subject_reasons = list(f.reasons)
-            s.add(Event(action="case.rechecked", case_id=case.id, message_row_id=record.message_row_id,
+            s.add(self._event(action="case.rechecked", case_id=case.id, message_row_id=record.message_row_id,
                         detail={"version": sub.version, "from": previous, "to": record.status}))
             return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
 
@@ -516,7 +556,7 @@ class Store:
         """Queue a reply; False when a mail with that Message-ID was queued before (never twice). ``error``
         goes with a reply queued as 'failed' or 'suppressed' (why it is not sent)."""
         with self.session() as s:
-            s.add(OutboxMail(message_id=message_id, kind=kind, recipient=recipient, subject=subject, raw=raw,
+            s.add(OutboxMail(campaign_id=self._campaign, message_id=message_id, kind=kind, recipient=recipient, subject=subject, raw=raw,
                              case_id=case_id, message_row_id=message_row_id, status=status,
                              recipient_key=address_key(recipient), automatic=automatic, last_error=error))
             try:
@@ -536,7 +576,8 @@ class Store:
         rows not seen before, however many failed). ``alerts``: True only alert mails, False none, None all."""
         now = now or utcnow()
         query = select(OutboxMail).where(OutboxMail.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
-                                         OutboxMail.next_attempt_at <= now, OutboxMail.id > after_id)
+                                         OutboxMail.next_attempt_at <= now, OutboxMail.id > after_id,
+                                         self._scope(OutboxMail.campaign_id))
         if alerts is not None:
             query = query.where((OutboxMail.kind == "alert") if alerts else (OutboxMail.kind != "alert"))
         with self.session() as s:
@@ -557,7 +598,7 @@ class Store:
             row.status = OutboxStatus.SENT
             row.sent_at = utcnow()
             row.last_error = None
-            s.add(Event(action="mail.sent", case_id=row.case_id, message_row_id=row.message_row_id,
+            s.add(self._event(action="mail.sent", case_id=row.case_id, message_row_id=row.message_row_id,
                         detail={"kind": row.kind, "to": row.recipient, "message_id": row.message_id, "via": how}))
             if row.message_row_id is not None:
                 pending = s.scalar(select(func.count()).select_from(OutboxMail).where(
@@ -578,13 +619,15 @@ class Store:
             delay = min(3600.0, base_seconds * 2 ** max(0, row.attempts - 1))
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
             row.status = OutboxStatus.FAILED if permanent or row.attempts >= give_up_after else OutboxStatus.PENDING
-            s.add(Event(action="mail.send_failed", case_id=row.case_id, message_row_id=row.message_row_id,
+            s.add(self._event(action="mail.send_failed", case_id=row.case_id, message_row_id=row.message_row_id,
                         detail={"error": error, "attempt": row.attempts, "permanent": permanent,
                                 "to": row.recipient, "message_id": row.message_id}))
 
     def outbox_counts(self) -> dict[str, int]:
         with self.session() as s:
-            return {k: v for k, v in s.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status))}
+            return {k: v for k, v in s.execute(select(OutboxMail.status, func.count())
+                                               .where(self._scope(OutboxMail.campaign_id))
+                                               .group_by(OutboxMail.status))}
 
     def replies_sent_since(self, recipient: str, since: datetime) -> int:
         """Replies queued to this address (normalised: ``A+x@QQ.com`` is ``a@qq.com``) since then, held ones not
@@ -592,14 +635,14 @@ class Store:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(OutboxMail).where(
                 OutboxMail.recipient_key == address_key(recipient), OutboxMail.created_at >= since,
-                OutboxMail.status != OutboxStatus.SUPPRESSED)) or 0
+                OutboxMail.status != OutboxStatus.SUPPRESSED, self._scope(OutboxMail.campaign_id))) or 0
 
     def automatic_replies_since(self, since: datetime) -> int:
         """Automatic replies to senders queued since then (alerts, staff-chosen and held replies not counted)."""
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(OutboxMail).where(
                 OutboxMail.created_at >= since, OutboxMail.kind != "alert", OutboxMail.automatic.is_(True),
-                OutboxMail.status != OutboxStatus.SUPPRESSED)) or 0
+                OutboxMail.status != OutboxStatus.SUPPRESSED, self._scope(OutboxMail.campaign_id))) or 0
 
     def failed_replies(self, *, stuck_before: datetime | None = None) -> list[FailedReply]:
         """Replies that failed for good, and (with ``stuck_before``) replies whose SMTP attempt began before
@@ -608,7 +651,7 @@ class Store:
         if stuck_before is not None:
             cond = or_(cond, (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.sending_at < stuck_before))
         with self.session() as s:
-            rows = s.scalars(select(OutboxMail).where(cond).order_by(OutboxMail.id))
+            rows = s.scalars(select(OutboxMail).where(cond, self._scope(OutboxMail.campaign_id)).order_by(OutboxMail.id))
             return [FailedReply(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
                                 status=r.status, error=r.last_error or "", attempts=r.attempts, case_id=r.case_id,
                                 since=r.sending_at or r.created_at) for r in rows]
@@ -617,8 +660,16 @@ class Store:
     def log_event(self, action: str, *, actor: str = "daemon", case_id: int | None = None,
                   message_row_id: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         with self.session() as s, s.begin():
-            s.add(Event(action=action, actor=actor, case_id=case_id, message_row_id=message_row_id,
+            s.add(self._event(action=action, actor=actor, case_id=case_id, message_row_id=message_row_id,
                         detail=dict(detail or {})))
+
+    def events_since(self, action: str, since: datetime | None) -> list[tuple[datetime, dict[str, Any]]]:
+        """(time, detail) of this campaign's events of one kind after ``since`` (all of them for None), oldest first."""
+        query = select(Event.at, Event.detail).where(Event.action == action, self._scope(Event.campaign_id))
+        if since is not None:
+            query = query.where(Event.at > since)
+        with self.session() as s:
+            return [(at, dict(detail or {})) for at, detail in s.execute(query.order_by(Event.id))]
 
     def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
         """Take or renew a named lease. Only one holder at a time across processes and hosts."""

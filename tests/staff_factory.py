@@ -109,7 +109,8 @@ def _failed(rng: random.Random) -> list[tuple[str, str, str, str]]:
 class _Writer:
     """Accumulates rows per table with explicit ids, then inserts each table in one executemany."""
 
-    def __init__(self) -> None:
+    def __init__(self, campaign_id: str) -> None:
+        self.campaign_id = campaign_id
         self.messages: list[dict[str, Any]] = []
         self.cases: list[dict[str, Any]] = []
         self.submissions: list[dict[str, Any]] = []
@@ -119,7 +120,7 @@ class _Writer:
     def submission(self, case_id: int, version: int, received: datetime, status: str, subject: str) -> int:
         sid = len(self.submissions) + 1
         self.messages.append({
-            "id": sid, "account": "jcjyzj2025@163.com", "folder": "INBOX", "uidvalidity": 1, "uid": sid,
+            "id": sid, "campaign_id": self.campaign_id, "account": "jcjyzj2025@163.com", "folder": "INBOX", "uidvalidity": 1, "uid": sid,
             "message_id": f"<m{sid}@example.cn>", "sha256": f"{sid:064x}", "size": 1000 + sid,
             "spool_path": f"/spool/{sid}.eml", "internaldate": received, "from_addr": f"s{case_id}@example.cn",
             "subject": subject, "status": "notified", "defects": [],
@@ -170,7 +171,7 @@ def fill_cases(engine: Engine, n: int, *, seed: int = 7, campaign_id: str = CAMP
     """Write `n` cases (about 3% provincial recommendations, so some provinces are over the quota and some not; a fifth with two versions, some
     unparsed, some overridden by staff) and return what was written."""
     rng = random.Random(seed)
-    w = _Writer()
+    w = _Writer(campaign_id)
     generated: list[GeneratedCase] = []
     statuses = ("accepted", "accepted_with_warnings", "rejected", "needs_review")
     for case_id in range(1, n + 1):

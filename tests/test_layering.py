@@ -165,7 +165,8 @@ OTHER_MEANINGS = Counter({
     ("ingest/cli/trial.py", "text"): 1,  # the `intake subject TEXT` argument
     ("ingest/cli/trial.py", "needs_review"): 1,  # a field name of the parsed subject, shown with its label
     ("ingest/cli/setup.py", "info"): 1,  # uvicorn's log level
-    ("ingest/config.py", "text"): 3,  # log_format = "text" | "json"
+    ("ingest/config/model.py", "text"): 1,  # log_format = "text" | "json"
+    ("ingest/config/sections.py", "text"): 2,  # the same log format, validated
     ("ingest/logs.py", "text"): 1,  # the same log format
     ("ingest/pipeline/replies.py", "text"): 1,  # the FileFacts field holding a document's full text
     ("ingest/files/sniff.py", "unknown"): 1,  # UNKNOWN_KIND: a file kind the magic bytes do not tell

@@ -40,7 +40,7 @@ def _file(store: Store, message_no: int, sender: str, case_id: int | None = None
 
 
 def test_only_the_sender_or_a_linked_address_continues_a_case(db_url: str) -> None:
-    store = Store.open(db_url)
+    store = Store.open(db_url, campaign_id="jcjy2025")
     try:
         case_id = _file(store, 1, "wsj@163.com")
         assert store.may_continue_case(case_id, "WSJ+fix@163.com")

@@ -29,7 +29,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 def filled(db_url: str) -> Iterator[tuple[Store, GeneratedData]]:
-    store = Store.open(db_url)
+    store = Store.open(db_url, campaign_id="jcjy2025")
     data = fill_cases(store.engine, 40, seed=11)
     try:
         yield store, data

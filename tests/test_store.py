@@ -14,7 +14,7 @@ NOW = datetime(2025, 11, 1, 2, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def store(db_url: str) -> Store:
-    s = Store.open(db_url)
+    s = Store.open(db_url, campaign_id="jcjy2025")
     yield s
     s.close()
 

@@ -140,7 +140,7 @@ def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
     from store import SchemaMismatch, Store
 
     try:
-        store = Store.open(cfg.intake.database_url, upgrade=writes)
+        store = Store.open(cfg.intake.database_url, upgrade=writes, default_campaign=cfg.campaign_ids[0])
     except SchemaMismatch as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:

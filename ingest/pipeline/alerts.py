@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
 from checks.domain import OutboxStatus, ReplyKind
 from ingest.pipeline.outbox import dispatch
 from notify.mailer import build_message, domain_of, make_message_id
 from store import Store, queries
-from store.models import Event, MailboxState
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -57,15 +54,11 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 def poll_history(store: Store) -> PollHistory:
     """Failed polls since the last successful one (events), and that success's time."""
-    with store.session() as s:
-        last_success = _aware(s.scalar(select(func.max(MailboxState.last_success_at))))
-        since = select(Event).where(Event.action == "poll.failed")
-        if last_success is not None:
-            since = since.where(Event.at > last_success)
-        failures = list(s.scalars(since.order_by(Event.id)))
-    last_error = str(failures[-1].detail.get("error", "")) if failures else ""
+    last_success = _aware(store.last_successful_poll())
+    failures = store.events_since("poll.failed", last_success)
+    last_error = str(failures[-1][1].get("error", "")) if failures else ""
     return PollHistory(last_success=last_success, failures_since_success=len(failures),
-                       first_failure_since_success=_aware(failures[0].at) if failures else None,
+                       first_failure_since_success=_aware(failures[0][0]) if failures else None,
                        last_error=last_error)
 
 
@@ -180,8 +173,10 @@ def _local(rt: Runtime, dt: datetime) -> str:
 
 
 def alert_message_id(rt: Runtime, kind: str, now: datetime) -> str:
+    """Once per campaign, kind and local day (two campaigns replying from one domain each get theirs)."""
     day = now.astimezone(rt.config.campaign.tz).strftime("%Y%m%d")
-    return make_message_id("alert", f"{kind}.{day}", domain_of(rt.reply_from), rt.message_id_key)
+    return make_message_id("alert", f"{rt.config.campaign.id}.{kind}.{day}", domain_of(rt.reply_from),
+                           rt.message_id_key)
 
 
 def enqueue_alerts(rt: Runtime, alerts: list[Alert], *, now: datetime | None = None) -> list[str]:

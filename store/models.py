@@ -18,6 +18,7 @@ Table roles:
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -157,6 +158,11 @@ class Case(Base):
     @property
     def effective_status(self) -> str:
         return self.override_status or self.status
+
+    @classmethod
+    def identity_columns(cls) -> tuple[Any, ...]:
+        """The identity's columns in ``CaseIdentity``'s field order: select them and build ``CaseIdentity(*row)``."""
+        return tuple(getattr(cls, f.name) for f in fields(CaseIdentity))
 
     @property
     def identity(self) -> CaseIdentity:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.domain import AttachmentKind, MessageStatus, OutboxStatus
+from checks.domain import AttachmentKind, CaseIdentity, MessageStatus, OutboxStatus
 from store.addresses import address_key
 from store.db import check_schema, make_engine, migrate, session_factory
 from store.models import (
@@ -527,10 +527,15 @@ class Store:
                              .where(Submission.case_id == case_id).order_by(Submission.version.desc()))
             return [(v, m, subj) for v, m, subj in rows]
 
-    def case_summaries(self, campaign_id: str) -> list[CaseSummary]:
-        """Every case of the campaign with its current version's file hashes (for quotas and duplicates)."""
+    def case_summaries(self, campaign_id: str, *, files: bool = True) -> list[CaseSummary]:
+        """Every case of the campaign with its current version's file hashes (for quotas and duplicates);
+        ``files=False`` leaves the hashes out (quotas need none). Columns, not ORM objects: the daemon reads
+        this for every mail and ``intake stats`` for its quota table, over every case of the campaign."""
         with self.session() as s:
-            cases = list(s.scalars(select(Case).where(Case.campaign_id == campaign_id).order_by(Case.id)))
+            cases = s.execute(
+                select(Case.id, Case.case_no, Case.sender, Case.override_status, Case.status,
+                       Case.first_received_at, *Case.identity_columns())
+                .where(Case.campaign_id == campaign_id).order_by(Case.id)).all()
             hashes: dict[int, list[str]] = {}
             rows = s.execute(
                 select(Submission.case_id, Attachment.sha256)
@@ -538,15 +543,15 @@ class Store:
                 .join(Case, Case.id == Submission.case_id)
                 .where(Case.campaign_id == campaign_id, Submission.version == Case.current_version,
                        Attachment.sha256.is_not(None))
-            )
+            ) if files else ()
             for case_id, sha in rows:
                 if sha is not None:
                     hashes.setdefault(case_id, []).append(sha)
             return [
-                CaseSummary(case_id=c.id, case_no=c.case_no or "", sender=c.sender, identity=c.identity,
-                            status=c.effective_status, first_received_at=c.first_received_at,
-                            file_sha256s=tuple(hashes.get(c.id, ())))
-                for c in cases
+                CaseSummary(case_id=case_id, case_no=case_no or "", sender=sender, identity=CaseIdentity(*who),
+                            status=override or status, first_received_at=first,
+                            file_sha256s=tuple(hashes.get(case_id, ())))
+                for case_id, case_no, sender, override, status, first, *who in cases
             ]
 
     # ---- outbox -------------------------------------------------------------------------------

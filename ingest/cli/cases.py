@@ -92,7 +92,7 @@ def stats_command(fmt: str, top: int) -> None:
         staff.echo_csv(["section", "key", "label", "count", "detail"],
                        staff.stats_csv_rows(stats) + staff.quota_csv_rows(overruns))
     else:
-        staff.print_stats(stats, quota, overruns, cfg.campaign.tz, staff.console())
+        staff.print_stats(stats, quota, overruns, cfg.campaign.tz)
 
 
 @click.command("list")

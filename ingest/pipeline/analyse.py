@@ -30,7 +30,7 @@ from ingest.files.sniff import UNKNOWN_KIND
 from ingest.pipeline.timing import StageTimes
 from ingest.files.unpack import Finding as UnpackFinding
 from ingest.files.unpack import ExtractedFile, UnpackLimits, unpack_attachment
-from store import CaseFields, CaseSummary
+from store import CaseFields
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -79,14 +79,6 @@ class Analysis:
 def _safe_part_name(index: int, name: str) -> str:
     suffix = re.sub(r"[^A-Za-z0-9.]", "", Path(name).suffix)[:12]
     return f"part{index:03d}{suffix}"
-
-
-def prior_from_summaries(summaries: Sequence[CaseSummary], exclude_case_id: int | None) -> tuple[PriorSubmission, ...]:
-    return tuple(
-        PriorSubmission(case_no=s.case_no, sender=s.sender, identity=s.identity, received_at=s.first_received_at,
-                        file_sha256s=s.file_sha256s, status=s.status)
-        for s in summaries if s.case_id != exclude_case_id
-    )
 
 
 def inherit_fields(subject: ParsedSubject, known: CaseFields) -> ParsedSubject:

@@ -20,7 +20,8 @@ from checks.domain import MessageStatus, ReplyKind, Severity, SubmissionStatus
 from checks.facts import LinkFacts
 from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
-from ingest.pipeline.analyse import Analysis, analyse, prior_from_summaries
+from ingest.pipeline.analyse import Analysis, analyse
+from ingest.pipeline.prior import prior_from_summaries
 from ingest.mail.hygiene import Hygiene, assess, foreign_reply_to
 from ingest.files.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mail.mime import NotAMimeMessage, ParsedMail

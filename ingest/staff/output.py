@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -32,7 +34,6 @@ from store.queries import CaseDetail, CaseRow, Stats
 
 if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it
     from rich.console import Console
-    from rich.table import Table
 
 
 def console() -> Console:
@@ -81,9 +82,9 @@ def stats_csv_rows(stats: Stats) -> list[list[Any]]:
 
 def quota_overruns(store: Store, campaign_id: str, quota: Quota) -> tuple[QuotaOverrun, ...]:
     """The group keys over their quota among the stored cases, by the quota rule's own computation."""
-    from ingest.pipeline.analyse import prior_from_summaries
+    from ingest.pipeline.prior import prior_from_summaries
 
-    return quota.overruns(prior_from_summaries(store.case_summaries(campaign_id), exclude_case_id=None))
+    return quota.overruns(prior_from_summaries(store.case_summaries(campaign_id, files=False), exclude_case_id=None))
 
 
 def quota_csv_rows(overruns: Sequence[QuotaOverrun]) -> list[list[Any]]:
@@ -109,46 +110,71 @@ def quota_note(exceeds: str | None, group: QuotaGroup) -> str:
     return "计入名额"
 
 
-def _count_table(title: str, rows: Sequence[Any], total: int, key_header: str) -> Table:
-    from rich.table import Table
+@dataclass(frozen=True)
+class TextTable:
+    """A titled table of text cells, drawn by rich for a terminal and as aligned plain lines for a pipe."""
 
-    table = Table(title=title, title_justify="left")
-    table.add_column(key_header, overflow="fold")
-    table.add_column("案例数", justify="right")
-    table.add_column("占比", justify="right")
-    for c in rows:
-        table.add_row(c.label, str(c.count), f"{c.count / total:.1%}" if total else "—")
-    return table
+    title: str
+    header: tuple[str, ...]
+    rows: list[list[str]]
+    right: tuple[int, ...] = ()  # indexes of right-aligned (number) columns
 
 
-def print_stats(stats: Stats, quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo, out: Console) -> None:
-    from rich.table import Table
+def _count_table(title: str, rows: Sequence[Any], total: int, key_header: str) -> TextTable:
+    return TextTable(title, (key_header, "案例数", "占比"),
+                     [[c.label, str(c.count), f"{c.count / total:.1%}" if total else "—"] for c in rows], right=(1, 2))
 
-    out.print(f"[bold]案例总数：{stats.total}[/bold]")
+
+def stats_report(stats: Stats, quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo) -> list[str | TextTable]:
+    """What ``intake stats`` shows, in order: lines and tables."""
+    parts: list[str | TextTable] = [f"案例总数：{stats.total}"]
     for title, rows, header in (("按类别", stats.by_category, "类别"), ("按状态", stats.by_status, "状态"),
                                 ("按报送方式", stats.by_submitter_kind, "报送方式"),
                                 ("按省份", stats.by_province, "省份"), ("按收件日期", stats.by_day, "日期")):
-        out.print(_count_table(title, rows, stats.total, header))
-    reasons = Table(title="最常见的问题（当前版本）", title_justify="left")
-    for col in ("规则", "条款", "性质", "案例数", "示例"):
-        reasons.add_column(col, justify="right" if col == "案例数" else "left", overflow="fold")
-    for r in stats.failure_reasons:
-        reasons.add_row(r.rule, r.clause, Severity.label_of(r.severity), str(r.cases), r.example)
-    out.print(reasons)
+        parts.append(_count_table(title, rows, stats.total, header))
+    parts.append(TextTable("最常见的问题（当前版本）", ("规则", "条款", "性质", "案例数", "示例"),
+                           [[r.rule, r.clause, Severity.label_of(r.severity), str(r.cases), r.example]
+                            for r in stats.failure_reasons], right=(3,)))
     if not quota.groups:
-        out.print("推荐名额：本征集未设名额")
+        parts.append("推荐名额：本征集未设名额")
     for group in quota.groups:
         over = [o for o in overruns if o.group == group]
         if not over:
-            out.print(f"{group.label}名额：没有超额（{group.limits or '不限'}）")
+            parts.append(f"{group.label}名额：没有超额（{group.limits or '不限'}）")
             continue
-        table = Table(title=f"{group.label}超额（{group.limits}；按收件先后计入）", title_justify="left")
-        for col in (group.grouped_by, "推荐数", "超出的案例", "类别", "收件时间", "超出"):
-            table.add_column(col, overflow="fold")
-        for o in over:
-            for i, c in enumerate(o.exceeding):
-                table.add_row(o.key if i == 0 else "", str(o.total) if i == 0 else "", c.case_no,
-                              c.category or "—", local_time(c.first_received_at, tz), quota_note(c.exceeds, group))
+        parts.append(TextTable(
+            f"{group.label}超额（{group.limits}；按收件先后计入）",
+            (group.grouped_by, "推荐数", "超出的案例", "类别", "收件时间", "超出"),
+            [[o.key if i == 0 else "", str(o.total) if i == 0 else "", c.case_no, c.category or "—",
+              local_time(c.first_received_at, tz), quota_note(c.exceeds, group)]
+             for o in over for i, c in enumerate(o.exceeding)]))
+    return parts
+
+
+def print_stats(stats: Stats, quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo) -> None:
+    """Rich tables on a terminal; piped or redirected, aligned plain lines (as ``intake list``), without
+    loading rich: cron jobs and scripts run this command."""
+    parts = stats_report(stats, quota, overruns, tz)
+    if not sys.stdout.isatty():
+        for part in parts:
+            if isinstance(part, str):
+                click.echo(part)
+                continue
+            click.echo(f"\n{part.title}")
+            echo_plain(part.header, part.rows, right=part.right)
+        return
+    from rich.table import Table
+
+    out = console()
+    for part in parts:
+        if isinstance(part, str):
+            out.print(part, markup=False, style="bold" if part is parts[0] else None)
+            continue
+        table = Table(title=part.title, title_justify="left")
+        for i, col in enumerate(part.header):
+            table.add_column(col, justify="right" if i in part.right else "left", overflow="fold")
+        for row in part.rows:
+            table.add_row(*row)
         out.print(table)
 
 

@@ -209,6 +209,27 @@ class Store:
                                                    filed, ~queued).order_by(Message.id))
             return [_spooled(m) for m in rows]
 
+    def message_needing_work(self, message_row_id: int, *,
+                             max_attempts: int = MAX_ATTEMPTS) -> SpooledMessage | None:
+        """The message if processing it is still to do (the one-message form of ``messages_with_status`` and
+        ``messages_filed_without_reply``): not yet filed or skipped, or failed with attempts left, or filed
+        without its reply queued. None when it is done (a repeated job finds nothing to do)."""
+        retryable = (MessageStatus.SPOOLED, MessageStatus.PARSED, MessageStatus.FAILED)
+        queued = select(OutboxMail.id).where(OutboxMail.message_row_id == Message.id).exists()
+        filed = select(Submission.id).where(Submission.message_row_id == Message.id).exists()
+        with self.session() as s:
+            m = s.scalar(select(Message).where(
+                Message.id == message_row_id, Message.attempts < max_attempts, self._scope(Message.campaign_id),
+                or_(Message.status.in_(retryable), (Message.status == MessageStatus.STORED) & filed & ~queued)))
+            return _spooled(m) if m is not None else None
+
+    def oldest_unprocessed(self, *, max_attempts: int = MAX_ATTEMPTS) -> datetime | None:
+        """When the longest-waiting mail that is received but not yet processed was spooled (the lag)."""
+        retryable = (MessageStatus.SPOOLED, MessageStatus.PARSED, MessageStatus.FAILED)
+        with self.session() as s:
+            return s.scalar(select(func.min(Message.created_at)).where(
+                Message.status.in_(retryable), Message.attempts < max_attempts, self._scope(Message.campaign_id)))
+
     def give_up_messages(self, *, max_attempts: int = MAX_ATTEMPTS) -> list[int]:
         """Messages whose processing began ``max_attempts`` times and never ended (the process died each time:
         killed for memory, a crash in a library) are marked failed, so they are no longer retried and show in
@@ -589,6 +610,27 @@ class Store:
             rows = s.scalars(query.order_by(OutboxMail.id).limit(limit))
             return [OutgoingMail(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
                                  subject=r.subject, raw=r.raw, attempts=r.attempts, case_id=r.case_id) for r in rows]
+
+    def due_outbox_ids(self, *, message_row_id: int | None = None, now: datetime | None = None) -> list[int]:
+        """Ids of the replies due now (all, or those of one message), alert mails first, then queue order."""
+        query = select(OutboxMail.id).where(OutboxMail.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+                                            OutboxMail.next_attempt_at <= (now or utcnow()),
+                                            self._scope(OutboxMail.campaign_id))
+        if message_row_id is not None:
+            query = query.where(OutboxMail.message_row_id == message_row_id)
+        with self.session() as s:
+            return list(s.scalars(query.order_by((OutboxMail.kind != "alert"), OutboxMail.id)))
+
+    def outgoing_if_due(self, outbox_id: int, now: datetime | None = None) -> OutgoingMail | None:
+        """One queued reply if it is due now (not sent, not failed for good, not waiting for a later retry)."""
+        with self.session() as s:
+            r = s.scalar(select(OutboxMail).where(
+                OutboxMail.id == outbox_id, OutboxMail.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+                OutboxMail.next_attempt_at <= (now or utcnow()), self._scope(OutboxMail.campaign_id)))
+            if r is None:
+                return None
+            return OutgoingMail(id=r.id, message_id=r.message_id, kind=r.kind, recipient=r.recipient,
+                                subject=r.subject, raw=r.raw, attempts=r.attempts, case_id=r.case_id)
 
     def mark_sending(self, outbox_id: int) -> None:
         # 'sending' is written before the SMTP transaction: after a kill -9 inside the send, the

@@ -3,7 +3,7 @@
     ingest/cli/shell.py     --config, the configuration, resources closed by click, one-line errors
     ingest/cli/zh.py        click's own words in Chinese
     ingest/cli/setup.py     开始使用: demo, check-config, passwd, web
-    ingest/cli/mailbox.py   收信与处理: run, poll, import, retry, health
+    ingest/cli/mailbox.py   收信与处理: run, worker, poll, import, retry, health
     ingest/cli/trial.py     离线试用: subject, inspect
     ingest/cli/cases.py     查询与导出: stats, list, show, export, chart
     ingest/cli/review.py    人工处理: review …, recheck
@@ -26,7 +26,7 @@ zh.install()
 # The areas `intake --help` lists the commands under, in this order; a command not named here is listed last.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("开始使用", ("demo", "init", "check-config", "passwd", "web")),
-    ("收信与处理", ("run", "poll", "import", "retry", "health")),
+    ("收信与处理", ("run", "worker", "poll", "import", "retry", "health")),
     ("离线试用", ("subject", "inspect")),
     ("查询与导出", ("stats", "list", "show", "export", "chart")),
     ("人工处理", ("review", "recheck", "attach", "link")),

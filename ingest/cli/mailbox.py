@@ -1,16 +1,18 @@
-"""收信与处理: run, poll, import, retry, health."""
+"""收信与处理: run, worker, poll, import, retry, health."""
 
 from __future__ import annotations
 
 import sys
+from datetime import timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from ingest.cli.shell import (
     app_config,
     config_option,
+    config_path,
     echo_json,
     fail,
     json_time,
@@ -22,6 +24,7 @@ from ingest.cli.shell import (
 
 if TYPE_CHECKING:
     from ingest.config import AppConfig
+    from store.workload import Workload
 
 
 def memory_note(cfg: AppConfig) -> str:
@@ -60,22 +63,80 @@ def poll() -> None:
         sys.exit(1)
 
 
+def _worker_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option("--stalled-after-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                     help="工作进程多久没有心跳即视为已停止，其任务由其他工作进程接手。")(f)
+    return click.option("--heartbeat-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+                        help="工作进程心跳间隔（写入数据库，intake health 显示）。")(f)
+
+
 @click.command()
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="多进程模式（仅限 PostgreSQL）：在本机启动这么多个工作进程并行处理；其他主机用 intake worker 加入。"
+                   "不给出时单进程运行。")
+@_worker_options
 @config_option
-def run() -> None:
+def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: float) -> None:
     """作为守护进程运行：按配置的间隔收信，直到收到 SIGTERM。
+
+    单进程（默认，SQLite 或 PostgreSQL）：一个进程收信、检查、登记、发回执。
+    --workers N（PostgreSQL）：N 个工作进程分担收信、逐封处理和发送回执；同一发件人的邮件按到达顺序处理，
+    收到 SIGTERM 时每个进程做完手头的一件再退出；进程被杀后其任务由其他进程接手，不丢不重。
 
     \b
     示例：
       intake run --config /etc/case-intake/config.toml
+      intake run --workers 4 --config /etc/case-intake/config.toml
     """
-    from ingest.pipeline.daemon import Daemon
     from ingest.logs import setup_logging
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
-    Daemon(open_runtime(cfg)).run_forever()
+    if workers is None:
+        from ingest.pipeline.daemon import Daemon
+
+        Daemon(open_runtime(cfg)).run_forever()
+        return
+    from ingest.distributed import require_distributed
+
+    require_distributed(cfg.intake.database_url)
+    from ingest.distributed.queue import ensure_schema
+    from ingest.distributed.tasks import WorkerSettings
+    from ingest.distributed.workers import Supervisor
+
+    open_runtime(cfg)  # configuration, templates and our schema checked (and migrated) once, before any worker
+    ensure_schema(cfg.intake.database_url)
+    settings = WorkerSettings(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds)
+    sys.exit(Supervisor(config_path(), workers, settings).run())
+
+
+@click.command()
+@_worker_options
+@config_option
+def worker(heartbeat_seconds: float, stalled_after_seconds: float) -> None:
+    """多进程模式（PostgreSQL）的一个工作进程：与 intake run --workers 共用数据库和收件目录，可在其他主机运行。
+
+    收信、处理和发送回执以任务形式分给所有工作进程；收到 SIGTERM 时做完手头的任务再退出。
+    各主机的 spool_dir 须指向同一个共享目录（例如 NFS）。
+
+    \b
+    示例：
+      intake worker --config /etc/case-intake/config.toml
+    """
+    from ingest.logs import setup_logging
+
+    cfg = app_config(secrets=True)
+    setup_logging(cfg.intake.log_format)
+    log_config_warnings(cfg)
+    from ingest.distributed import require_distributed
+
+    require_distributed(cfg.intake.database_url)
+    from ingest.distributed.tasks import WorkerSettings
+    from ingest.distributed.workers import run_worker
+
+    settings = WorkerSettings(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds)
+    run_worker(open_runtime(cfg), settings)
 
 
 @click.command("import")
@@ -145,6 +206,52 @@ def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str) 
         click.echo(f"邮件 #{message_id}：" + ("已标记为人工处理" if dismiss else "已重新排队，下一轮收信时处理"))
 
 
+def _lag_json(load: Workload, tz: tzinfo) -> dict[str, Any]:
+    return {"oldest_unprocessed": json_time(load.oldest_unprocessed, tz),
+            "lag_seconds": round(load.lag().total_seconds())}
+
+
+def _queue_json(load: Workload, tz: tzinfo) -> dict[str, Any] | None:
+    """The task queue of distributed mode; None in single-process mode."""
+    q = load.queue
+    if q is None:
+        return None
+    return {"waiting": q.waiting(), "running": q.running(), "jobs": q.jobs, "workers_alive": q.alive_workers,
+            "workers": [{"id": w.worker_id, "last_heartbeat": json_time(w.last_heartbeat, tz), "alive": w.alive}
+                        for w in q.workers]}
+
+
+def _workload_lines(campaign_id: str, load: Workload, tz: tzinfo) -> list[str]:
+    """处理积压 (per campaign), then the task queue and its workers when distributed mode runs."""
+    lag = load.lag()
+    if load.oldest_unprocessed is None:
+        lines = [f"处理积压（{campaign_id}）：无"]
+    else:
+        lines = [f"处理积压（{campaign_id}）：最早一封未处理的邮件收到于 "
+                 f"{local_time(load.oldest_unprocessed, tz, '%Y-%m-%d %H:%M:%S')}，已等待 {_duration(lag)}"]
+    q = load.queue
+    if q is None:
+        return lines
+    from ingest.distributed import TASK_LABELS
+
+    by_task = "，".join(f"{TASK_LABELS.get(name, name)} {q.waiting(name)}" for name in sorted(q.jobs)
+                        if q.waiting(name))
+    lines.append(f"任务队列：等待 {q.waiting()}{f'（{by_task}）' if by_task else ''}，进行中 {q.running()}")
+    lines.append(f"工作进程：在线 {q.alive_workers} 个" + "".join(
+        f"\n  #{w.worker_id} 最近心跳 {local_time(w.last_heartbeat, tz, '%Y-%m-%d %H:%M:%S')}"
+        f"{'' if w.alive else '（已失联）'}" for w in q.workers))
+    return lines
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} 秒"
+    if seconds < 3600:
+        return f"{seconds // 60} 分钟"
+    return f"{seconds // 3600} 小时 {seconds % 3600 // 60} 分钟"
+
+
 def _counts_line(counts: dict[str, int], label: Callable[[str], str]) -> str:
     """"已回复 3，处理失败 1": counts by status, each status by its Chinese label."""
     return "，".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "无"
@@ -156,7 +263,7 @@ def _counts_line(counts: dict[str, int], label: Callable[[str], str]) -> str:
               help="同时把每个问题发邮件给 campaign.organizer_email（每类每天一次），供 cron 使用。")
 @config_option
 def health(as_json: bool, send_alerts: bool) -> None:
-    """守护进程是否正常：最近一次成功收信、队列、失败和告警。有问题时退出码为 1。
+    """守护进程是否正常：最近一次成功收信、处理积压、队列、工作进程、失败和告警。有问题时退出码为 1。
 
     \b
     示例：
@@ -165,6 +272,7 @@ def health(as_json: bool, send_alerts: bool) -> None:
     """
     from checks.domain import MessageStatus, OutboxStatus
     from ingest.pipeline.alerts import current_alerts, enqueue_alerts, poll_history, send_now
+    from store.workload import workload
 
     cfg = app_config(secrets=send_alerts)
     tz = cfg.campaign.tz
@@ -173,6 +281,7 @@ def health(as_json: bool, send_alerts: bool) -> None:
     history = poll_history(store)
     last = history.last_success
     messages, outbox = store.message_status_counts(), store.outbox_counts()
+    load = workload(store)
     alerts = current_alerts(rt)
     if send_alerts:
         enqueue_alerts(rt, alerts)
@@ -180,7 +289,8 @@ def health(as_json: bool, send_alerts: bool) -> None:
     if as_json:
         echo_json({"timezone": str(tz), "last_successful_poll": json_time(last, tz),
                    "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
-                   "messages": messages, "outbox": outbox,
+                   "messages": messages, "outbox": outbox, "campaigns": {cfg.campaign.id: _lag_json(load, tz)},
+                   "queue": _queue_json(load, tz),
                    "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]})
     else:
         click.echo(f"最近一次成功收信：{local_time(last, tz, '%Y-%m-%d %H:%M:%S') or '从未'}")
@@ -188,6 +298,8 @@ def health(as_json: bool, send_alerts: bool) -> None:
             click.echo(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
         click.echo("邮件状态：" + _counts_line(messages, MessageStatus.label_of))
         click.echo("回执队列：" + _counts_line(outbox, OutboxStatus.label_of))
+        for line in _workload_lines(cfg.campaign.id, load, tz):
+            click.echo(line)
         for a in alerts:
             click.echo(f"告警：{a.title}。{a.detail}")
         if not alerts:
@@ -196,4 +308,4 @@ def health(as_json: bool, send_alerts: bool) -> None:
         sys.exit(1)
 
 
-COMMANDS: list[click.Command] = [run, poll, import_, retry, health]
+COMMANDS: list[click.Command] = [run, worker, poll, import_, retry, health]

@@ -24,6 +24,21 @@ def check_config() -> None:
     rt = open_runtime(cfg)
     click.echo(f"配置有效：{cfg.campaign.name}（{cfg.campaign.id}），截止 {cfg.campaign.deadline}，"
                f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")
+    _queue_schema(cfg.intake.database_url)
+
+
+def _queue_schema(database_url: str) -> None:
+    """On PostgreSQL with procrastinate installed, the task queue of distributed mode is made ready too (the
+    workers would do it at their first start; here an operator sees it done)."""
+    from ingest.distributed import DistributedUnavailable, require_distributed
+
+    try:
+        require_distributed(database_url)
+    except DistributedUnavailable:
+        return  # single-process mode only: nothing to prepare
+    from ingest.distributed.queue import ensure_schema
+
+    click.echo(f"多进程模式：{ensure_schema(database_url).summary()}")
 
 
 @click.command()

@@ -106,6 +106,12 @@ def app_config(*, secrets: bool = False, example_ok: bool = False) -> AppConfig:
     return cfg
 
 
+def config_path() -> Path:
+    """The configuration file this command read, as an absolute path (for the processes it starts)."""
+    path = click.get_current_context().meta.get(_CONFIG_KEY)
+    return Path(path or DEFAULT_CONFIG).resolve()
+
+
 def log_config_warnings(cfg: AppConfig) -> None:
     """The configuration's warnings (a secret file readable by everyone, a password sent in clear) in the
     daemon's log, where its operator looks; ``check-config`` prints them."""

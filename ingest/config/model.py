@@ -20,6 +20,9 @@ class IntakeSettings:
     max_message_bytes: int = 200 * 1024 * 1024
     alert_after_failures: int = 5
     alert_no_poll_minutes: int = 30
+    # Alert when the oldest mail not yet processed has waited this long (0 = never): a backlog the daemon or the
+    # workers do not keep up with, or no worker running at all (distributed mode).
+    alert_lag_minutes: int = 30
     templates_dir: Path = field(default_factory=resources.templates_dir)
     secrets_file: Path | None = None
 

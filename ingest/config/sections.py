@@ -18,7 +18,7 @@ from ingest.config.values import (CONSOLE_SECRET, IMAP_SECRET, MESSAGE_ID_KEY_SE
 
 _INTAKE_KEYS = {
     "spool_dir", "database_url", "poll_interval_seconds", "log_format", "max_message_bytes",
-    "alert_after_failures", "alert_no_poll_minutes", "templates_dir", "secrets_file",
+    "alert_after_failures", "alert_no_poll_minutes", "alert_lag_minutes", "templates_dir", "secrets_file",
     "database_password_env", "database_password_file",
 }
 _IMAP_KEYS = {
@@ -57,6 +57,7 @@ def parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
         max_message_bytes=_optional(t, "max_message_bytes", "intake", int, 200 * 1024 * 1024),
         alert_after_failures=_optional(t, "alert_after_failures", "intake", int, 5),
         alert_no_poll_minutes=_optional(t, "alert_no_poll_minutes", "intake", int, 30),
+        alert_lag_minutes=_optional(t, "alert_lag_minutes", "intake", int, 30),
         templates_dir=_resolve(base, t["templates_dir"]) if "templates_dir" in t else resources.templates_dir(),
         secrets_file=_resolve(base, t["secrets_file"]) if t.get("secrets_file") else None,
     )

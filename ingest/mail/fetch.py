@@ -9,13 +9,15 @@ after download by sha256.
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from ingest.mail.imap import MailboxClient, MessageHead
+from ingest.mail.imap import MailboxClient, MailboxError, MessageHead
 from ingest.mail.spool import Spool
-from store import Store
+from store import SpooledMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,10 @@ class FetchReport:
 
 
 def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int = 200,
-              stop_requested: Callable[[], bool] = lambda: False, max_message_bytes: int = 0) -> FetchReport:
-    """Download every message above the stored last UID of the current UIDVALIDITY epoch."""
+              stop_requested: Callable[[], bool] = lambda: False, max_message_bytes: int = 0,
+              on_spooled: Callable[[SpooledMessage], None] | None = None) -> FetchReport:
+    """Download every message above the stored last UID of the current UIDVALIDITY epoch. ``on_spooled``
+    is told of each new message once it is recorded (distributed mode queues its processing at once)."""
     report = FetchReport()
     account, folder = mailbox.account, mailbox.settings.folder
     mailbox.select()  # refresh UIDVALIDITY/UIDNEXT (they may have changed since the last cycle)
@@ -52,15 +56,29 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int 
                 store.log_event("message.duplicate_skipped",
                                 detail={"uid": head.uid, "uidvalidity": uidvalidity, "message_id": head.message_id})
             else:
-                _download_one(mailbox, store, spool, head, account, folder, uidvalidity, report, max_message_bytes)
+                row = _download_one(mailbox, store, spool, head, account, folder, uidvalidity, report,
+                                    max_message_bytes)
+                if row is not None and on_spooled is not None:
+                    on_spooled(row)
             store.advance_last_uid(account, folder, uidvalidity, head.uid)
     if mailbox.settings.processed_folder:
         mailbox.copy_to(report.uids, mailbox.settings.processed_folder)
     return report
 
 
+def fetch_failure(exc: BaseException, spool_root: Path) -> tuple[str, bool]:
+    """The one line staff see for a poll that broke off (a server restart, a dropped connection, a refused
+    login, a full disk), and whether the disk is full (then processing waits too). What was spooled stays;
+    the next poll resumes after the last recorded UID."""
+    disk_full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    if disk_full:
+        return f"存储空间已满，暂停收信和处理（{spool_root}）：{exc}", True
+    return (str(exc) if isinstance(exc, MailboxError) else f"收信中断：{exc}"), False
+
+
 def _download_one(mailbox: MailboxClient, store: Store, spool: Spool, head: MessageHead, account: str,
-                  folder: str, uidvalidity: int, report: FetchReport, max_message_bytes: int = 0) -> None:
+                  folder: str, uidvalidity: int, report: FetchReport,
+                  max_message_bytes: int = 0) -> SpooledMessage | None:
     writer = spool.writer(account, uidvalidity, head.uid)
     oversize = bool(max_message_bytes) and head.size > max_message_bytes
     try:
@@ -87,7 +105,8 @@ def _download_one(mailbox: MailboxClient, store: Store, spool: Spool, head: Mess
         report.duplicates += 1
         store.log_event("message.duplicate_skipped",
                         detail={"uid": head.uid, "uidvalidity": uidvalidity, "sha256": spooled.sha256})
-        return
+        return None
     report.new += 1
     report.bytes += spooled.size
     report.uids.append(head.uid)
+    return row

@@ -338,6 +338,15 @@ def summarise(msg: email.message.Message, raw_headers: bytes, c: _Collector) -> 
     )
 
 
+def sender_address(head: bytes) -> str:
+    """The From address of a message read from its first bytes (the header block), as ``summarise`` reads it;
+    "" when there is none. For work that must know the sender before the whole mail is parsed (the
+    per-sender order of distributed mode)."""
+    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(_header_block(head) + b"\r\n\r\n")
+    froms = [addr for _name, addr in _addresses(raw_headers_all(msg, "From"), []) if addr]
+    return froms[0].lower() if froms else ""
+
+
 def check_not_outlook(head: bytes) -> None:
     if head.startswith(OLE2_MAGIC):
         raise NotAMimeMessage("这是 Outlook .msg 文件（OLE2 格式），不是标准邮件（.eml），请在邮件客户端中另存为 .eml 后再导入")

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -128,10 +129,18 @@ class Spool:
         """A message that is not filed (skipped, not mail) keeps nothing unpacked."""
         shutil.rmtree(self.work_dir(message_row_id), ignore_errors=True)
 
-    def clean_tmp(self) -> int:
-        """Remove partial downloads left by a killed process; returns how many were removed."""
+    def clean_tmp(self, older_than_seconds: float = 0) -> int:
+        """Remove partial downloads left by a killed process; returns how many were removed. With
+        ``older_than_seconds`` only those untouched that long: other processes (distributed mode, one spool
+        shared by every host) may be downloading into the same directory now."""
         removed = 0
+        cutoff = time.time() - older_than_seconds
         for p in self.tmp_dir.glob("*.part"):
+            try:
+                if older_than_seconds and p.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
             p.unlink(missing_ok=True)
             removed += 1
         return removed

@@ -18,6 +18,7 @@ from checks.domain import OutboxStatus, ReplyKind
 from ingest.pipeline.outbox import dispatch
 from notify.mailer import build_message, domain_of, make_message_id
 from store import Store, queries
+from store.workload import workload
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -32,7 +33,7 @@ _LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN 
 @dataclass(frozen=True)
 class Alert:
     # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed | links_expiring |
-    # replies_failed | replies_stuck | reply_cap
+    # replies_failed | replies_stuck | reply_cap | processing_lag
     kind: str
     title: str
     detail: str
@@ -97,6 +98,9 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
     if link_alert is not None:
         alerts.append(link_alert)
     alerts += reply_alerts(rt, now)
+    lag = lag_alert(rt, now)
+    if lag is not None:
+        alerts.append(lag)
     limit = timedelta(minutes=intake.alert_no_poll_minutes)
     if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
         reference = history.last_success or history.first_failure_since_success
@@ -115,6 +119,28 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
                                 f"最近一轮处理结束于 {_local(rt, last_cycle_finished)}，之后再没有开始新的一轮。"
                                 "请重启收件程序（已收下的邮件不会丢失）。"))
     return alerts
+
+
+def lag_alert(rt: Runtime, now: datetime) -> Alert | None:
+    """Received mail waiting longer than ``intake.alert_lag_minutes`` to be processed: the daemon or the workers
+    do not keep up with a deadline-day rush, or (distributed mode) no worker is running at all."""
+    minutes = rt.config.intake.alert_lag_minutes
+    if minutes <= 0:
+        return None
+    load = workload(rt.store, now=now)
+    lag = load.lag(now)
+    if load.oldest_unprocessed is None or lag <= timedelta(minutes=minutes):
+        return None
+    detail = (f"最早一封未处理的邮件于 {_local(rt, load.oldest_unprocessed)} 收到，已等待 {lag.total_seconds() / 60:.0f} 分钟"
+              f"（告警阈值 {minutes} 分钟，intake.alert_lag_minutes）。")
+    if load.queue is not None:
+        detail += (f"任务队列：等待 {load.queue.waiting()} 个，进行中 {load.queue.running()} 个；"
+                   f"在线工作进程 {load.queue.alive_workers} 个。")
+        if not load.queue.alive_workers:
+            detail += "没有在线的工作进程：请启动 intake run --workers N 或 intake worker。"
+        else:
+            detail += "可在其他主机运行 intake worker 增加工作进程。"
+    return Alert("processing_lag", f"邮件处理积压超过 {minutes} 分钟", detail + "已收下的邮件不会丢失。")
 
 
 def expiring_links_alert(rt: Runtime, now: datetime) -> Alert | None:

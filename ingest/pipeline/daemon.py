@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.pipeline.alerts import current_alerts, enqueue_alerts, send_now
 
-from ingest.mail.fetch import FetchReport, fetch_new
+from ingest.mail.fetch import FetchReport, fetch_failure, fetch_new
 from ingest.mail.imap import MailboxClient, MailboxError
 from ingest.pipeline.outbox import DispatchReport, dispatch
 from ingest.pipeline.process import ProcessReport, process_pending
@@ -145,9 +144,7 @@ class Daemon:
             except (MailboxError, IMAPClientError, OSError) as exc:
                 # A server restart, a dropped connection or a refused login: what was spooled stays, the
                 # next cycle resumes after the last recorded UID.
-                disk_full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-                report.error = (f"存储空间已满，暂停收信和处理（{self.rt.spool.root}）：{exc}" if disk_full
-                                else str(exc) if isinstance(exc, MailboxError) else f"收信中断：{exc}")
+                report.error, disk_full = fetch_failure(exc, self.rt.spool.root)
                 log.error("%s", report.error)
                 store.log_event("poll.failed", detail={"error": report.error})
             finally:

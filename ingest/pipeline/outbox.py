@@ -10,12 +10,13 @@ reached at all ends the loop for this cycle (every other reply would fail the sa
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 from typing import Callable
 
 from notify.mailer import SendError, Sender, SmtpPermanent, SmtpUnreachable
-from store import Store
+from store import OutgoingMail, Store
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +49,52 @@ def _dispatch_pages(store: Store, sender: Sender, envelope_from: str, report: Di
             after_id = mail.id
             if stop_requested():
                 return False
-            store.mark_sending(mail.id)
-            try:
-                how = sender.send(mail.raw, envelope_from, mail.recipient, mail.message_id)
-            except SendError as exc:
-                _failed(store, mail.id, mail.message_id, mail.recipient, exc, retry_base_seconds)
-                report.failed += 1
-                if isinstance(exc, SmtpUnreachable):
-                    return False
+            outcome = _send(store, sender, envelope_from, mail, retry_base_seconds)
+            if outcome is SendOutcome.SENT:
+                report.sent += 1
                 continue
-            except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad reply never stops the others
-                # A fault of ours or of a library on this one reply (smtplib raised UnicodeEncodeError for a raw
-                # 8-bit address before the errors were classified): it fails, with its reason, for staff.
-                log.exception("回复 %s（收件人 %r）发送时意外出错", mail.message_id, mail.recipient)
-                failure = SmtpPermanent(f"发送时出错：{type(exc).__name__}: {exc}")
-                _failed(store, mail.id, mail.message_id, mail.recipient, failure, retry_base_seconds)
-                report.failed += 1
-                continue
-            store.mark_sent(mail.id, how=how)
-            report.sent += 1
+            report.failed += 1
+            if outcome is SendOutcome.UNREACHABLE:
+                return False
     return True
+
+
+class SendOutcome(enum.Enum):
+    """What one send attempt came to (not stored: the outbox row's status is the record)."""
+
+    SENT = enum.auto()
+    FAILED = enum.auto()  # this reply only (permanent, or retried later with backoff)
+    UNREACHABLE = enum.auto()  # the server: every other reply would fail the same way now
+    NOT_DUE = enum.auto()  # sent already, failed for good, or its next attempt is later
+
+
+def send_one(store: Store, sender: Sender, envelope_from: str, outbox_id: int, *,
+             retry_base_seconds: float = 60) -> SendOutcome:
+    """One queued reply, if it is due now (a job of distributed mode; the caller makes sure no other process
+    sends the same row at the same time). The same at-most-once marks as ``dispatch``."""
+    mail = store.outgoing_if_due(outbox_id)
+    if mail is None:
+        return SendOutcome.NOT_DUE
+    return _send(store, sender, envelope_from, mail, retry_base_seconds)
+
+
+def _send(store: Store, sender: Sender, envelope_from: str, mail: OutgoingMail,
+          retry_base_seconds: float) -> SendOutcome:
+    store.mark_sending(mail.id)
+    try:
+        how = sender.send(mail.raw, envelope_from, mail.recipient, mail.message_id)
+    except SendError as exc:
+        _failed(store, mail.id, mail.message_id, mail.recipient, exc, retry_base_seconds)
+        return SendOutcome.UNREACHABLE if isinstance(exc, SmtpUnreachable) else SendOutcome.FAILED
+    except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad reply never stops the others
+        # A fault of ours or of a library on this one reply (smtplib raised UnicodeEncodeError for a raw
+        # 8-bit address before the errors were classified): it fails, with its reason, for staff.
+        log.exception("回复 %s（收件人 %r）发送时意外出错", mail.message_id, mail.recipient)
+        failure = SmtpPermanent(f"发送时出错：{type(exc).__name__}: {exc}")
+        _failed(store, mail.id, mail.message_id, mail.recipient, failure, retry_base_seconds)
+        return SendOutcome.FAILED
+    store.mark_sent(mail.id, how=how)
+    return SendOutcome.SENT
 
 
 def _failed(store: Store, outbox_id: int, message_id: str, recipient: str, exc: SendError,

@@ -300,19 +300,26 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
     for msg in [*pending, *rt.store.messages_filed_without_reply()]:
         if stop_requested():
             break
-        try:
-            status = process_message(rt, msg)
-        except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
-            # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
-            log.exception("邮件 %d 处理失败", msg.id)
-            rt.store.set_message_status(msg.id, MessageStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        status = process_isolated(rt, msg)
+        if status == MessageStatus.FAILED:
             report.failed += 1
-            continue
-        if status == MessageStatus.STORED:
+        elif status == MessageStatus.STORED:
             report.stored += 1
         else:
             report.skipped += 1
     return report
+
+
+def process_isolated(rt: Runtime, msg: SpooledMessage) -> str:
+    """``process_message`` behind the isolation boundary every caller needs (the daemon's cycle, a worker's
+    job): a fault of this mail is recorded on it (retried later, attempts capped) and returned as 'failed'."""
+    try:
+        return process_message(rt, msg)
+    except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
+        # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
+        log.exception("邮件 %d 处理失败", msg.id)
+        rt.store.set_message_status(msg.id, MessageStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return MessageStatus.FAILED
 
 
 def _reanalyse(rt: Runtime, message_row_id: int,

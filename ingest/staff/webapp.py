@@ -15,6 +15,7 @@ from ingest.pipeline.process import attach_file, recheck_message, send_chosen_re
 from ingest.runtime import Runtime
 from ingest.staff.output import quota_overruns
 from store import queries
+from store.workload import workload
 from starlette.applications import Starlette
 
 
@@ -44,8 +45,19 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         counts = rt.store.message_status_counts()
         # Replies that will not go out by themselves (failed, stuck in 'sending', the hourly cap): issue 15.2.
         reply_alerts = [a.title for a in alerts.reply_alerts(rt, datetime.now(timezone.utc))]
+        load = workload(rt.store)
+        oldest, queue = load.oldest_unprocessed, load.queue
+        beat = max((w.last_heartbeat for w in queue.workers), default=None) if queue is not None else None
         return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
-                "failed": counts.get(MessageStatus.FAILED, 0), "reply_alerts": reply_alerts}
+                "failed": counts.get(MessageStatus.FAILED, 0), "reply_alerts": reply_alerts,
+                # The lag: the oldest received mail not yet processed, and how long it has waited.
+                "oldest_unprocessed": oldest.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if oldest else None,
+                "lag_minutes": int(load.lag().total_seconds() // 60),
+                "lag_alert": 0 < cfg.intake.alert_lag_minutes < load.lag().total_seconds() / 60,
+                # Distributed mode only: jobs waiting and running, workers with a fresh heartbeat.
+                "queue": None if queue is None else {
+                    "waiting": queue.waiting(), "running": queue.running(), "workers_alive": queue.alive_workers,
+                    "last_heartbeat": beat.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S") if beat else None}}
 
     categories = tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", []))
 

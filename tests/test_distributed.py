@@ -1,0 +1,124 @@
+"""Issue 20 §2: distributed mode on PostgreSQL with procrastinate, as real processes. The reduced size of
+bench/distributed.py (300 mails, 20 kills): `intake run --workers 2` plus one `intake worker`, a worker killed
+with SIGKILL while it works, then every mail filed once and answered once, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from servers import TEST_MAILBOX, bench_module, run_intake, write_intake_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_workers_on_two_hosts_file_every_mail_once_through_a_kill(dovecot, smtp_sink, pg_url, tmp_path):  # type: ignore[no-untyped-def]
+    suite = bench_module("distributed")
+    result = suite.run_distributed(dovecot=dovecot, smtp_sink=smtp_sink, db_url=pg_url, workdir=tmp_path,
+                                   mails=40, kills=1, workers=2, extra=1, seed=20)
+    print(f"\ndistributed: {len(result.kills)} kill(s) {[k.landed_in for k in result.kills]}, "
+          f"{result.receipts_received} receipts, {result.duplicate_receipts} duplicate(s), {result.seconds} s")
+    assert len(result.kills) == 1, "the run finished before a worker could be killed"
+    assert result.problems == []
+    assert result.messages == result.cases == 40
+    assert result.statuses == {"notified": 40}
+    assert result.second_run_changes == []
+    # intake health while they worked: three workers with fresh heartbeats, the queue, the lag of the campaign.
+    health = result.health_during
+    assert health["queue"]["workers_alive"] == 3, health
+    assert all(w["alive"] and w["last_heartbeat"] for w in health["queue"]["workers"])
+    assert set(health["campaigns"]) == {"jcjy2025"} and health["campaigns"]["jcjy2025"]["lag_seconds"] >= 0
+    assert result.duplicate_receipts <= result.kills_inside_smtp_send
+
+
+@pytest.mark.postgres
+def test_queue_schema_is_applied_once_through_procrastinates_migrations(pg_url):  # type: ignore[no-untyped-def]
+    from procrastinate.schema import SchemaManager
+
+    from ingest.distributed.queue import SCHEMA_TABLE, ensure_schema, libpq_url
+
+    first, second = ensure_schema(pg_url), ensure_schema(pg_url)
+    assert first.created and not second.created and second.migrated == ()
+    shipped = sorted(p.name for p in Path(SchemaManager.get_migrations_path()).glob("*.sql"))
+    with psycopg.connect(libpq_url(pg_url)) as conn:
+        recorded = [r[0] for r in conn.execute(f"SELECT name FROM {SCHEMA_TABLE} ORDER BY name")]
+        assert conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone() == (0,)
+        # A newer procrastinate ships one more migration: it is applied at the next start, once.
+        conn.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE name = %s", (shipped[-1],))
+    assert recorded == shipped
+    third = ensure_schema(pg_url)
+    assert third.migrated == (shipped[-1],)
+
+
+def test_sqlite_refuses_workers_with_one_clear_line(dovecot, smtp_sink, imap_user, tmp_path):  # type: ignore[no-untyped-def]
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
+                              db_url=f"sqlite:///{tmp_path / 'intake.db'}")
+    for args in (("run", "--workers", "2"), ("worker",)):
+        proc = run_intake(cfg, *args, password=dovecot.password, check=False, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert "需要 PostgreSQL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_single_process_mode_never_imports_procrastinate() -> None:
+    """The embedded default needs no task queue at run time: the daemon, the CLI and every pipeline module
+    load without it."""
+    code = ("import sys, ingest.cli, ingest.pipeline.daemon, ingest.cli.mailbox, ingest.distributed; "
+            "ingest.cli.main(['--help'], standalone_mode=False); "
+            "sys.exit(1 if any(m.startswith('procrastinate') for m in sys.modules) else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sender_read_from_the_header_block_is_the_parsed_sender() -> None:
+    from ingest.distributed.queue import sender_lock
+    from ingest.mail.mime import parse_message, sender_address
+
+    raw = (b"From: =?GBK?B?1cXI/Q==?= <Zhang.San+x@QQ.com>\r\nTo: " + TEST_MAILBOX.encode() +
+           b"\r\nSubject: test\r\n\r\nbody\r\n")
+    assert sender_address(raw) == parse_message(raw).from_addr == "zhang.san+x@qq.com"
+    assert sender_lock("c", sender_address(raw)) == sender_lock("c", "zhang.san@qq.com")
+    assert sender_address(b"Subject: no sender\r\n\r\n") == ""
+
+
+def test_health_shows_the_lag_and_alerts_past_the_threshold(tmp_path):  # type: ignore[no-untyped-def]
+    """A mail received two hours ago and still not processed (no daemon, no worker running): `intake health`
+    shows the campaign's lag and raises the processing_lag alert (exit 1); single-process mode has no queue."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from store import Store
+    from store.models import Message
+
+    db_url = f"sqlite:///{tmp_path / 'intake.db'}"
+    cfg = write_intake_config(tmp_path, imap_port=1, user="nobody", smtp_port=2, db_url=db_url,
+                              intake_extra="alert_lag_minutes = 30")
+    run_intake(cfg, "check-config", password="x")
+    quiet = run_intake(cfg, "health", "--json", password="x", check=False)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert json.loads(quiet.stdout)["campaigns"]["jcjy2025"] == {"oldest_unprocessed": None, "lag_seconds": 0}
+    store = Store.open(db_url)
+    try:
+        spooled = store.record_spooled(account="a", folder="INBOX", uidvalidity=1, uid=1, message_id="<m@x>",
+                                       sha256="0" * 64, size=10, spool_path=str(tmp_path / "1.eml"),
+                                       internaldate=None)
+        assert spooled is not None
+        with store.session() as s, s.begin():
+            s.execute(update(Message).values(created_at=datetime.now(timezone.utc) - timedelta(hours=2)))
+    finally:
+        store.close()
+    late = run_intake(cfg, "health", "--json", password="x", check=False)
+    assert late.returncode == 1, late.stdout + late.stderr
+    report = json.loads(late.stdout)
+    assert report["campaigns"]["jcjy2025"]["lag_seconds"] >= 7000 and report["queue"] is None
+    assert [a["kind"] for a in report["alerts"]] == ["processing_lag"]
+    text = run_intake(cfg, "health", password="x", check=False).stdout
+    assert "处理积压（jcjy2025）：最早一封未处理的邮件" in text and "已等待 2 小时" in text
+    assert "告警：邮件处理积压超过 30 分钟" in text

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from common import (PASSWORD_ENV, DovecotServer, SmtpSink, base_parser, intake_config, median, percentile, table,
+from common import (PASSWORD_ENV, REPO, DovecotServer, SmtpSink, base_parser, intake_config, median, percentile, table,
                     versions, write_results)
 from corpus import DEFAULT_CACHE, CorpusMail, Mix, build_corpus, describe
 from ingest.samples.submissions import RECEIVED
@@ -83,7 +83,9 @@ def measure(mode: str, mails: Sequence[CorpusMail], server: DovecotServer, workd
             client.select_folder("INBOX")
         cfg = intake_config(run_dir, db_url=db_url, imap=(server.port, user), smtp_port=sink.port,
                             poll_interval=POLL_SECONDS, log_format="text")
-        env = {**os.environ, PASSWORD_ENV: server.password, "INTAKE_CONFIG": str(cfg)}
+        env = {**os.environ, PASSWORD_ENV: server.password, "INTAKE_CONFIG": str(cfg),
+               # This checkout's code, not whatever the interpreter's editable install points at.
+               "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
         log_path = run_dir / "intake.log"
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", *_command(mode)], env=env, cwd=run_dir,

@@ -104,7 +104,7 @@ def test_health_shows_the_lag_and_alerts_past_the_threshold(tmp_path):  # type: 
     quiet = run_intake(cfg, "health", "--json", password="x", check=False)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert json.loads(quiet.stdout)["campaigns"]["jcjy2025"] == {"oldest_unprocessed": None, "lag_seconds": 0}
-    store = Store.open(db_url)
+    store = Store.open(db_url, campaign_id="jcjy2025")
     try:
         spooled = store.record_spooled(account="a", folder="INBOX", uidvalidity=1, uid=1, message_id="<m@x>",
                                        sha256="0" * 64, size=10, spool_path=str(tmp_path / "1.eml"),

@@ -127,8 +127,8 @@ def _with_password(url: str, password: str) -> str:
 
     parsed = make_url(url)
     if parsed.password:
-        raise ConfigError("intake: the database password is both in database_url and in "
-                          "database_password_env/_file; keep only the second")
+        raise ConfigError("intake.database_url：数据库密码同时写在了 database_url 和 database_password_env/_file 中，"
+                          "请从 database_url 中删去")
     return parsed.set(password=password).render_as_string(hide_password=False)
 
 
@@ -150,7 +150,7 @@ def _secrets_env(path: Path | None, env: Mapping[str, str]) -> Mapping[str, str]
     except OSError as exc:
         raise ConfigError(f"intake.secrets_file：无法读取 {path}：{exc}") from exc
     if mode & 0o077:
-        raise ConfigError(f"intake.secrets_file: {path} 其他用户也能读取（权限 {mode & 0o777:o}），"
+        raise ConfigError(f"intake.secrets_file：{path} 其他用户也能读取（权限 {mode & 0o777:o}），"
                           f"请执行 chmod 600 {path}")
     from dotenv import dotenv_values  # local: only commands that need secrets pay for the import
 

@@ -15,6 +15,8 @@ from checks.registry import ConfiguredRules, configure
 from checks.subject import SubjectSpec
 from ingest.config import AppConfig, ConfigError
 from ingest.mail.spool import Spool
+from ingest.pipeline.reply_context import sample_context
+from ingest.pipeline.values import AnalysisSettings
 from notify.mailer import DryRunSender, Sender, SmtpSender, SmtpTarget
 from notify.render import Renderer, TemplateProblem
 from store import Store
@@ -58,8 +60,6 @@ class Runtime:
         self.campaign = build_campaign(config)
         self.renderer = Renderer(config.intake.templates_dir)
         try:
-            from ingest.pipeline.replies import sample_context  # local: replies imports this module's types
-
             self.renderer.validate(sample_context(config))
         except TemplateProblem as exc:
             raise StartupError(str(exc)) from exc
@@ -89,6 +89,12 @@ class Runtime:
         if self._store is None:
             raise StartupError("this command has no database")
         return self._store
+
+    @cached_property
+    def analysis_settings(self) -> AnalysisSettings:
+        """What the analysis stages need of the configuration (frozen: no live object)."""
+        return AnalysisSettings(subject_spec=self.campaign.subject_spec, rules=self.campaign.rules,
+                                limits=self.config.limits, link_hosts=self.config.links.allowed_hosts)
 
     @cached_property
     def spool(self) -> Spool:

@@ -4,12 +4,15 @@ spelled as a bare string outside the vocabulary (``checks/domain.py``)."""
 from __future__ import annotations
 
 import ast
+import graphlib
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
+
+import pytest
 
 from checks.domain import FileRole, MessageStatus, OutboxStatus, Severity, SubmissionStatus
 
@@ -152,6 +155,37 @@ def test_the_runtime_loads_no_sample_generator() -> None:
     assert done.returncode == 0, done.stderr
     assert len(runtime) > 50
     assert done.stdout.strip() == "[]"
+
+
+# ---- no import cycle --------------------------------------------------------------------------------------------
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    """Module → the modules of ``package`` it imports: every import counts, at the top, inside a function (a lazy
+    import hides a cycle, it does not remove it) or for type checking only."""
+    modules = {_module_of(path): path for path in _sources(package)}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = {name if name in modules else name.rsplit(".", 1)[0] for _, name in _imports_of_ours(path)}
+        graph[module] = {t for t in targets if t in modules and t != module}
+    return graph
+
+
+def test_no_import_cycle_among_the_ingest_modules() -> None:
+    graphlib.TopologicalSorter(import_graph("ingest")).prepare()  # raises CycleError naming the cycle
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    graph = import_graph("ingest")
+    assert "ingest.pipeline.values" in graph["ingest.pipeline.analyse"]
+    assert "ingest.files.facts" in graph["ingest.pipeline.stages"]  # imported inside a function: still an edge
+    graph["ingest.pipeline.values"].add("ingest.pipeline.analyse")  # values importing analyse would close a cycle
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(graph).prepare()
 
 
 # ---- no bare codes ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from checks.registry import Finding
 from ingest.cli import main
 from ingest.config import example_campaign_toml
-from ingest.pipeline.replies import fold_not_applicable
+from ingest.pipeline.reply_context import fold_not_applicable
 from ingest.samples.submissions import SCHOOLS, submission_mail
 
 CONFIG = """[intake]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import REPO_ROOT, load_config
-from ingest.pipeline.replies import sample_context
+from ingest.pipeline.reply_context import sample_context
 from notify.mailer import DryRunSender, build_message, make_message_id
 from notify.render import KINDS, Renderer, TemplateProblem
 

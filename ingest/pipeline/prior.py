@@ -13,6 +13,7 @@ from store import CaseSummary
 
 
 def prior_from_summaries(summaries: Sequence[CaseSummary], exclude_case_id: int | None) -> tuple[PriorSubmission, ...]:
+    """The stored cases as the rules see earlier submissions, without ``exclude_case_id``."""
     return tuple(
         PriorSubmission(case_no=s.case_no, sender=s.sender, identity=s.identity, received_at=s.first_received_at,
                         file_sha256s=s.file_sha256s, status=s.status)

@@ -20,12 +20,14 @@ from checks.domain import MessageStatus, ReplyKind, Severity, SubmissionStatus
 from checks.facts import LinkFacts
 from checks.registry import Finding
 from checks.subject import ParsedSubject, parse_subject
-from ingest.pipeline.analyse import Analysis, analyse
+from ingest.pipeline.analyse import analyse
 from ingest.pipeline.prior import prior_from_summaries
 from ingest.mail.hygiene import Hygiene, assess, foreign_reply_to
 from ingest.files.linkfetch import SuppliedFile, add_local_file, fetch_video_links
 from ingest.mail.mime import NotAMimeMessage, ParsedMail
 from ingest.mail.mime_stream import parse_file
+from ingest.pipeline.stages import parse
+from ingest.pipeline.values import Analysis, MailContext, ParsedMessage
 from ingest.pipeline.replies import KIND_BY_STATUS, enqueue_replies, queue_batch_reply, queue_reply, version_record
 from ingest.runtime import Runtime
 from ingest.pipeline.timing import StageTimes
@@ -70,11 +72,12 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
         store.begin_attempt(msg.id)
         work_dir = rt.spool.fresh_work_dir(msg.id)
         try:
-            mail = parse_file(Path(msg.spool_path), work_dir / "parts")
+            parsed = parse(Path(msg.spool_path), work_dir / "parts", rt.campaign.subject_spec)
         except NotAMimeMessage as exc:
             store.set_message_status(msg.id, MessageStatus.SKIPPED, kind="not_mail", error=str(exc))
             rt.spool.drop_work_dir(msg.id)
             return MessageStatus.SKIPPED
+        mail = parsed.mail
         oversize = _oversize(rt, msg)
         if oversize:
             mail = replace(mail, defects=(*mail.defects, *oversize))
@@ -92,13 +95,14 @@ def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str
     campaign = rt.config.campaign
     with times.stage("store:read"):
         case_id, refused = _continued_case(rt, mail)
-        mail, case_id, known = _prepare(rt, msg, mail, case_id, work_dir)
+        mail, case_id, known = _prepare(rt, msg, ParsedMessage(mail, parsed.subject), case_id, work_dir)
         prior = prior_from_summaries(store.case_summaries(campaign.id), exclude_case_id=case_id)
     with times.stage("links"):
         fetched, fetch_failures = fetch_video_links(rt.spool, msg.id, mail, rt.config.links)
-    analysis: Analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail),
-                                 prior=prior, known=known, times=times, supplied=fetched,
-                                 forced_review=oversize)
+    context = MailContext(received_at=received_time(msg, mail), prior=prior, known=known, supplied=tuple(fetched),
+                          forced_review=oversize)
+    analysis = analyse(ParsedMessage(mail, parsed.subject), work_dir=work_dir, settings=rt.analysis_settings,
+                       context=context, times=times)
     analysis = _held_for_staff(analysis, mail, refused)
     if analysis.cases:
         return _file_batch(rt, msg, mail, analysis, hygiene, times)
@@ -191,17 +195,16 @@ def _held_for_staff(analysis: Analysis, mail: ParsedMail, refused: RefusedRefere
                    review_reasons=tuple(dict.fromkeys((*reasons, *analysis.review_reasons))))
 
 
-def _prepare(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, case_id: int | None,
+def _prepare(rt: Runtime, msg: SpooledMessage, parsed: ParsedMessage, case_id: int | None,
              work_dir: Path) -> tuple[ParsedMail, int | None, CaseFields | None]:
     """What the analysis needs besides the mail: the case it continues (if known), that case's fields
     (for replies whose subject is our receipt's), and the earlier parts of a split submission."""
-    store = rt.store
-    known = store.case_fields(case_id) if case_id is not None else None
-    first_look = parse_subject(mail.subject, rt.campaign.subject_spec)
-    if case_id is None and first_look.part:
-        case_id = same_case(rt, mail, first_look)
-    if case_id is not None and first_look.part:
-        mail = _merge_parts(rt, case_id, first_look.part, mail, work_dir, this_message=msg.id)
+    known = rt.store.case_fields(case_id) if case_id is not None else None
+    mail, part = parsed.mail, parsed.subject.part
+    if case_id is None and part:
+        case_id = same_case(rt, mail, parsed.subject)
+    if case_id is not None and part:
+        mail = _merge_parts(rt, case_id, part, mail, work_dir, this_message=msg.id)
     return mail, case_id, known
 
 
@@ -329,7 +332,7 @@ def _reanalyse(rt: Runtime, message_row_id: int,
     store = rt.store
     msg = store.message(message_row_id)
     work_dir = rt.spool.fresh_work_dir(msg.id)
-    mail = parse_file(Path(msg.spool_path), work_dir / "parts")
+    parsed = parse(Path(msg.spool_path), work_dir / "parts", rt.campaign.subject_spec)
     campaign = rt.config.campaign
     summaries = store.case_summaries(campaign.id)
     case_no_by_msg = dict((mid, no) for no, mid in store.current_versions(campaign.id))
@@ -337,12 +340,14 @@ def _reanalyse(rt: Runtime, message_row_id: int,
     prior = prior_from_summaries([s for s in summaries if s.case_no != this_case], exclude_case_id=None)
     case_id = store.case_id_by_no(this_case) if this_case else None
     # The version being rechecked is the case's newest: earlier parts are merged, fields are its own.
-    mail, _case, _known = _prepare(rt, msg, mail, case_id, work_dir)
+    mail, _case, _known = _prepare(rt, msg, parsed, case_id, work_dir)
     corrections = store.corrected_fields(case_id) if case_id is not None else {}
     supplied = [SuppliedFile(name=a.name, path=Path(a.stored_path), size=a.size, sha256=a.sha256 or "", url=a.url)
                 for a in store.supplied_files(message_row_id) if a.stored_path and Path(a.stored_path).is_file()]
-    analysis = analyse(mail, work_dir=work_dir, runtime=rt, received_at=received_time(msg, mail), prior=prior,
-                       case_no=this_case, corrections=corrections, supplied=[*supplied, *added])
+    context = MailContext(received_at=received_time(msg, mail), prior=prior, case_no=this_case,
+                          corrections=corrections, supplied=(*supplied, *added))
+    analysis = analyse(ParsedMessage(mail, parsed.subject), work_dir=work_dir, settings=rt.analysis_settings,
+                       context=context)
     _continued, refused = _continued_case(rt, mail)
     if refused is not None and refused.case_no == this_case:
         refused = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 @dataclass
@@ -32,7 +32,13 @@ class StageTimes:
         """Time measured elsewhere (in the worker process that reads the files)."""
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
+    def add_all(self, timings: Iterable[tuple[str, float]]) -> None:
+        """The (stage, seconds) pairs a stage returned (ingest/pipeline/values.py ``Timings``)."""
+        for name, seconds in timings:
+            self.add(name, seconds)
+
     def rounded(self) -> dict[str, float]:
+        """Seconds per stage to 0.1 ms, for the log record."""
         return {name: round(value, 4) for name, value in self.seconds.items()}
 
     def summary(self) -> str:

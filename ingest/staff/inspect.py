@@ -9,9 +9,10 @@ from typing import Any
 
 from checks.domain import AttachmentKind, FileRole, Severity, SubmissionStatus, SubmitterKind, format_size
 from checks.errors import UnreadableFile
-from ingest.pipeline.analyse import analyse
 from ingest.mail.mime import NotAMimeMessage
-from ingest.mail.mime_stream import parse_file
+from ingest.pipeline.analyse import analyse
+from ingest.pipeline.stages import parse
+from ingest.pipeline.values import MailContext
 from ingest.runtime import Runtime
 
 
@@ -20,11 +21,13 @@ def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> d
     zone."""
     with tempfile.TemporaryDirectory(prefix="intake-inspect-") as tmp:
         try:
-            mail = parse_file(path, Path(tmp) / "parts")
+            parsed = parse(path, Path(tmp) / "parts", rt.campaign.subject_spec)
         except NotAMimeMessage as exc:
             raise UnreadableFile(f"{path.name}：{exc}") from exc
+        mail = parsed.mail
         received_at = received or mail.date or datetime.now(timezone.utc)
-        analysis = analyse(mail, work_dir=Path(tmp), runtime=rt, received_at=received_at)
+        analysis = analyse(parsed, work_dir=Path(tmp), settings=rt.analysis_settings,
+                           context=MailContext(received_at=received_at))
         return {
             "file": str(path),
             "from": mail.from_addr,

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,8 @@ MB = 1024 * 1024
 PASSWORD_ENV = "BENCH_IMAP_PASSWORD"
 
 __all__ = ["DovecotServer", "SmtpSink", "MB", "REPO", "ChildRun", "base_parser", "intake_config", "json_records",
-           "mbsync_pull", "percentile", "run_intake", "versions", "write_results", "median"]
+           "mbsync_pull", "note_problem", "percentile", "run_intake", "timed_child", "versions", "write_results",
+           "median"]
 
 
 def base_parser(description: str | None) -> argparse.ArgumentParser:
@@ -65,6 +67,25 @@ def intake_config(directory: Path, *, db_url: str, imap: tuple[int, str] | None 
     cfg = directory / "config.toml"
     cfg.write_text("\n".join(parts), encoding="utf-8")
     return cfg
+
+
+def timed_child(cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+system) of one child process run to its end, its output discarded; raises
+    if it fails. CPU time is what the command costs; on a busy machine the wall time also holds the wait for a
+    core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(list(cmd), env=dict(env), cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def note_problem(problems: list[str], found: Sequence[object], message: str, show: int = 3) -> None:
+    """Add ``message`` to a suite's ``problems`` when ``found`` is not empty: ``{n}`` in it says how many were
+    found, ``{some}`` lists the first ``show`` of them."""
+    if found:
+        problems.append(message.format(n=len(found), some=found[:show]))
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "bench"))  # common, also when tests load this file (servers.bench_module)
 
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
+from common import note_problem  # noqa: E402
 from ingest.samples import files as samples  # noqa: E402
 from ingest.samples.mails import STYLES, Attachment, build_mail  # noqa: E402
 from ingest.samples.submissions import MAILBOX, RECEIVED, zip_gbk  # noqa: E402
@@ -326,12 +328,9 @@ def verify(result: CrashResult, backlog: list[BacklogMail], db_url: str, smtp_si
     received = [m for m in smtp_sink.messages if not any(r.startswith(MAILBOX) for r in m.rcpt_tos)]
     result.receipts_received = len(received)
     result.duplicate_receipts = len(received) - len({m.message_id for m in received})
-    if result.spool_bad:
-        result.problems.append(f"{len(result.spool_bad)} spool files do not match their sha256")
-    if result.files_bad:
-        result.problems.append(f"{len(result.files_bad)} files missing or changed: {result.files_bad[:3]}")
-    if result.unanswered:
-        result.problems.append(f"{len(result.unanswered)} cases never answered: {result.unanswered[:3]}")
+    note_problem(result.problems, result.spool_bad, "{n} spool files do not match their sha256")
+    note_problem(result.problems, result.files_bad, "{n} files missing or changed: {some}")
+    note_problem(result.problems, result.unanswered, "{n} cases never answered: {some}")
     if set(result.statuses) != {"notified"}:
         result.problems.append(f"message statuses {result.statuses} (all should be notified)")
     if result.duplicate_receipts > result.kills_inside_smtp_send:

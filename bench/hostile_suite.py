@@ -29,9 +29,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "bench"))  # common, also when tests load this file (servers.bench_module)
 
 from sqlalchemy import create_engine, select  # noqa: E402
 
+from common import note_problem  # noqa: E402
 from hostile_factory import (SUITE_MAIL_UNPACKED_MB, SUITE_MAX_MESSAGE, HostileCase, hostile_cases,  # noqa: E402
                              seccon_cases)
 from servers import reported_peak_memory_mb, write_intake_config  # noqa: E402
@@ -234,18 +236,12 @@ def _problems(result: HostileResult) -> None:
     total = sum(result.statuses.values())
     if total != result.appended:
         result.problems.append(f"{total} messages recorded of {result.appended} appended")
-    if result.unclear:
-        result.problems.append(f"{len(result.unclear)} mails without a clear outcome: {result.unclear[:3]}")
-    if result.written_outside:
-        result.problems.append(f"written outside the spool: {result.written_outside[:5]}")
-    if result.escaped:
-        result.problems.append(f"archive or name traversal escaped: {result.escaped[:5]}")
-    if result.injected_replies:
-        result.problems.append(f"header injection reached a reply: {result.injected_replies[:3]}")
-    if result.bad_text_in_db:
-        result.problems.append(f"control characters or U+FFFD stored: {result.bad_text_in_db[:3]}")
-    if result.unsafe_links:
-        result.problems.append(f"non-http(s) links stored: {result.unsafe_links[:3]}")
+    note_problem(result.problems, result.unclear, "{n} mails without a clear outcome: {some}")
+    note_problem(result.problems, result.written_outside, "written outside the spool: {some}", show=5)
+    note_problem(result.problems, result.escaped, "archive or name traversal escaped: {some}", show=5)
+    note_problem(result.problems, result.injected_replies, "header injection reached a reply: {some}")
+    note_problem(result.problems, result.bad_text_in_db, "control characters or U+FFFD stored: {some}")
+    note_problem(result.problems, result.unsafe_links, "non-http(s) links stored: {some}")
 
 
 # ==== Strangers acting for others, bad replies, unbounded echoes (issue 15.1–15.3, secmail) =====================
@@ -282,12 +278,10 @@ def _check_strangers(result: HostileResult, db_url: str, smtp_sink: Any) -> None
         longest = max(len(line) for line in mail.raw.split(b"\r\n"))
         if len(refs) > 10 or longest > 998:
             result.unbounded_replies.append(f"{headers.get('Message-ID')}: {len(refs)} references, line {longest}")
-    if result.cross_sender_cases:
-        result.problems.append(f"a case holds versions of several senders: {result.cross_sender_cases[:3]}")
-    if result.unfinished_replies:
-        result.problems.append(f"replies neither sent nor failed/held with a reason: {result.unfinished_replies[:3]}")
-    if result.unbounded_replies:
-        result.problems.append(f"replies echo unbounded headers: {result.unbounded_replies[:3]}")
+    note_problem(result.problems, result.cross_sender_cases, "a case holds versions of several senders: {some}")
+    note_problem(result.problems, result.unfinished_replies,
+                 "replies neither sent nor failed/held with a reason: {some}")
+    note_problem(result.problems, result.unbounded_replies, "replies echo unbounded headers: {some}")
 
 
 # ==== end of the secmail block ==================================================================================

@@ -17,28 +17,23 @@ Results: bench/results/staff_queries-<UTC time>.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import create_database, drop_database, postgres_server_url  # noqa: E402
-from staff_factory import CAMPAIGN_ID, fill_cases  # noqa: E402
+from common import RESULTS_DIR, intake_config, timed_child, write_results
+from servers import create_database, drop_database, postgres_server_url
+from staff_factory import CAMPAIGN_ID, fill_cases
 
-from store import Store  # noqa: E402
-from store.queries import campaign_stats, list_cases  # noqa: E402
+from store import Store
+from store.queries import campaign_stats, list_cases
 
-RESULTS_DIR = REPO / "bench" / "results"
 TZ = ZoneInfo("Asia/Shanghai")
 # The real `intake` command in a fresh interpreter (as `python -m ingest.cli` runs it).
 CLI = "from ingest.cli import main\nmain()\n"
@@ -52,19 +47,10 @@ class Timing:
     seconds: float
 
 
-def write_config(directory: Path, url: str) -> Path:
-    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
-    cfg = directory / "config.toml"
-    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "{url}"\n'
-                   + example[example.index("\n[campaign]\n"):], encoding="utf-8")
-    return cfg
-
-
 def timed_cli(cfg: Path, *args: str) -> float:
+    """Wall seconds of one `intake` command in a fresh interpreter."""
     env = {**os.environ, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CLI, *args], env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return timed_child([sys.executable, "-c", CLI, *args], env=env)[0]
 
 
 def bench_backend(backend: str, cases: int, rounds: int, work: Path) -> tuple[list[Timing], dict[str, object]]:
@@ -75,7 +61,7 @@ def bench_backend(backend: str, cases: int, rounds: int, work: Path) -> tuple[li
         start = time.perf_counter()
         data = fill_cases(store.engine, cases, seed=2025)
         fill_seconds = time.perf_counter() - start
-        cfg = write_config(work, url)
+        cfg = intake_config(work, db_url=url, log_format="text")
         for r in range(1, rounds + 1):
             for what, args in (("intake stats", ("stats",)), ("intake stats --format json", ("stats", "--format", "json")),
                                ("intake list --limit 0 --format csv", ("list", "--limit", "0", "--format", "csv"))):
@@ -108,8 +94,6 @@ def main() -> int:
         all_timings += timings
         loads[backend] = load
         print(f"{backend}: filled {args.cases} cases in {load['fill_seconds']} s", flush=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     summary: list[dict[str, object]] = []
     for backend in dict.fromkeys(t.backend for t in all_timings):
         for what in dict.fromkeys(t.what for t in all_timings):
@@ -119,15 +103,11 @@ def main() -> int:
                                 "median": round(statistics.median(secs), 3), "max": round(max(secs), 3)})
     meta = {"cases": args.cases, "rounds": args.rounds, "python": platform.python_version(),
             "machine": platform.machine(), "cpus": os.cpu_count(), "loads": loads}
-    (RESULTS_DIR / f"staff_queries-{stamp}.json").write_text(json.dumps(
-        {"meta": meta, "summary": summary, "runs": [asdict(t) for t in all_timings]}, ensure_ascii=False, indent=2),
-        encoding="utf-8")
     lines = [f"# Staff commands on {args.cases} cases ({args.rounds} rounds, {os.cpu_count()} CPUs)", "",
              "| backend | what | min s | median s | max s |", "|---|---|---|---|---|"]
     lines += [f"| {s['backend']} | {s['what']} | {s['min']} | {s['median']} | {s['max']} |" for s in summary]
-    md = "\n".join(lines) + "\n"
-    (RESULTS_DIR / f"staff_queries-{stamp}.md").write_text(md, encoding="utf-8")
-    print(md)
+    write_results(RESULTS_DIR, "staff_queries", {"meta": meta, "summary": summary,
+                                                  "runs": [asdict(t) for t in all_timings]}, "\n".join(lines) + "\n")
     return 0
 
 

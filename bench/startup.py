@@ -16,20 +16,16 @@ Results: bench/results/startup-<UTC time>.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "bench" / "results"
+from common import REPO, RESULTS_DIR, intake_config, timed_child, write_results
+
 HEAVY = ("sqlalchemy", "alembic", "rich", "openpyxl", "matplotlib", "jinja2", "ingest.pipeline.process", "console",
          "starlette", "PIL")
 SUBJECT = "浙江省/杭州市文三街小学AI+劳动课程群建设+人工智能教育"
@@ -48,17 +44,10 @@ def commands(cfg: Path, with_export: bool) -> list[tuple[str, list[str]]]:
 
 
 def run_once(checkout: Path, args: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds user+system) of one run in a fresh interpreter. CPU time is what the command
-    costs; on a busy machine the wall time also holds the time spent waiting for a core."""
+    """(wall seconds, CPU seconds user+system) of one run in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
     env.pop("INTAKE_CONFIG", None)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout, check=True,
-                   stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return timed_child([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout)
 
 
 def heavy_imports(checkout: Path, args: list[str]) -> list[str]:
@@ -70,7 +59,6 @@ def heavy_imports(checkout: Path, args: list[str]) -> list[str]:
 
 
 def fill(work: Path, cases: int) -> Path:
-    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     from staff_factory import fill_cases  # noqa: PLC0415  (bench-only helper)
 
     from store import Store
@@ -79,11 +67,7 @@ def fill(work: Path, cases: int) -> Path:
     store = Store.open(url)
     fill_cases(store.engine, cases, seed=2025)
     store.close()
-    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
-    cfg = work / "config.toml"
-    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "{url}"\n'
-                   + example[example.index("\n[campaign]\n"):], encoding="utf-8")
-    return cfg
+    return intake_config(work, db_url=url, log_format="text")
 
 
 def main() -> int:
@@ -119,22 +103,16 @@ def main() -> int:
                                 "heavy_imports": heavy_imports(checkout, cmd)})
                 print(f"{name:8} {what:28} {statistics.mean(t):.3f} s ± {statistics.stdev(t):.3f} "
                       f"(CPU {statistics.mean(cpu[name]):.3f} s)", flush=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     meta = {"runs": args.runs, "warmup": args.warmup, "cases": args.cases, "python": platform.python_version(),
             "cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in load]}
-    (RESULTS_DIR / f"startup-{stamp}.json").write_text(
-        json.dumps({"meta": meta, "results": results}, ensure_ascii=False, indent=2), encoding="utf-8")
     lines = [f"# Command start-up ({args.runs} runs after {args.warmup} warm-up, {os.cpu_count()} CPUs, "
              f"load average at end {load[0]:.1f})", "",
              "| checkout | command | wall mean s | ± s | min s | max s | CPU mean s | CPU min s | heavy imports |",
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['checkout']} | {r['what']} | {r['mean']} | {r['stdev']} | {r['min']} | {r['max']} | "
               f"{r['cpu_mean']} | {r['cpu_min']} | {', '.join(r['heavy_imports']) or '—'} |" for r in results]
-    md = "\n".join(lines) + "\n"
-    (RESULTS_DIR / f"startup-{stamp}.md").write_text(md, encoding="utf-8")
-    print(md)
+    write_results(RESULTS_DIR, "startup", {"meta": meta, "results": results}, "\n".join(lines) + "\n")
     return 0
 
 

@@ -166,6 +166,22 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
             return inner
         return wrap
 
+    CaseAction = Callable[[str, dict[str, str], StaffUser], Awaitable[str]]
+
+    def case_action(action: CaseAction) -> Handler:
+        """A reviewer's POST on one case: ``action`` gets the case number, the CSRF-checked form and the user, and
+        returns the flash message shown on the case page it redirects back to."""
+        @login_required("reviewer")
+        async def inner(request: Request) -> Response:
+            case_no = request.path_params["case_no"]
+            form = await checked_form(request)
+            user = session_user(request)
+            if user is None:
+                raise HTTPException(404)
+            request.session["flash"] = await action(case_no, form, user)
+            return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+        return inner
+
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return render(request, "login.html", {"error": None})
@@ -241,47 +257,34 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         case_id = store.case_id_by_no(case_no)
         return store.linked_addresses(case_id) if case_id is not None else []
 
-    @login_required("reviewer")
-    async def link_address(request: Request) -> Response:
+    @case_action
+    async def link_address(case_no: str, form: dict[str, str], user: StaffUser) -> str:
         """Issue 15.1: another address of the same school may send new versions of the case (the CLI's
         ``intake link``)."""
-        case_no = request.path_params["case_no"]
-        form = await checked_form(request)
-        user = session_user(request)
-        assert user is not None
         address = form.get("address", "").strip()
         if "@" not in address or any(ch.isspace() for ch in address) or len(address) > 254:
-            request.session["flash"] = f"未登记：不是邮件地址：{address[:80]}"
-        else:
-            try:
-                done = await run_in_threadpool(store.link_address, case_no, address, actor=user.name,
-                                               reason=form.get("reason", ""))
-                request.session["flash"] = f"已登记 {address}" if done else f"{address} 已经可以更新本案例"
-            except LookupError as exc:
-                raise HTTPException(404, str(exc)) from exc
-        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+            return f"未登记：不是邮件地址：{address[:80]}"
+        try:
+            done = await run_in_threadpool(store.link_address, case_no, address, actor=user.name,
+                                           reason=form.get("reason", ""))
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return f"已登记 {address}" if done else f"{address} 已经可以更新本案例"
 
-    @login_required("reviewer")
-    async def override(request: Request) -> Response:
-        case_no = request.path_params["case_no"]
-        form = await checked_form(request)
-        user = session_user(request)
-        assert user is not None
+    @case_action
+    async def override(case_no: str, form: dict[str, str], user: StaffUser) -> str:
+        """A reviewer's verdict replaces the checks' (with a reason, kept in the case's history)."""
         try:
             result = await run_in_threadpool(queries.override_status, store, settings.campaign_id, case_no,
                                              form.get("status") or None, form.get("reason", ""), actor=user.name)
-            request.session["flash"] = (f"已改判：{SubmissionStatus.label_of(result.previous)} → "
-                                        f"{SubmissionStatus.label_of(result.current)}")
+            return (f"已改判：{SubmissionStatus.label_of(result.previous)} → "
+                    f"{SubmissionStatus.label_of(result.current)}")
         except ValueError as exc:
-            request.session["flash"] = f"未改判：{exc}"
-        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+            return f"未改判：{exc}"
 
-    @login_required("reviewer")
-    async def correct(request: Request) -> Response:
-        case_no = request.path_params["case_no"]
-        form = await checked_form(request)
-        user = session_user(request)
-        assert user is not None
+    @case_action
+    async def correct(case_no: str, form: dict[str, str], user: StaffUser) -> str:
+        """Corrected case fields (province, city, unit, case name, category) as the form gives them."""
         changes: dict[str, Any] = {}
         for key in ("province", "city", "organization", "case_name"):
             if key in form:
@@ -294,21 +297,17 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         try:
             changed = await run_in_threadpool(queries.correct_fields, store, settings.campaign_id, case_no, changes,
                                               actor=user.name)
-            request.session["flash"] = f"已更正 {len(changed)} 项" if changed else "没有改动"
+            return f"已更正 {len(changed)} 项" if changed else "没有改动"
         except ValueError as exc:
-            request.session["flash"] = f"未更正：{exc}"
-        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+            return f"未更正：{exc}"
 
-    @login_required("reviewer")
-    async def recheck(request: Request) -> Response:
-        case_no = request.path_params["case_no"]
-        await checked_form(request)
-        user = session_user(request)
-        if services.recheck is None or user is None:
+    @case_action
+    async def recheck(case_no: str, form: dict[str, str], user: StaffUser) -> str:
+        """The case's current version checked again (the pipeline's service; 404 without one)."""
+        if services.recheck is None:
             raise HTTPException(404)
         status = await run_in_threadpool(services.recheck, case_no, user.name)
-        request.session["flash"] = f"已重新审查：{SubmissionStatus.label_of(status)}"
-        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+        return f"已重新审查：{SubmissionStatus.label_of(status)}"
 
     @login_required("reviewer")
     async def attach(request: Request) -> Response:
@@ -332,19 +331,15 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
                 request.session["flash"] = f"未添加：{exc}"
         return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
 
-    @login_required("reviewer")
-    async def reply(request: Request) -> Response:
-        case_no = request.path_params["case_no"]
-        form = await checked_form(request)
-        user = session_user(request)
-        if services.send_reply is None or user is None:
+    @case_action
+    async def reply(case_no: str, form: dict[str, str], user: StaffUser) -> str:
+        """A reply of the chosen kind sent to the case's sender (the pipeline's service; 404 without one)."""
+        if services.send_reply is None:
             raise HTTPException(404)
         try:
-            request.session["flash"] = await run_in_threadpool(services.send_reply, case_no,
-                                                               form.get("kind", ""), user.name)
+            return await run_in_threadpool(services.send_reply, case_no, form.get("kind", ""), user.name)
         except (ValueError, LookupError) as exc:
-            request.session["flash"] = f"未发送：{exc}"
-        return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
+            return f"未发送：{exc}"
 
     @login_required()
     async def download(request: Request) -> Response:

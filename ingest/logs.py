@@ -11,7 +11,10 @@ _STD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message
 
 
 class JsonFormatter(logging.Formatter):
+    """Log records as one JSON object a line (time, level, logger, message, and any extra fields)."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         out = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname.lower(),
@@ -33,6 +36,8 @@ def current_setup() -> tuple[str, int] | None:
 
 
 def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
+    """Log to stderr as text or JSON at ``level`` (remembered for worker processes, see current_setup); chatty
+    libraries quieter."""
     global _current
     _current = (fmt, level)
     handler = logging.StreamHandler(sys.stderr)

@@ -35,6 +35,7 @@ class Campaign:
 
 
 def build_campaign(config: AppConfig) -> Campaign:
+    """The campaign's rules, subject format and reply texts built from the configuration; StartupError if unusable."""
     raw = config.campaign.raw
     try:
         spec = SubjectSpec.from_campaign(raw)
@@ -86,6 +87,7 @@ class Runtime:
 
     @property
     def store(self) -> Store:
+        """The database; StartupError for a command that opened none."""
         if self._store is None:
             raise StartupError("this command has no database")
         return self._store
@@ -98,10 +100,12 @@ class Runtime:
 
     @cached_property
     def spool(self) -> Spool:
+        """The spool directory."""
         return Spool(self.config.intake.spool_dir)
 
     @cached_property
     def sender(self) -> Sender:
+        """How replies leave: SMTP, or files in a directory in dry-run mode; StartupError without [smtp]."""
         smtp = self.config.smtp
         if smtp is None:
             raise StartupError("config: no [smtp] section, replies cannot be sent")
@@ -113,6 +117,7 @@ class Runtime:
 
     @property
     def reply_from(self) -> str:
+        """The address replies are sent from (the SMTP sender, else the campaign mailbox)."""
         smtp = self.config.smtp
         return (smtp.sender if smtp and smtp.sender else self.config.campaign.mailbox)
 
@@ -127,12 +132,14 @@ class Runtime:
 
     @property
     def own_addresses(self) -> frozenset[str]:
+        """Our own addresses, lowercased: a mail from one of them is never answered."""
         addrs = {self.config.campaign.mailbox.lower(), self.reply_from.lower()}
         if self.config.imap is not None and "@" in self.config.imap.username:
             addrs.add(self.config.imap.username.lower())
         return frozenset(addrs)
 
     def close(self) -> None:
+        """Close the database if this runtime opened it."""
         if self._owns_store and self._shared is not None:
             self._shared.close()
 

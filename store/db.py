@@ -53,6 +53,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def clean_text(value: str) -> str:
+    """The text without control characters a database or a staff screen must not receive."""
     return _CONTROL.sub("", value) if _CONTROL.search(value) else value
 
 
@@ -74,6 +75,7 @@ def _clean_parameters(_conn: Any, _cursor: Any, statement: str, parameters: Any,
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets its directory created, a busy timeout and our pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -87,6 +89,7 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    """The Alembic configuration of our migrations for this database URL."""
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
@@ -155,4 +158,5 @@ def check_schema(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose rows stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

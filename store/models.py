@@ -47,6 +47,7 @@ FILE_KINDS = ("file", "supplied")
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (what every datetime column stores)."""
     return datetime.now(timezone.utc)
 
 
@@ -57,6 +58,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """A datetime to store: refuses a naive one, converts to UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -64,16 +66,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """A stored datetime back as an aware UTC datetime (SQLite returns naive ones)."""
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
+    """The declarative base: datetimes stored as UTC, dicts and lists as JSON."""
+
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class MailboxState(Base):
+    """Per mailbox folder and UIDVALIDITY: the last UID fetched and when polls last ran and succeeded."""
+
     __tablename__ = "mailbox_state"
     __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity"),)
 
@@ -89,6 +96,9 @@ class MailboxState(Base):
 
 
 class Message(Base):
+    """One spooled mail: where it came from (UIDVALIDITY+UID), its bytes' hash and spool path, and its processing
+    status."""
+
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_message_uid"),
@@ -122,6 +132,9 @@ class Message(Base):
 
 
 class Case(Base):
+    """One case of a campaign (a school's submission across its versions): its identity, verdict and any staff
+    override."""
+
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_campaign_status", "campaign_id", "status"),
@@ -157,6 +170,7 @@ class Case(Base):
 
     @property
     def effective_status(self) -> str:
+        """The status that counts: a staff override, else the checks' verdict."""
         return self.override_status or self.status
 
     @classmethod
@@ -196,6 +210,8 @@ class Submission(Base):
 
 
 class Attachment(Base):
+    """One file (or link) of a submission: its name, role, size, hash and where it is stored."""
+
     __tablename__ = "attachments"
     # submission_id: PostgreSQL does not index foreign keys; a case's files are read by it (0002).
     __table_args__ = (Index("ix_attachments_sha256", "sha256"), Index("ix_attachments_submission", "submission_id"))
@@ -219,6 +235,8 @@ class Attachment(Base):
 
 
 class Finding(Base):
+    """One rule's result on a submission: clause, severity, pass or fail, and the message in Chinese."""
+
     __tablename__ = "findings"
     __table_args__ = (Index("ix_findings_submission", "submission_id"),)  # see Attachment (0002)
 
@@ -237,6 +255,8 @@ class Finding(Base):
 
 
 class OutboxMail(Base):
+    """One mail to send (receipt, rejection, alert): its bytes, status and retry schedule, sent at most once."""
+
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),
                       Index("ix_outbox_recipient_key", "recipient_key", "created_at"),
@@ -270,6 +290,8 @@ class OutboxMail(Base):
 
 
 class Event(Base):
+    """One entry of the event log: who did what to which case or message, when."""
+
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_case", "case_id"), Index("ix_events_campaign", "campaign_id", "at"))
 
@@ -285,6 +307,8 @@ class Event(Base):
 
 
 class Lease(Base):
+    """A named lease (e.g. the daemon's poll) held by one process until it expires."""
+
     __tablename__ = "leases"
 
     name: Mapped[str] = mapped_column(String(255), primary_key=True)

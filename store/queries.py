@@ -35,6 +35,7 @@ CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "cas
 
 
 def effective_status_column() -> ColumnElement[str]:
+    """A case's effective status in SQL: a staff override wins over the checks' verdict."""
     return func.coalesce(Case.override_status, Case.status)
 
 
@@ -59,6 +60,8 @@ class Count:
 
 @dataclass(frozen=True)
 class FailureReason:
+    """A rule that failed in some cases' current versions: how many cases, and one of its messages."""
+
     rule: str
     clause: str
     severity: str
@@ -68,6 +71,9 @@ class FailureReason:
 
 @dataclass(frozen=True)
 class Stats:
+    """The campaign's statistics for ``intake stats`` and the console: totals by category, province, status, kind,
+    day."""
+
     total: int
     by_category: tuple[Count, ...]
     by_province: tuple[Count, ...]
@@ -77,6 +83,7 @@ class Stats:
     failure_reasons: tuple[FailureReason, ...]
 
     def to_json(self) -> dict[str, Any]:
+        """The statistics as plain JSON values (``intake stats --format json``)."""
         def counts(rows: Sequence[Count]) -> list[dict[str, Any]]:
             return [{"key": r.key, "label": r.label, "count": r.count} for r in rows]
 
@@ -174,6 +181,8 @@ class CaseFilter:
 
 @dataclass(frozen=True)
 class CaseRow:
+    """One case as staff lists show it: identity, effective and checked status, versions, dates."""
+
     case_id: int
     case_no: str
     status: str  # effective
@@ -192,6 +201,7 @@ class CaseRow:
 
     @property
     def status_label(self) -> str:
+        """The effective status in Chinese."""
         return SubmissionStatus.label_of(self.status)
 
 
@@ -271,6 +281,7 @@ def list_cases(store: Store, campaign_id: str, filt: CaseFilter = CaseFilter(), 
 
 def count_cases(store: Store, campaign_id: str, filt: CaseFilter = CaseFilter(), *,
                 tz: tzinfo = timezone.utc) -> int:
+    """How many cases match the filter (the list's total, without loading the rows)."""
     q = _case_rows_query(campaign_id, filt, tz).subquery()
     with store.session() as s:
         return s.scalar(select(func.count()).select_from(q)) or 0
@@ -297,6 +308,8 @@ def failed_findings_by_case(store: Store, campaign_id: str,
 
 @dataclass(frozen=True)
 class AttachmentRow:
+    """One stored file or link of a version, as the case page shows it."""
+
     id: int
     name: str
     role: str
@@ -312,6 +325,8 @@ class AttachmentRow:
 
 @dataclass(frozen=True)
 class FindingRow:
+    """One rule's result on a version, as the case page shows it."""
+
     rule: str
     clause: str
     severity: str
@@ -323,6 +338,8 @@ class FindingRow:
 
 @dataclass(frozen=True)
 class VersionRow:
+    """One version of a case (one mail): its status, files and findings."""
+
     version: int
     submission_id: int
     message_row_id: int
@@ -335,6 +352,8 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class MailRow:
+    """One mail we sent or queued about a case (receipt, rejection, reminder)."""
+
     id: int
     kind: str
     recipient: str
@@ -349,6 +368,8 @@ class MailRow:
 
 @dataclass(frozen=True)
 class EventRow:
+    """One entry of a case's history (who did what, when)."""
+
     at: datetime
     actor: str
     action: str
@@ -357,6 +378,8 @@ class EventRow:
 
 @dataclass(frozen=True)
 class CaseDetail:
+    """Everything the case page shows: the case, its versions, the mails sent and its history."""
+
     case: CaseRow
     versions: tuple[VersionRow, ...]
     mails: tuple[MailRow, ...]
@@ -416,6 +439,8 @@ def _rows_for_ids(store: Store, campaign_id: str, case_ids: Sequence[int]) -> li
 
 @dataclass(frozen=True)
 class CaseFile:
+    """One stored file of an accepted case, with the case fields the export folders are named by."""
+
     case_no: str
     category_no: int | None
     category: str | None
@@ -448,6 +473,8 @@ def accepted_case_files(store: Store, campaign_id: str,
 
 @dataclass(frozen=True)
 class OverrideResult:
+    """A staff override: the case's effective status before and after."""
+
     case_no: str
     previous: str  # effective status before
     current: str  # effective status after
@@ -512,6 +539,8 @@ def current_message_row(store: Store, campaign_id: str, case_ref: str) -> tuple[
 
 @dataclass(frozen=True)
 class QueuedResend:
+    """A reply queued again: the original outbox row, the new one and its fresh Message-ID."""
+
     case_no: str
     original_outbox_id: int
     new_outbox_id: int
@@ -579,6 +608,7 @@ class PendingLink:
     expires_at: datetime
 
     def expired(self, now: datetime) -> bool:
+        """Whether the link's download has expired at ``now``."""
         return self.expires_at <= now
 
 

@@ -11,6 +11,8 @@ from checks.domain import CaseIdentity
 
 @dataclass(frozen=True)
 class SpooledMessage:
+    """A spooled mail as processing needs it: mailbox position, hashes, spool path, status and attempts."""
+
     id: int
     account: str
     folder: str
@@ -50,6 +52,8 @@ class CaseFields:
 
 @dataclass(frozen=True)
 class AttachmentRecord:
+    """One file or link of a version to record."""
+
     name: str
     role: str
     size: int
@@ -64,6 +68,8 @@ class AttachmentRecord:
 
 @dataclass(frozen=True)
 class FindingRecord:
+    """One rule's result on a version to record."""
+
     rule: str
     clause: str
     severity: str
@@ -94,6 +100,8 @@ class VersionRecord:
 
 @dataclass(frozen=True)
 class FiledVersion:
+    """Where a message was filed: the case, its number and the version's submission."""
+
     case_id: int
     case_no: str
     version: int
@@ -115,6 +123,8 @@ class CaseSummary:
 
 @dataclass(frozen=True)
 class OutgoingMail:
+    """An outbox mail due to be sent, with its bytes."""
+
     id: int
     message_id: str
     kind: str

@@ -108,9 +108,11 @@ class Store:
         return store
 
     def session(self) -> Session:
+        """A new ORM session (``expire_on_commit=False``: rows stay readable after the transaction)."""
         return self._sessions()
 
     def close(self) -> None:
+        """Dispose of the engine if this store made it (an engine passed in belongs to the caller)."""
         if self._owns_engine:
             self.engine.dispose()
 
@@ -126,6 +128,7 @@ class Store:
             return row.last_uid
 
     def advance_last_uid(self, account: str, folder: str, uidvalidity: int, uid: int) -> None:
+        """Move the mailbox's last seen UID forward to ``uid`` (never back), for this UIDVALIDITY only."""
         with self.session() as s, s.begin():
             s.execute(
                 update(MailboxState)
@@ -135,6 +138,7 @@ class Store:
             )
 
     def record_poll(self, account: str, folder: str, ok: bool) -> None:
+        """Record that a poll of the mailbox ran now, and whether it succeeded (for ``intake health`` and alerts)."""
         now = utcnow()
         with self.session() as s, s.begin():
             values: dict[str, Any] = {"last_poll_at": now}
@@ -144,6 +148,7 @@ class Store:
                                                  MailboxState.folder == folder).values(**values))
 
     def last_successful_poll(self) -> datetime | None:
+        """When a poll of any of this campaign's mailboxes last succeeded; None if none ever did."""
         with self.session() as s:
             return s.scalar(select(func.max(MailboxState.last_success_at))
                             .where(self._scope(MailboxState.campaign_id)))
@@ -164,6 +169,7 @@ class Store:
         return found
 
     def message_by_sha(self, sha256: str) -> SpooledMessage | None:
+        """The spooled message of this campaign with these bytes (SHA-256), if any: the content-hash dedupe."""
         with self.session() as s:
             m = s.scalar(select(Message).where(Message.sha256 == sha256, self._scope(Message.campaign_id)))
             return _spooled(m) if m else None
@@ -192,6 +198,8 @@ class Store:
             return _spooled(row)
 
     def messages_with_status(self, statuses: Sequence[str], *, max_attempts: int = MAX_ATTEMPTS) -> list[SpooledMessage]:
+        """Spooled messages in one of ``statuses`` still under ``max_attempts`` tries, oldest first: the work to
+        resume."""
         with self.session() as s:
             rows = s.scalars(select(Message).where(Message.status.in_(statuses), Message.attempts < max_attempts,
                                                    self._scope(Message.campaign_id))
@@ -275,6 +283,7 @@ class Store:
             return True
 
     def begin_attempt(self, message_row_id: int) -> None:
+        """Count one more processing attempt of the message before it starts (a kill -9 inside still counts)."""
         with self.session() as s, s.begin():
             s.execute(update(Message).where(Message.id == message_row_id).values(attempts=Message.attempts + 1))
 
@@ -282,6 +291,8 @@ class Store:
         self, message_row_id: int, status: str, *, error: str | None = None, kind: str | None = None,
         defects: Sequence[str] | None = None, from_addr: str | None = None, subject: str | None = None,
     ) -> None:
+        """Set a message's status and error, and whatever else processing learned (kind, MIME defects, sender,
+        subject)."""
         values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
         if kind is not None:
             values["kind"] = kind
@@ -297,6 +308,7 @@ class Store:
                         detail={"error": error} if error else {"kind": kind} if kind else {}))
 
     def message_status_counts(self) -> dict[str, int]:
+        """How many of this campaign's messages are in each status."""
         with self.session() as s:
             return {k: v for k, v in s.execute(select(Message.status, func.count())
                                                .where(self._scope(Message.campaign_id)).group_by(Message.status))}
@@ -353,6 +365,7 @@ class Store:
             return True
 
     def unlink_address(self, case_no: str, address: str, *, actor: str) -> bool:
+        """Withdraw another address's right to send versions of the case; False if it had none. Logged as an event."""
         key = address_key(address)
         with self.session() as s, s.begin():
             case = s.scalar(select(Case).where(Case.case_no == case_no))
@@ -366,6 +379,7 @@ class Store:
             return True
 
     def linked_addresses(self, case_id: int) -> list[str]:
+        """The other addresses allowed to send versions of the case, in the order they were linked."""
         with self.session() as s:
             return list(s.scalars(select(CaseAddress.address).where(CaseAddress.case_id == case_id)
                                   .order_by(CaseAddress.id)))
@@ -385,14 +399,18 @@ class Store:
             return s.scalar(select(AppSecret.value).where(AppSecret.name == name)) or ""
 
     def case_no_of(self, case_id: int) -> str:
+        """The case's number (受理编号), "" for an unknown id."""
         with self.session() as s:
             return s.scalar(select(Case.case_no).where(Case.id == case_id)) or ""
 
     def case_id_by_no(self, case_no: str) -> int | None:
+        """The id of this campaign's case with that number, None if there is none."""
         with self.session() as s:
             return s.scalar(select(Case.id).where(Case.case_no == case_no, self._scope(Case.campaign_id)))
 
     def case_id_by_reply(self, referenced_ids: Iterable[str]) -> int | None:
+        """The case one of our replies belongs to, found by the Message-IDs a mail references (In-Reply-To,
+        References)."""
         ids = [i for i in referenced_ids if i]
         if not ids:
             return None
@@ -471,6 +489,7 @@ class Store:
             return FiledVersion(case.id, case.case_no or "", sub.version, sub.id)
 
     def filed_version_of(self, message_row_id: int, batch_index: int = 0) -> FiledVersion:
+        """The case, version and submission a processed message was filed as; LookupError while it is not filed."""
         with self.session() as s:
             sub = s.scalar(select(Submission).where(Submission.message_row_id == message_row_id,
                                                     Submission.batch_index == batch_index))
@@ -490,6 +509,7 @@ class Store:
             return [(no or "", mid) for no, mid in s.execute(q)]
 
     def message(self, message_row_id: int) -> SpooledMessage:
+        """The spooled message with this row id."""
         with self.session() as s:
             return _spooled(s.get_one(Message, message_row_id))
 
@@ -527,6 +547,7 @@ class Store:
                                      kind=a.kind, url=a.url, expires_at=a.expires_at) for a in rows]
 
     def case_fields(self, case_id: int) -> CaseFields:
+        """The case's identity as filed, with the subject's confidence and reasons."""
         with self.session() as s:
             c = s.get_one(Case, case_id)
             return CaseFields(identity=c.identity, part=c.part, confidence=c.subject_confidence,
@@ -593,6 +614,7 @@ class Store:
                 return False
 
     def outbox_exists(self, message_id: str) -> bool:
+        """Whether a mail with this Message-ID is already in the outbox (a reply is queued once)."""
         with self.session() as s:
             return s.scalar(select(OutboxMail.id).where(OutboxMail.message_id == message_id)) is not None
 
@@ -633,6 +655,7 @@ class Store:
                                 subject=r.subject, raw=r.raw, attempts=r.attempts, case_id=r.case_id)
 
     def mark_sending(self, outbox_id: int) -> None:
+        """Mark an outbox mail as being sent, counting the attempt, before the SMTP transaction starts."""
         # 'sending' is written before the SMTP transaction: after a kill -9 inside the send, the
         # row is retried (at most one duplicate, which staff can see in the event log).
         with self.session() as s, s.begin():
@@ -640,6 +663,7 @@ class Store:
                       .values(status=OutboxStatus.SENDING, attempts=OutboxMail.attempts + 1, sending_at=utcnow()))
 
     def mark_sent(self, outbox_id: int, *, how: str = "smtp") -> None:
+        """Mark an outbox mail sent (``how``: by SMTP, or found already delivered) and log the event."""
         with self.session() as s, s.begin():
             row = s.get_one(OutboxMail, outbox_id)
             row.status = OutboxStatus.SENT
@@ -671,6 +695,7 @@ class Store:
                                 "to": row.recipient, "message_id": row.message_id}))
 
     def outbox_counts(self) -> dict[str, int]:
+        """How many of this campaign's outbox mails are in each status."""
         with self.session() as s:
             return {k: v for k, v in s.execute(select(OutboxMail.status, func.count())
                                                .where(self._scope(OutboxMail.campaign_id))
@@ -706,6 +731,7 @@ class Store:
     # ---- events and leases --------------------------------------------------------------------
     def log_event(self, action: str, *, actor: str = "daemon", case_id: int | None = None,
                   message_row_id: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """Append one event (who did what to which case or message) to the event log."""
         with self.session() as s, s.begin():
             s.add(self._event(action=action, actor=actor, case_id=case_id, message_row_id=message_row_id,
                         detail=dict(detail or {})))
@@ -738,6 +764,7 @@ class Store:
                 return False
 
     def lease_holder(self, name: str) -> str | None:
+        """Who holds the named lease now (expired or not), None if nobody."""
         with self.session() as s:
             lease = s.get(Lease, name)
             return lease.holder if lease is not None else None
@@ -751,6 +778,7 @@ class Store:
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
     def release_lease(self, name: str, holder: str) -> None:
+        """Give up the named lease, if ``holder`` still holds it."""
         with self.session() as s, s.begin():
             lease = s.get(Lease, name)
             if lease is not None and lease.holder == holder:

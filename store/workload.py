@@ -19,6 +19,8 @@ ALIVE_WITHIN_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class WorkerBeat:
+    """A queue worker and its last heartbeat."""
+
     worker_id: int
     last_heartbeat: datetime
     alive: bool
@@ -32,29 +34,36 @@ class QueueState:
     workers: tuple[WorkerBeat, ...]
 
     def waiting(self, task: str | None = None) -> int:
+        """Jobs waiting to run (of one task, or of all)."""
         return sum(n for name, states in self.jobs.items() if task in (None, name)
                    for state, n in states.items() if state == "todo")
 
     def running(self) -> int:
+        """Jobs running now."""
         return sum(states.get("doing", 0) for states in self.jobs.values())
 
     @property
     def alive_workers(self) -> int:
+        """Workers whose heartbeat is recent."""
         return sum(1 for w in self.workers if w.alive)
 
 
 @dataclass(frozen=True)
 class Workload:
+    """How far behind the intake is: the oldest unprocessed mail and, in distributed mode, the queue."""
+
     oldest_unprocessed: datetime | None
     queue: QueueState | None  # None: no task queue in this database (single-process mode)
 
     def lag(self, now: datetime | None = None) -> timedelta:
+        """How long the oldest unprocessed mail has waited (0 when none waits)."""
         if self.oldest_unprocessed is None:
             return timedelta(0)
         return max(timedelta(0), (now or datetime.now(timezone.utc)) - self.oldest_unprocessed)
 
 
 def queue_state(store: Store, *, now: datetime | None = None) -> QueueState | None:
+    """The task queue's jobs and workers from procrastinate's tables; None without PostgreSQL or those tables."""
     if store.engine.dialect.name != "postgresql":
         return None
     now = now or datetime.now(timezone.utc)
@@ -75,6 +84,7 @@ def queue_state(store: Store, *, now: datetime | None = None) -> QueueState | No
 
 
 def workload(store: Store, *, now: datetime | None = None) -> Workload:
+    """The lag and the queue, read now."""
     return Workload(oldest_unprocessed=store.oldest_unprocessed(), queue=queue_state(store, now=now))
 
 

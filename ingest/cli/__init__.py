@@ -51,6 +51,7 @@ class IntakeGroup(click.Group):
     """The root group: commands listed by area, and our typed errors shown as one line, never a traceback."""
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands in the help by area (see SECTIONS), each with its short help."""
         commands = {name: cmd for name in self.list_commands(ctx)
                     if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden}
         room = formatter.width - 6 - max((len(n) for n in commands), default=0)
@@ -63,6 +64,7 @@ class IntakeGroup(click.Group):
                     formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an IntakeError ends it with its one Chinese line instead of a traceback."""
         try:
             return super().invoke(ctx)
         except IntakeError as exc:

@@ -174,6 +174,7 @@ def json_time(dt: datetime | None, tz: tzinfo) -> str | None:
 
 
 def echo_json(data: Any) -> None:
+    """Print JSON as staff read it: Chinese as is, indented."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 

@@ -62,6 +62,7 @@ def example_campaign_toml() -> str:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    """The TOML file as a table; ConfigError in Chinese when it is missing or not valid TOML."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

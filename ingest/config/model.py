@@ -13,6 +13,8 @@ from ingest import resources
 
 @dataclass(frozen=True)
 class IntakeSettings:
+    """The [intake] table: spool, database, polling, logging and size limits."""
+
     spool_dir: Path
     database_url: str = field(repr=False)  # may hold the database password (issue 15 §6)
     poll_interval_seconds: int = 60
@@ -29,6 +31,8 @@ class IntakeSettings:
 
 @dataclass(frozen=True)
 class ImapSettings:
+    """The [imap] table: the mailbox to poll."""
+
     host: str
     port: int
     security: str  # ssl | starttls | plain
@@ -43,6 +47,8 @@ class ImapSettings:
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """The [smtp] table: how replies are sent (or written to files in dry-run mode)."""
+
     host: str
     port: int
     security: str  # ssl | starttls | plain
@@ -79,6 +85,7 @@ class CampaignConfig:
 
     @property
     def tz(self) -> ZoneInfo:
+        """The campaign's timezone."""
         return ZoneInfo(self.timezone)
 
     @property
@@ -89,6 +96,8 @@ class CampaignConfig:
 
 @dataclass(frozen=True)
 class ConsoleUser:
+    """One staff account of the console: its role and argon2 password hash."""
+
     name: str
     role: str  # viewer | reviewer
     password_hash: str = field(repr=False)
@@ -96,6 +105,8 @@ class ConsoleUser:
 
 @dataclass(frozen=True)
 class ConsoleConfig:
+    """The [console] table: where it listens, its session key, and its staff accounts."""
+
     host: str
     port: int
     secret_key: str = field(repr=False)
@@ -133,6 +144,7 @@ class LinkSettings:
     alert_days: int = 3
 
     def host_allowed(self, host: str | None) -> bool:
+        """Whether links to ``host`` (or a subdomain of an allowed host) may be downloaded."""
         host = (host or "").lower().rstrip(".")
         return bool(host) and any(host == h or host.endswith("." + h) for h in self.allowed_hosts)
 
@@ -175,10 +187,12 @@ class AppConfig:
 
     @property
     def campaign_ids(self) -> tuple[str, ...]:
+        """The ids of every campaign served."""
         return tuple(c.campaign.id for c in self.campaigns) or (self.campaign.id,)
 
     @property
     def multi(self) -> bool:
+        """Whether several campaigns are served from one database."""
         return len(self.campaigns) > 1
 
     def for_campaign(self, campaign_id: str) -> AppConfig:

@@ -42,6 +42,7 @@ _SECURITY = {"ssl", "starttls", "plain"}
 
 
 def parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
+    """The [intake] table, checked, with paths resolved against ``base``."""
     _check_keys(t, _INTAKE_KEYS, "intake")
     log_format = _optional(t, "log_format", "intake", str, "text")
     if log_format not in {"text", "json"}:
@@ -64,6 +65,7 @@ def parse_intake(t: Mapping[str, Any], base: Path) -> IntakeSettings:
 
 
 def parse_limits(t: Mapping[str, Any]) -> LimitSettings:
+    """The [limits] table, checked (every limit positive)."""
     _check_keys(t, _LIMIT_KEYS, "limits")
     default = LimitSettings()
     seconds = {}
@@ -97,6 +99,7 @@ def _host_name(value: Any) -> bool:
 
 
 def parse_links(t: Mapping[str, Any]) -> LinkSettings:
+    """The [links] table, checked."""
     _check_keys(t, _LINK_KEYS, "links")
     default = LinkSettings()
     hosts = _optional(t, "allowed_hosts", "links", list, list(default.allowed_hosts))
@@ -148,6 +151,7 @@ def parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool, where: st
 
 
 def parse_smtp(t: Mapping[str, Any], base: Path, secrets: Secrets, required: bool, where: str = "smtp") -> SmtpSettings:
+    """An [smtp] table, checked, its password from the environment or the secrets file."""
     _no_plain_password(t, where)
     _check_keys(t, _SMTP_KEYS, where)
     security = _security(t, where)
@@ -191,6 +195,7 @@ def _message_id_key(t: Mapping[str, Any], secrets: Secrets, where: str) -> str:
 
 
 def parse_console(t: Mapping[str, Any], secrets: Secrets, required: bool) -> ConsoleConfig:
+    """The [console] table, checked, its secret key from the environment or the secrets file."""
     _check_keys(t, _CONSOLE_KEYS, "console")
     missing_before = len(secrets.missing)
     secret = secrets.get(t, CONSOLE_SECRET, required)
@@ -223,6 +228,8 @@ _PREFIX = re.compile(r"[^\s/\\]{1,40}")
 
 
 def parse_campaign(t: Mapping[str, Any], where: str = "campaign") -> CampaignConfig:
+    """A [campaign] table, checked: id, mailbox, case number prefix, dates and timezone (the subject format,
+    categories, quotas and rules in it are checked by the layers that use them)."""
     _check_keys(t, _CAMPAIGN_KEYS, where)
     tz = _optional(t, "timezone", where, str, "Asia/Shanghai")
     try:

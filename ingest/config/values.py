@@ -82,6 +82,8 @@ class Secrets:
         self.database_password = False
 
     def get(self, table: Mapping[str, Any], spec: SecretSpec, required: bool) -> str:
+        """A secret named by ``table``: from the environment variable it names, else the secrets file; missing ones
+        are collected."""
         var = table.get(spec.env_key)
         if var is not None and not isinstance(var, str):
             raise ConfigError(f"{spec.where}.{spec.env_key}：应为环境变量的名字")
@@ -104,6 +106,7 @@ class Secrets:
         return ""
 
     def raise_if_missing(self, secrets_file: Path | None) -> None:
+        """One ConfigError listing every missing secret, if any."""
         if not self.missing:
             return
         where = f"填入 {secrets_file}" if secrets_file else "设置这些环境变量（或在 [intake] 中用 secrets_file 指定密钥文件）"

@@ -40,6 +40,7 @@ class DistributedUnavailable(IntakeError):
 
 
 def is_postgres(database_url: str) -> bool:
+    """Whether the database URL is PostgreSQL (distributed mode needs it)."""
     return make_url(database_url).get_backend_name() == "postgresql"
 
 

@@ -79,10 +79,13 @@ def defer(app: App, task_name: str, *, lock: str | None = None, queueing_lock: s
 
 @dataclass(frozen=True)
 class SchemaStep:
+    """What preparing the task queue's tables did: created them, applied migrations, or nothing."""
+
     created: bool
     migrated: tuple[str, ...]
 
     def summary(self) -> str:
+        """The step in one Chinese line."""
         if self.created:
             return "任务队列表已建立"
         if self.migrated:

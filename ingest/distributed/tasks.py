@@ -120,6 +120,7 @@ def queue_message(rt: Runtime, app: App, msg: SpooledMessage) -> None:
 
 
 def queue_send(app: App, outbox_id: int) -> None:
+    """A send job for one outbox mail (one at a time per mail, at most one queued)."""
     defer(app, SEND, lock=f"outbox:{outbox_id}", queueing_lock=f"outbox:{outbox_id}", outbox_id=outbox_id)
 
 

@@ -65,6 +65,7 @@ class Supervisor:
         self.children: list[_Child | None] = [None] * count
 
     def command(self) -> list[str]:
+        """The command line of one worker process."""
         s = self.settings
         return [sys.executable, "-m", "ingest.cli", "worker", "--config", str(self.config_path),
                 "--heartbeat-seconds", str(s.heartbeat_seconds),
@@ -78,10 +79,12 @@ class Supervisor:
         log.info("工作进程 %d 已启动（pid %d）", slot + 1, proc.pid)
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Ask every worker to finish its current task and exit (SIGTERM, SIGINT)."""
         log.info("收到停止信号 %s：各工作进程做完手头的任务后退出", signum)
         self.stop_event.set()
 
     def run(self) -> int:
+        """Start the workers, restart those that die, and stop them all on a signal; returns the exit code."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         for slot in range(self.count):

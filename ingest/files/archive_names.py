@@ -106,6 +106,8 @@ def clean_member_name(name: str) -> tuple[str, bool]:
 
 
 def zip_entry_name(info: zipfile.ZipInfo, raw: bytes) -> tuple[str, bool]:
+    """A ZIP entry's name and whether its encoding was known: UTF-8 by flag bit 11, the 0x7075 Unicode Path field,
+    else guessed."""
     if info.flag_bits & 0x800:
         try:
             return raw.decode("utf-8"), True
@@ -134,6 +136,7 @@ def _info_zip_unicode_path(extra: bytes) -> str | None:
 
 
 def strip_compression_suffix(name: str) -> str:
+    """The name of what a .gz/.bz2/.xz stream holds (``a.tgz`` → ``a.tar``, ``a.txt.gz`` → ``a.txt``)."""
     lowered = name.lower()
     if lowered.endswith(".tgz"):
         return name[:-4] + ".tar"

@@ -57,6 +57,8 @@ MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.
 
 @dataclass(frozen=True)
 class Classification:
+    """The role a file plays in a submission (form, text, photo…), its real type, and why, in Chinese."""
+
     role: str
     kind: str  # real type by magic bytes: "docx", "pdf", "jpeg", "mp4", ...
     mime: str
@@ -69,10 +71,12 @@ class NamedFile(Protocol):
     """What classify needs of an unpacked file (ingest.files.unpack.ExtractedFile fits)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The file's name as sent."""
 
     @property
-    def path(self) -> Path: ...
+    def path(self) -> Path:
+        """Where the file is on disk."""
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class Overrun(Exception):
         return (Overrun, (self.kind, self.seconds, self.detail))
 
     def chinese(self) -> str:
+        """What happened, in Chinese, for the file's error line."""
         if self.kind == "budget":
             return "未读取：整封邮件的处理时间已用完（limits.mail_seconds），其余文件未再读取"
         if self.kind == "timeout":
@@ -163,6 +164,7 @@ def worker_peak_memory_mb(limits: LimitSettings) -> float | None:
 
 @atexit.register
 def shutdown() -> None:
+    """Stop the worker pools (at exit, and in tests)."""
     with _pools_lock:
         pools = list(_pools.values())
         _pools.clear()
@@ -325,6 +327,7 @@ def _in_process(function: Callable[..., Any], item: Any, common: tuple[Any, ...]
 # ---------------------------------------------------------------------------------------------------------------
 
 def run_rule(rule: ConfiguredRule, facts: SubmissionFacts) -> list[Finding]:
+    """One rule on the facts, in an isolated worker."""
     return run_rules(ConfiguredRules((rule,)), facts)
 
 

@@ -54,6 +54,7 @@ class FetchFailed(Exception):
 
 
 def supplied_dir(spool: Spool, message_row_id: int) -> Path:
+    """Where files downloaded from a message's links (or added by staff) are kept."""
     return spool.root / "supplied" / str(message_row_id)
 
 

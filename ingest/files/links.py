@@ -30,6 +30,8 @@ CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # webmails print exp
 
 @dataclass(frozen=True)
 class LargeAttachmentLink:
+    """A 163 超大附件 or QQ 文件中转站 link found in a mail: the file's name, size, URL, provider and expiry."""
+
     name: str
     size_bytes: int | None
     size_text: str  # as the webmail wrote it, e.g. "3.61M"

@@ -204,6 +204,8 @@ def rar_encryption(source: Path) -> set[str] | str:
 
 
 def first_local_header_encrypted(source: Path) -> bool:
+    """Whether the ZIP's first local header is encrypted (PKWARE central directory encryption leaves nothing else to
+    read)."""
     # PKWARE "central directory encryption" leaves zipfile nothing readable; the first local header still says so.
     head = read_head(source, 30)
     return head.startswith(b"PK\x03\x04") and len(head) == 30 and bool(struct.unpack_from("<H", head, 6)[0] & 1)

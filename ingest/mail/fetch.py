@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FetchReport:
+    """What one fetch brought: new messages, duplicates skipped, bytes, and the UIDs taken."""
+
     new: int = 0
     duplicates: int = 0
     bytes: int = 0

@@ -39,6 +39,8 @@ class Hygiene:
 
     @property
     def skip_processing(self) -> bool:
+        """Whether the mail is not a submission at all (auto-reply, bounce, list mail, our own): filed, never
+        answered."""
         return self.kind in {"auto_reply", "bounce", "list", "own"}
 
 
@@ -59,6 +61,7 @@ def foreign_reply_to(mail: ParsedMail) -> str | None:
 
 
 def assess(mail: ParsedMail, own_addresses: frozenset[str]) -> Hygiene:
+    """What kind of mail this is for our replies (submission, auto-reply, bounce, list, our own) and why."""
     h = {k.lower(): v for k, v in mail.headers.items()}
     sender = (mail.from_addr or "").lower()
     answer = (answer_address(mail) or "").lower()  # every check below holds for the address we would answer

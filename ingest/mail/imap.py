@@ -32,6 +32,8 @@ HEADER_ITEM = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 @dataclass(frozen=True)
 class MessageHead:
+    """What a FETCH of the headers tells before download: UID, size, INTERNALDATE, Message-ID."""
+
     uid: int
     size: int
     internaldate: datetime | None
@@ -58,6 +60,7 @@ MAX_MESSAGE_ID_CHARS = 998
 
 
 def parse_heads(fetched: Mapping[int, Mapping[bytes, Any]]) -> list[MessageHead]:
+    """The heads of a FETCH reply (RFC822.SIZE, INTERNALDATE, the Message-ID header), by UID."""
     heads = []
     for uid, data in sorted(fetched.items()):
         internal = data.get(b"INTERNALDATE")
@@ -125,6 +128,9 @@ def _logout_quietly(client: IMAPClient) -> None:
 
 
 class MailboxClient:
+    """One IMAP connection to the campaign's mailbox, read-only: login (with the ID 163 wants), select, heads,
+    chunked download."""
+
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: IMAPClient | None = None
@@ -134,10 +140,12 @@ class MailboxClient:
 
     @property
     def account(self) -> str:
+        """The account as recorded with each message (user@host)."""
         return f"{self.settings.username}@{self.settings.host}"
 
     @property
     def client(self) -> IMAPClient:
+        """The connected imapclient client; MailboxError before ``connect``."""
         if self._client is None:
             raise MailboxError("IMAP 连接未建立")
         return self._client
@@ -174,11 +182,13 @@ class MailboxClient:
             raise MailboxError(f"邮箱 {s.username}@{s.host}:{s.port} 无法打开文件夹 {s.folder}：{exc}") from exc
 
     def select(self) -> None:
+        """Select the folder read-only and note its UIDVALIDITY and UIDNEXT."""
         info = self.client.select_folder(self.settings.folder, readonly=True)
         self.uidvalidity = int(info[b"UIDVALIDITY"])
         self.uidnext = int(info.get(b"UIDNEXT", 0))
 
     def close(self) -> None:
+        """Log out (quietly: a dead connection is simply dropped)."""
         if self._client is not None:
             _logout_quietly(self._client)
             self._client = None
@@ -198,6 +208,7 @@ class MailboxClient:
         return sorted(u for u in self.client.search(["UID", f"{after_uid + 1}:*"]) if u > after_uid)
 
     def heads(self, uids: Iterable[int], batch: int = 500) -> list[MessageHead]:
+        """The heads of ``uids``, fetched in batches."""
         uid_list = list(uids)
         out: list[MessageHead] = []
         for i in range(0, len(uid_list), batch):
@@ -236,10 +247,12 @@ class MailboxClient:
         return len(data)
 
     def copy_to(self, uids: list[int], folder: str) -> None:
+        """Copy the messages to another folder (e.g. an archive folder), if one is set."""
         if uids and folder:
             self.client.copy(uids, folder)
 
     def supports_idle(self) -> bool:
+        """Whether the server offers IMAP IDLE."""
         return b"IDLE" in self.client.capabilities()
 
     def idle_wait(self, timeout: float) -> bool:

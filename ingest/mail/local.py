@@ -19,6 +19,8 @@ from store import Store
 
 @dataclass(frozen=True)
 class LocalMail:
+    """One mail read from a local .eml, mbox or Maildir: its key there, its bytes and when it was received."""
+
     key: str
     raw: bytes
     received_at: datetime | None

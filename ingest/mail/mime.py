@@ -74,6 +74,9 @@ class AttachmentPart:
 
 @dataclass(frozen=True)
 class ParsedMail:
+    """A parsed mail: decoded headers and addresses, body texts, attachment parts and the parser's defects in
+    Chinese."""
+
     subject: str
     from_addr: str | None
     from_name: str
@@ -155,6 +158,7 @@ def raw_header(msg: email.message.Message, name: str) -> str | None:
 
 
 def raw_headers_all(msg: email.message.Message, name: str) -> list[str]:
+    """Every raw (undecoded) value of one header, in order."""
     return [v for k, v in msg.raw_items() if k.lower() == name.lower()]
 
 
@@ -348,6 +352,7 @@ def sender_address(head: bytes) -> str:
 
 
 def check_not_outlook(head: bytes) -> None:
+    """Refuse an Outlook .msg file (OLE2) given where a mail is expected, with a Chinese hint."""
     if head.startswith(OLE2_MAGIC):
         raise NotAMimeMessage("这是 Outlook .msg 文件（OLE2 格式），不是标准邮件（.eml），请在邮件客户端中另存为 .eml 后再导入")
 

@@ -37,6 +37,8 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclass(frozen=True)
 class SpooledFile:
+    """A message committed to the spool: its final path, size and SHA-256."""
+
     path: Path
     size: int
     sha256: str
@@ -54,11 +56,13 @@ class SpoolWriter:
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
+        """Append a chunk of the message, hashing as it goes."""
         self._fh.write(chunk)
         self._hash.update(chunk)
         self.size += len(chunk)
 
     def commit(self) -> SpooledFile:
+        """Make the message durable: fsync, rename into place, fsync the directory; returns what was written."""
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -68,12 +72,15 @@ class SpoolWriter:
         return SpooledFile(self.final_path, self.size, self._hash.hexdigest())
 
     def abort(self) -> None:
+        """Drop the partial download."""
         if not self._fh.closed:
             self._fh.close()
         self._tmp.unlink(missing_ok=True)
 
 
 class Spool:
+    """The spool directory: raw messages by account, UIDVALIDITY and UID, partial downloads, per-message work dirs."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_dir = root / "tmp"
@@ -82,12 +89,15 @@ class Spool:
         (root / "work").mkdir(exist_ok=True)
 
     def raw_path(self, account: str, uidvalidity: int, uid: int) -> Path:
+        """Where the raw message of this mailbox position is kept."""
         return self.root / "raw" / _slug(account) / str(uidvalidity) / f"{uid}.eml"
 
     def writer(self, account: str, uidvalidity: int, uid: int) -> SpoolWriter:
+        """A writer that downloads the message to a temporary file and commits it to its raw path."""
         return SpoolWriter(self.raw_path(account, uidvalidity, uid), self.tmp_dir)
 
     def write_bytes(self, account: str, uidvalidity: int, uid: int, data: bytes) -> SpooledFile:
+        """Write a whole message at once (local import, tests), with the same commit as a download."""
         w = self.writer(account, uidvalidity, uid)
         try:
             w.write(data)
@@ -105,6 +115,7 @@ class Spool:
         return d
 
     def work_dir(self, message_row_id: int) -> Path:
+        """The working directory of one message (parts, unpacked files)."""
         return self.root / "work" / str(message_row_id)
 
     def prune_work_dir(self, message_row_id: int, keep: Iterable[Path]) -> int:
@@ -146,6 +157,7 @@ class Spool:
         return removed
 
     def contains(self, path: Path) -> bool:
+        """Whether ``path`` lies inside the spool (after resolving links)."""
         try:
             path.resolve().relative_to(self.root.resolve())
             return True
@@ -154,6 +166,7 @@ class Spool:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
@@ -162,5 +175,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def iter_file(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A file's bytes in chunks."""
     with path.open("rb") as fh:
         yield from iter(lambda: fh.read(chunk), b"")

@@ -31,12 +31,15 @@ STYLES = ("163", "qq", "foxmail", "outlook", "raw8bit", "utf8")
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file to attach to a generated mail."""
+
     name: str
     data: bytes
     content_type: str = "application/octet-stream"
 
     @classmethod
     def from_file(cls, path: Path, name: str | None = None, content_type: str = "application/octet-stream") -> Attachment:
+        """The file at ``path`` as an attachment (named as the file unless ``name`` is given)."""
         return cls(name or path.name, path.read_bytes(), content_type)
 
 

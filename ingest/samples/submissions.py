@@ -24,6 +24,8 @@ RECEIVED = datetime(2025, 11, 20, 9, 30, tzinfo=timezone(timedelta(hours=8)))
 
 @dataclass(frozen=True)
 class SchoolCase:
+    """A school's case for generated submissions: where it is, what it is called, its category."""
+
     province: str
     city: str
     school: str
@@ -35,6 +37,7 @@ class SchoolCase:
 
     @property
     def subject(self) -> str:
+        """The subject line as the call asks for it (province/school + case name + category)."""
         return f"{self.province}/{self.city}{self.school}{self.case_name}+{self.category}"
 
 

@@ -80,6 +80,8 @@ def _demo_mails(count: int) -> list[bytes]:
 
 
 def run_demo(demo_dir: Path, count: int = 6, *, echo: Callable[[str], None] = print) -> Path:
+    """Run the whole pipeline on ``count`` generated submissions in ``demo_dir`` (SQLite, replies as files); returns
+    the config path."""
     demo_dir = demo_dir.resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = demo_dir / "config.toml"

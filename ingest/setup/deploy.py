@@ -34,6 +34,8 @@ FIRST_USER = "reviewer"
 
 @dataclass(frozen=True)
 class InitResult:
+    """What ``intake init`` wrote: the config, the secrets file, the systemd unit and the first console account."""
+
     directory: Path
     config: Path
     secrets: Path
@@ -49,6 +51,7 @@ def new_console_password() -> str:
 
 
 def new_console_key() -> str:
+    """A fresh secret key for the console's session cookies."""
     return secrets.token_urlsafe(48)
 
 
@@ -171,6 +174,8 @@ def _current_user() -> str:
 
 
 def print_next_steps(result: InitResult, echo: Callable[[str], None]) -> None:
+    """Tell the operator what was written and what to do next (fill the secrets, check the config, start the
+    service)."""
     echo(f"已写入：{result.config}")
     echo(f"        {result.secrets}（权限 600）")
     echo(f"        {result.unit}")

@@ -30,6 +30,8 @@ CJK_FONT_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "
 
 @dataclass(frozen=True)
 class ChartReport:
+    """The chart written: its path, the CJK font used, and how many days and categories it shows."""
+
     path: Path
     font: str | None  # the CJK font family used, None when labels fell back to English
     days: int

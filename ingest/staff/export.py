@@ -57,6 +57,8 @@ _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 @dataclass(frozen=True)
 class WorkbookReport:
+    """The workbook written: its path, how many cases and which sheets."""
+
     path: Path
     cases: int
     sheets: tuple[str, ...]
@@ -247,6 +249,9 @@ def formula_safe(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class FilesReport:
+    """The accepted files laid out for the experts: where, how many cases, files and bytes, and what could not be
+    placed."""
+
     out_dir: Path
     cases: int
     files: int
@@ -345,4 +350,5 @@ def _hard_link(source: Path, target: Path) -> bool:
 
 
 def export_accepted_files(store: Store, campaign_id: str, out_dir: Path, *, link: bool = False) -> FilesReport:
+    """Copy (or hard-link) the files of every accepted case into ``out_dir``, one folder per case."""
     return export_case_files(accepted_case_files(store, campaign_id), out_dir, link=link)

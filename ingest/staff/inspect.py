@@ -52,6 +52,7 @@ def inspect_file(rt: Runtime, path: Path, received: datetime | None = None) -> d
 
 
 def render_report(report: dict[str, Any]) -> None:
+    """Print an inspection report (``intake inspect``) as rich tables."""
     from rich.console import Console
     from rich.table import Table
 

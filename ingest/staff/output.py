@@ -51,6 +51,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a CSV with a BOM (so Excel and WPS read the Chinese), cells made formula-safe."""
     from ingest.staff.export import formula_safe  # openpyxl loads only when a command needs it
 
     buf = io.StringIO()
@@ -63,6 +64,7 @@ def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 
 
 def echo_plain(header: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> None:
+    """Write a plain aligned table (for pipes and scripts)."""
     for line in plain_table(header, rows, right=right):
         click.echo(line)
 
@@ -70,6 +72,7 @@ def echo_plain(header: Sequence[str], rows: Iterable[Sequence[Any]], *, right: I
 # ---- stats --------------------------------------------------------------------------------------
 
 def stats_csv_rows(stats: Stats) -> list[list[Any]]:
+    """The statistics as CSV rows (section, key, label, count, note)."""
     rows: list[list[Any]] = [["total", "", "全部案例", stats.total, ""]]
     for section, counts in (("category", stats.by_category), ("province", stats.by_province),
                             ("status", stats.by_status), ("submitter_kind", stats.by_submitter_kind),
@@ -88,10 +91,12 @@ def quota_overruns(store: Store, campaign_id: str, quota: Quota) -> tuple[QuotaO
 
 
 def quota_csv_rows(overruns: Sequence[QuotaOverrun]) -> list[list[Any]]:
+    """One CSV row per case that a quota group counts over its limit."""
     return [["quota", o.key, c.case_no, 1, quota_note(c.exceeds, o.group)] for o in overruns for c in o.cases]
 
 
 def quota_json(quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo) -> dict[str, Any]:
+    """The quota and its overruns as JSON values, times in ``tz``."""
     return {"quota": quota.to_json(), "quota_overruns": [
         {"group": o.group.label, "group_by": o.group.group_by, "key": o.key, "total": o.total,
          "over_total": o.over_total, "categories_over": list(o.categories_over),
@@ -103,6 +108,7 @@ def quota_json(quota: Quota, overruns: Sequence[QuotaOverrun], tz: tzinfo) -> di
 
 
 def quota_note(exceeds: str | None, group: QuotaGroup) -> str:
+    """What a case is in its quota group, in Chinese: over the per-category limit, over the total, or counted."""
     if exceeds == CATEGORY:
         return f"超出每类 {group.per_category_max} 个上限"
     if exceeds == TOTAL:
@@ -193,6 +199,7 @@ def _list_values(r: CaseRow, tz: tzinfo) -> list[Any]:
 
 
 def row_json(r: CaseRow, tz: tzinfo) -> dict[str, Any]:
+    """One listed case as JSON values, times in ``tz``."""
     return {"case_no": r.case_no, "status": r.status, "checked_status": r.checked_status,
             "override_reason": r.override_reason, **r.identity.as_dict(), "sender": r.sender,
             "first_received_at": json_time(r.first_received_at, tz),
@@ -243,6 +250,7 @@ def print_rows(rows: Sequence[CaseRow], tz: tzinfo, fmt: str, *, title: str, tot
 
 
 def detail_json(d: CaseDetail, tz: tzinfo) -> dict[str, Any]:
+    """A case's full detail as JSON values (``intake show --json``), times in ``tz``."""
     return {
         "timezone": str(tz),
         "case": row_json(d.case, tz),
@@ -301,6 +309,7 @@ def _since(dt: datetime | None, tz: tzinfo) -> str:
 
 
 def print_detail(d: CaseDetail, tz: tzinfo, out: Console) -> None:
+    """Print a case's full detail (``intake show``): identity, status, versions, files, findings, mails, history."""
     c = d.case
     s = _Sections(out)
     status = SubmissionStatus.label_of(c.status) + (

@@ -20,6 +20,8 @@ from starlette.applications import Starlette
 
 
 def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
+    """The staff console app for this configuration, with the pipeline's actions (recheck, reply, attach, export)
+    wired in."""
     cfg = rt.config
     console = cfg.console
     if console is None:

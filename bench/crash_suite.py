@@ -294,7 +294,7 @@ def verify(result: CrashResult, backlog: list[BacklogMail], db_url: str, smtp_si
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(Message.id, Message.from_addr, Message.uid, Message.sha256,
+            rows = conn.execute(select(Message.id, Message.from_addr, Message.account, Message.uid, Message.sha256,
                                        Message.spool_path, Message.status)).all()
             cases = conn.execute(select(Case.id, Case.sender, Case.case_no)).all()
             files = conn.execute(select(Case.sender, AttachmentRow.sha256, AttachmentRow.stored_path)
@@ -307,7 +307,7 @@ def verify(result: CrashResult, backlog: list[BacklogMail], db_url: str, smtp_si
         engine.dispose()
     result.messages, result.cases = len(rows), len(cases)
     result.statuses = dict(Counter(r.status for r in rows))
-    if len(rows) != len(backlog) or len({r.uid for r in rows}) != len(rows):
+    if len(rows) != len(backlog) or len({(r.account, r.uid) for r in rows}) != len(rows):
         result.problems.append(f"{len(rows)} message rows for {len(backlog)} mails")
     if len(cases) != len(backlog) or len({c.sender for c in cases}) != len(cases):
         result.problems.append(f"{len(cases)} cases for {len(backlog)} submissions")

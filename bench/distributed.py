@@ -1,8 +1,8 @@
-"""Distributed mode (issue 20 §2) under load and under kills: a backlog in a real Dovecot, `intake run --workers W`
-plus `intake worker` processes on one PostgreSQL, random worker processes killed with SIGKILL while they work
+"""Distributed mode (issue 20 §2) under load and under kills: a backlog in a real Dovecot split over two campaigns'
+mailboxes (one deployment, `[[campaigns]]`), `intake run --workers W` plus `intake worker` processes on one PostgreSQL, random worker processes killed with SIGKILL while they work
 (the supervisor restarts its own, this script restarts the others). Then every mail must be filed once, every
 file intact, every case answered once (a duplicate only for a kill while a reply was in its SMTP send), and a
-second run must change nothing.
+second run must change nothing; every mail is filed under the campaign whose mailbox it came to.
 
     python bench/distributed.py                                   # 300 mails, 20 kills, --workers 3 + 1 worker
     python bench/distributed.py --mails 40 --kills 1 --workers 2 --extra 1   # the size tests/ run
@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
-from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, verify, write_config  # noqa: E402
-from ingest.samples.submissions import RECEIVED  # noqa: E402
+from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, verify  # noqa: E402
+from ingest.samples.submissions import MAILBOX, RECEIVED  # noqa: E402
 from store.models import Event  # noqa: E402
 
 # Fast failure detection for a test run: a killed worker's jobs are taken over after a few seconds.
@@ -46,6 +46,7 @@ WORKER_FLAGS = ("--heartbeat-seconds", "1", "--stalled-after-seconds", "4")
 class DistributedResult(CrashResult):
     workers: int = 0
     extra_workers: int = 0
+    campaigns: dict[str, int] = field(default_factory=dict)  # cases filed per campaign
     second_run_changes: list[str] = field(default_factory=list)
     # `intake health --json` while the workers ran (once mail was waiting): lag, queue, workers' heartbeats.
     health_during: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +106,48 @@ def _done(watcher: Watcher, mails: int) -> bool:
     return watcher.filed() >= mails and expected >= mails and watcher.sent() >= expected
 
 
+CAMPAIGNS = (("jcjy2025", "JCJY2025"), ("jcjy2025b", "JCB"))
+
+
+def write_two_campaigns(workdir: Path, *, imap_port: int, users: tuple[str, str], smtp_port: int,
+                        db_url: str) -> Path:
+    """One deployment serving two campaigns (the 2025 call twice, own ids and case-number prefixes), each its own
+    mailbox on the same server; 16 KB fetch chunks, so kills land inside downloads too."""
+    entries = "".join(f"""
+[[campaigns]]
+campaign_file = "campaigns/jcjy2025.toml"
+id = "{cid}"
+case_number_prefix = "{prefix}"
+[campaigns.imap]
+username = "{user}"
+""" for (cid, prefix), user in zip(CAMPAIGNS, users))
+    cfg = workdir / "config.toml"
+    cfg.write_text(f"""[intake]
+spool_dir = "spool"
+database_url = "{db_url}"
+poll_interval_seconds = 1
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "plain"
+password_env = "TEST_IMAP_PASSWORD"
+fetch_chunk_bytes = 16384
+use_idle = false
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+username = ""
+sender = "{MAILBOX}"
+sender_name = "基础教育创新案例征集工作组"
+retry_base_seconds = 1
+max_replies_per_sender_per_hour = 10
+{entries}""", encoding="utf-8")
+    return cfg
+
+
 def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path, mails: int, kills: int,
                     workers: int = 3, extra: int = 1, seed: int = 20, log: Any = print,
                     second_run_seconds: float = 6.0) -> DistributedResult:
@@ -113,10 +156,10 @@ def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path,
                                extra_workers=extra)
     started = time.monotonic()
     backlog = make_backlog(mails, workdir / "files", seed)
-    user = dovecot.new_user()
-    for m in backlog:
-        dovecot.append(user, "INBOX", m.raw, internaldate=RECEIVED)
-    cfg = write_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
+    users = (dovecot.new_user(), dovecot.new_user())
+    for i, m in enumerate(backlog):  # even mails to the first campaign's mailbox, odd ones to the second's
+        dovecot.append(users[i % 2], "INBOX", m.raw, internaldate=RECEIVED)
+    cfg = write_two_campaigns(workdir, imap_port=dovecot.port, users=users, smtp_port=smtp_sink.port, db_url=db_url)
     env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     watcher = Watcher(db_url, workdir / "spool")
@@ -133,8 +176,9 @@ def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path,
                 if not p.alive():
                     p.start()
                     result.restarts += 1
-            if not result.health_during and watcher.messages() > 0:
-                result.health_during = _health(env)
+            if not result.health_during and watcher.messages() > 0 and watcher.scalar(
+                    text("SELECT count(*) FROM procrastinate_workers")) >= workers + extra:
+                result.health_during = _health(env)  # once every worker has registered and mail is waiting
             if len(result.kills) < kills and watcher.messages() > 0:
                 progress = watcher.filed() + watcher.sent()
                 if progress >= (len(result.kills) + 1) * (2 * mails) // (kills + 2):
@@ -172,10 +216,31 @@ def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path,
                 os.killpg(p.proc.pid, signal.SIGKILL)
         watcher.dispose()
     verify(result, backlog, db_url, smtp_sink, workdir / "spool")
+    _verify_campaigns(result, backlog, db_url)
     if result.second_run_changes:
         result.problems.append(f"the second run changed {result.second_run_changes}")
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _verify_campaigns(result: DistributedResult, backlog: list[Any], db_url: str) -> None:
+    """Each case under the campaign whose mailbox its mail came to, with that campaign's case-number prefix."""
+    from sqlalchemy import create_engine
+
+    from store.models import Case
+
+    expected = {m.sender: CAMPAIGNS[i % 2] for i, m in enumerate(backlog)}
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            cases = conn.execute(select(Case.sender, Case.campaign_id, Case.case_no)).all()
+    finally:
+        engine.dispose()
+    result.campaigns = dict(Counter(c.campaign_id for c in cases))
+    wrong = [f"{c.sender}: {c.campaign_id} {c.case_no}" for c in cases
+             if (c.campaign_id, (c.case_no or "").split("-")[0]) != expected.get(c.sender)]
+    if wrong:
+        result.problems.append(f"{len(wrong)} cases under the wrong campaign: {wrong[:3]}")
 
 
 def _health(env: dict[str, str]) -> dict[str, Any]:

@@ -83,9 +83,11 @@ def queue_state(store: Store, *, now: datetime | None = None) -> QueueState | No
     return QueueState(jobs=jobs, workers=workers)
 
 
-def workload(store: Store, *, now: datetime | None = None) -> Workload:
-    """The lag and the queue, read now."""
-    return Workload(oldest_unprocessed=store.oldest_unprocessed(), queue=queue_state(store, now=now))
+def workload(store: Store, *, now: datetime | None = None, queue: bool = True) -> Workload:
+    """The lag of the store's campaign (all campaigns for the unscoped store) and, with ``queue``, the task queue
+    (shared by every campaign)."""
+    return Workload(oldest_unprocessed=store.oldest_unprocessed(),
+                    queue=queue_state(store, now=now) if queue else None)
 
 
 __all__ = ["ALIVE_WITHIN_SECONDS", "QueueState", "WorkerBeat", "Workload", "queue_state", "workload"]

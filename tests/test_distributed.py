@@ -1,6 +1,7 @@
 """Issue 20 §2: distributed mode on PostgreSQL with procrastinate, as real processes. The reduced size of
-bench/distributed.py (300 mails, 20 kills): `intake run --workers 2` plus one `intake worker`, a worker killed
-with SIGKILL while it works, then every mail filed once and answered once, and a second run changes nothing."""
+bench/distributed.py (300 mails, 20 kills): two campaigns with a mailbox each, `intake run --workers 2` plus one
+`intake worker`, a worker killed with SIGKILL while it works, then every mail filed once under its campaign and
+answered once, and a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -27,13 +28,15 @@ def test_workers_on_two_hosts_file_every_mail_once_through_a_kill(dovecot, smtp_
     assert len(result.kills) == 1, "the run finished before a worker could be killed"
     assert result.problems == []
     assert result.messages == result.cases == 40
+    assert result.campaigns == {"jcjy2025": 20, "jcjy2025b": 20}
     assert result.statuses == {"notified": 40}
     assert result.second_run_changes == []
     # intake health while they worked: three workers with fresh heartbeats, the queue, the lag of the campaign.
     health = result.health_during
     assert health["queue"]["workers_alive"] == 3, health
     assert all(w["alive"] and w["last_heartbeat"] for w in health["queue"]["workers"])
-    assert set(health["campaigns"]) == {"jcjy2025"} and health["campaigns"]["jcjy2025"]["lag_seconds"] >= 0
+    assert set(health["campaigns"]) == {"jcjy2025", "jcjy2025b"}
+    assert all(c["lag_seconds"] >= 0 for c in health["campaigns"].values())
     assert result.duplicate_receipts <= result.kills_inside_smtp_send
 
 

@@ -19,6 +19,7 @@ from ingest.cli.shell import (
     local_time,
     log_config_warnings,
     open_runtime,
+    open_runtimes,
     open_store,
 )
 
@@ -105,7 +106,7 @@ def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: fl
     from ingest.distributed.tasks import WorkerSettings
     from ingest.distributed.workers import Supervisor
 
-    open_runtime(cfg)  # configuration, templates and our schema checked (and migrated) once, before any worker
+    open_runtimes(cfg)  # every campaign's configuration and templates, and our schema, checked once before any worker
     ensure_schema(cfg.intake.database_url)
     settings = WorkerSettings(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds)
     sys.exit(Supervisor(config_path(), workers, settings).run())
@@ -136,7 +137,7 @@ def worker(heartbeat_seconds: float, stalled_after_seconds: float) -> None:
     from ingest.distributed.workers import run_worker
 
     settings = WorkerSettings(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds)
-    run_worker(open_runtime(cfg), settings)
+    run_worker(open_runtimes(cfg), settings)
 
 
 @click.command("import")
@@ -221,14 +222,15 @@ def _queue_json(load: Workload, tz: tzinfo) -> dict[str, Any] | None:
                         for w in q.workers]}
 
 
-def _workload_lines(campaign_id: str, load: Workload, tz: tzinfo) -> list[str]:
-    """处理积压 (per campaign), then the task queue and its workers when distributed mode runs."""
-    lag = load.lag()
-    if load.oldest_unprocessed is None:
-        lines = [f"处理积压（{campaign_id}）：无"]
-    else:
-        lines = [f"处理积压（{campaign_id}）：最早一封未处理的邮件收到于 "
-                 f"{local_time(load.oldest_unprocessed, tz, '%Y-%m-%d %H:%M:%S')}，已等待 {_duration(lag)}"]
+def _workload_lines(lags: dict[str, Workload], load: Workload, tz: tzinfo) -> list[str]:
+    """处理积压 per campaign, then the task queue and its workers when distributed mode runs."""
+    lines = []
+    for campaign_id, lag in lags.items():
+        if lag.oldest_unprocessed is None:
+            lines.append(f"处理积压（{campaign_id}）：无")
+        else:
+            lines.append(f"处理积压（{campaign_id}）：最早一封未处理的邮件收到于 "
+                         f"{local_time(lag.oldest_unprocessed, tz, '%Y-%m-%d %H:%M:%S')}，已等待 {_duration(lag.lag())}")
     q = load.queue
     if q is None:
         return lines
@@ -282,6 +284,8 @@ def health(as_json: bool, send_alerts: bool) -> None:
     last = history.last_success
     messages, outbox = store.message_status_counts(), store.outbox_counts()
     load = workload(store)
+    # The lag of every campaign served (one database; each campaign's view of it).
+    lags = {cid: workload(rt.shared_store.for_campaign(cid), queue=False) for cid in cfg.campaign_ids}
     alerts = current_alerts(rt)
     if send_alerts:
         enqueue_alerts(rt, alerts)
@@ -289,7 +293,8 @@ def health(as_json: bool, send_alerts: bool) -> None:
     if as_json:
         echo_json({"timezone": str(tz), "last_successful_poll": json_time(last, tz),
                    "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
-                   "messages": messages, "outbox": outbox, "campaigns": {cfg.campaign.id: _lag_json(load, tz)},
+                   "messages": messages, "outbox": outbox,
+                   "campaigns": {cid: _lag_json(lag, tz) for cid, lag in lags.items()},
                    "queue": _queue_json(load, tz),
                    "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]})
     else:
@@ -298,7 +303,7 @@ def health(as_json: bool, send_alerts: bool) -> None:
             click.echo(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
         click.echo("邮件状态：" + _counts_line(messages, MessageStatus.label_of))
         click.echo("回执队列：" + _counts_line(outbox, OutboxStatus.label_of))
-        for line in _workload_lines(cfg.campaign.id, load, tz):
+        for line in _workload_lines(lags, load, tz):
             click.echo(line)
         for a in alerts:
             click.echo(f"告警：{a.title}。{a.detail}")

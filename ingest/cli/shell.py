@@ -138,6 +138,24 @@ def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True
     return click.get_current_context().with_resource(closing(rt))
 
 
+def open_runtimes(cfg: AppConfig) -> list[Runtime]:
+    """One ``Runtime`` per campaign the configuration serves, on one database (migrated), closed by click when the
+    command ends."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ingest.runtime import Runtime, StartupError
+    from store import SchemaMismatch
+
+    try:
+        runtimes = Runtime.for_each_campaign(cfg)
+    except (StartupError, SchemaMismatch) as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(_database_problem(cfg, exc))
+    click.get_current_context().with_resource(closing(runtimes[0]))  # the one that opened the database
+    return runtimes
+
+
 def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
     """The command's database, closed by click when the command ends. Commands that only read check the schema
     version (one query) instead of running the migrations; commands that write migrate first."""

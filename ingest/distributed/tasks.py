@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from imapclient.exceptions import IMAPClientError
 from procrastinate import App, JobContext, exceptions, utils
@@ -47,39 +47,51 @@ class WorkerSettings:
     fetch_interval_seconds: float = 5.0
 
 
-def register(app: App, rt: Runtime, settings: WorkerSettings) -> None:
-    """Bind the tasks to this process's runtime and add them (and the periodic tick) to ``app``."""
+def register(app: App, runtimes: Mapping[str, Runtime], settings: WorkerSettings) -> None:
+    """Bind the tasks to this process's runtimes (one per campaign served, by campaign id) and add them, and the
+    periodic tick, to ``app``. Every job names its campaign; each campaign's work goes through its own view of
+    the database (``Store.for_campaign``), templates and mailbox."""
+    interval = min(rt.config.intake.poll_interval_seconds for rt in runtimes.values())
 
-    @app.periodic(cron=cron_for(rt.config.intake.poll_interval_seconds), periodic_id="tick")
+    def runtime(campaign: str) -> Runtime | None:
+        rt = runtimes.get(campaign)
+        if rt is None:  # a job queued by a host whose configuration serves a campaign this one does not
+            log.warning("任务属于征集 %s，本工作进程的配置中没有它，跳过", campaign)
+        return rt
+
+    @app.periodic(cron=cron_for(interval), periodic_id="tick")
     # No lock: a tick whose worker died must not hold up the next one (which is what retries it).
     @app.task(name=TICK, pass_context=True, queueing_lock="tick")
     def tick(context: JobContext, timestamp: int) -> None:
         retry_stalled_jobs(app, settings.stalled_after_seconds)
-        key = mailbox_key(rt.config)
-        if key is not None:
-            defer(app, POLL, lock=f"poll:{key}", queueing_lock=f"poll:{key}", mailbox=key)
-        sweep(rt, app)
+        for campaign, rt in runtimes.items():
+            key = mailbox_key(rt.config)
+            if key is not None:
+                defer(app, POLL, lock=f"poll:{key}", queueing_lock=f"poll:{key}", campaign=campaign)
+            sweep(rt, app)
 
     @app.task(name=POLL, pass_context=True)
-    def poll(context: JobContext, mailbox: str) -> None:
-        poll_mailbox(rt, app, mailbox, stop_requested=context.should_abort)
+    def poll(context: JobContext, campaign: str) -> None:
+        if (rt := runtime(campaign)) is not None:
+            poll_mailbox(rt, app, stop_requested=context.should_abort)
 
     @app.task(name=PROCESS, pass_context=True)
-    def process(context: JobContext, message_row_id: int) -> None:
-        process_one(rt, app, message_row_id)
+    def process(context: JobContext, campaign: str, message_row_id: int) -> None:
+        if (rt := runtime(campaign)) is not None:
+            process_one(rt, app, message_row_id)
 
     @app.task(name=SEND, pass_context=True)
-    def send(context: JobContext, outbox_id: int) -> None:
-        smtp = rt.config.smtp
-        if smtp is not None:
-            send_one(rt.store, rt.sender, rt.reply_from, outbox_id, retry_base_seconds=smtp.retry_base_seconds)
+    def send(context: JobContext, campaign: str, outbox_id: int) -> None:
+        rt = runtime(campaign)
+        if rt is not None and rt.config.smtp is not None:
+            send_one(rt.store, rt.sender, rt.reply_from, outbox_id,
+                     retry_base_seconds=rt.config.smtp.retry_base_seconds)
 
 
-def poll_mailbox(rt: Runtime, app: App, mailbox: str, *, stop_requested: Any) -> None:
-    """New mail of one mailbox into the spool; each message queued for processing once recorded."""
+def poll_mailbox(rt: Runtime, app: App, *, stop_requested: Any) -> None:
+    """New mail of the campaign's mailbox into the spool; each new message queued for processing once recorded."""
     imap = rt.config.imap
-    if imap is None or mailbox != mailbox_key(rt.config):
-        log.warning("收信任务的邮箱 %s 不在本配置中，跳过", mailbox)
+    if imap is None:
         return
     client = MailboxClient(imap)
     try:
@@ -105,7 +117,7 @@ def process_one(rt: Runtime, app: App, message_row_id: int) -> None:
             return  # retried by a later tick (attempts are counted, capped)
     if rt.config.smtp is not None:
         for outbox_id in rt.store.due_outbox_ids(message_row_id=message_row_id):
-            queue_send(app, outbox_id)
+            queue_send(rt, app, outbox_id)
 
 
 def queue_message(rt: Runtime, app: App, msg: SpooledMessage) -> None:
@@ -115,13 +127,15 @@ def queue_message(rt: Runtime, app: App, msg: SpooledMessage) -> None:
             head = fh.read(HEAD_BYTES)
     except OSError:
         head = b""  # the job records why the spool file cannot be read
-    lock = sender_lock(rt.config.campaign.id, sender_address(head))
-    defer(app, PROCESS, lock=lock, queueing_lock=f"message:{msg.id}", message_row_id=msg.id)
+    campaign = rt.config.campaign.id
+    defer(app, PROCESS, lock=sender_lock(campaign, sender_address(head)), queueing_lock=f"message:{msg.id}",
+          campaign=campaign, message_row_id=msg.id)
 
 
-def queue_send(app: App, outbox_id: int) -> None:
+def queue_send(rt: Runtime, app: App, outbox_id: int) -> None:
     """A send job for one outbox mail (one at a time per mail, at most one queued)."""
-    defer(app, SEND, lock=f"outbox:{outbox_id}", queueing_lock=f"outbox:{outbox_id}", outbox_id=outbox_id)
+    defer(app, SEND, lock=f"outbox:{outbox_id}", queueing_lock=f"outbox:{outbox_id}",
+          campaign=rt.config.campaign.id, outbox_id=outbox_id)
 
 
 def sweep(rt: Runtime, app: App) -> None:
@@ -141,7 +155,7 @@ def sweep(rt: Runtime, app: App) -> None:
         sending = active_job_keys(rt, SEND, "outbox_id")
         for outbox_id in store.due_outbox_ids():
             if outbox_id not in sending:
-                queue_send(app, outbox_id)
+                queue_send(rt, app, outbox_id)
     rt.spool.clean_tmp(older_than_seconds=STALE_PART_SECONDS)
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Sequence
 
 from ingest.distributed.queue import ensure_schema, make_app
 from ingest.distributed.tasks import WorkerSettings, register
@@ -25,13 +26,14 @@ log = logging.getLogger(__name__)
 MAX_RESTART_DELAY = 60.0
 
 
-def run_worker(rt: Runtime, settings: WorkerSettings) -> None:
-    """Work jobs until SIGTERM/SIGINT, then finish the job in hand (a poll stops between two messages)."""
-    url = rt.config.intake.database_url
+def run_worker(runtimes: Sequence[Runtime], settings: WorkerSettings) -> None:
+    """Work the jobs of every campaign in ``runtimes`` until SIGTERM/SIGINT, then finish the job in hand (a poll
+    stops between two messages)."""
+    url = runtimes[0].config.intake.database_url
     step = ensure_schema(url)
     log.info("%s", step.summary())
     app = make_app(url)
-    register(app, rt, settings)
+    register(app, {rt.config.campaign.id: rt for rt in runtimes}, settings)
     name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("工作进程 %s 已启动", name)
     # shutdown_graceful_timeout=0: on a stop request every running job is told at once (``should_abort``); a

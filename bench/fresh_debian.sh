@@ -7,8 +7,9 @@
 #   sudo bash bench/fresh_debian.sh            # debootstrap + scripts/demo.sh   (about 10 minutes here)
 #   sudo bash bench/fresh_debian.sh --tests    # also scripts/test.sh            (the whole suite: 20+ minutes)
 #
-# Needs root, debootstrap and Debian's mirror. PostgreSQL for --tests: the host's server on 127.0.0.1:5432 is
-# reachable from the chroot (same network); without one the test script installs postgresql in the chroot.
+# Needs root, debootstrap (`apt-get install debootstrap`; not on these machines by default) and Debian's mirror.
+# PostgreSQL for --tests: the host's server on 127.0.0.1:5432 is reachable from the chroot (same network); without
+# one the test script installs postgresql in the chroot.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -56,7 +57,7 @@ main() {
         echo
         echo "commit $(git -C "$repo" rev-parse --short HEAD), $stamp, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
-        echo "- system Python in the root: $(chroot "$root" /usr/bin/python3 --version 2>&1); PEP 668 marker: $(ls "$root"/usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null || echo none)"
+        echo "- system Python in the root: $(chroot "$root" /usr/bin/python3 --version 2>&1); PEP 668 marker: $(cd "$root" && ls -d usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null || echo none)"
         echo "- pip into the system Python is refused: $(chroot "$root" /usr/bin/python3 -m pip --version >/dev/null 2>&1 && echo "no (pip present)" || echo "yes (no pip at all)")"
         echo "- debootstrap: ${t_boot} s, root $((base_kb / 1024)) MB"
     } > "$report"

@@ -23,8 +23,9 @@ runtime=(python3-venv libarchive13 libreoffice-writer-nogui fonts-noto-cjk)
 #   chromium, libatomic1   the console's browser test (Playwright drives Debian's build; its bundled node needs libatomic)
 #   libarchive-tools, p7zip-full, zip   bsdtar, 7z and Info-ZIP make the test archives (GBK-named ZIPs, 7z)
 #   git             the fresh-clone install test
+#   pipx            the `pipx install .` test (intake in a venv of its own, on PATH)
 #   postgresql      only when no PostgreSQL answers on 127.0.0.1:5432 (the tests then start a cluster of their own)
-test_only=(dovecot-imapd isync chromium libatomic1 libarchive-tools p7zip-full zip git)
+test_only=(dovecot-imapd isync chromium libatomic1 libarchive-tools p7zip-full zip git pipx)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

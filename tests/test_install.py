@@ -1,6 +1,7 @@
 """A newcomer's install, for real: the README's demo command in a fresh clone with only the system Python on
 PATH (Debian's, which refuses pip: PEP 668), the console on the demo data with the printed credentials, and the
-wheel installed into a venv of its own, run from another folder, `intake init` + `check-config` included.
+wheel installed into a venv of its own and `pipx install .`, each run from another folder, `intake init` +
+`check-config` included.
 
 The full stock-Debian run (a debootstrapped root, demo and test commands) is bench/fresh_debian.sh: it takes
 about ten minutes, too long for every test run.
@@ -69,6 +70,11 @@ def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path) -> 
     assert "home = /usr/bin" in cfg, cfg  # made from the system Python, not a pyenv one
     assert "系统软件包" in out and "用时" in out  # says what it installs and how long it took
     assert "回执写入 1 封" in out and "【受理回执】" in out
+    # The README's next line: after `source .venv/bin/activate`, plain `intake` is the project's.
+    activated = run(["bash", "-c", "source .venv/bin/activate && command -v intake && intake subject 浙江省/某校+案例"],
+                    clone, timeout=120)
+    assert activated.returncode == 0, activated.stderr
+    assert activated.stdout.splitlines()[0] == str(clone / ".venv/bin/intake") and "浙江省" in activated.stdout
     # The system interpreter was left alone: none of our dependencies went into it.
     assert run([str(SYSTEM_PYTHON), "-c", "import imapclient"], clone.parent, timeout=60).returncode != 0
 
@@ -125,21 +131,47 @@ def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Pat
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    intake = str(app / "bin/intake")
     where = run([str(app / "bin/python"), "-c", "from ingest import resources; print(resources.templates_dir()); "
                  "print(resources.example_config()); print(resources.campaigns_dir())"], elsewhere, timeout=60)
     assert where.returncode == 0, where.stderr
     for line in where.stdout.split():
         assert line.startswith(str(app)) and Path(line).exists(), line
+    installed_intake_works(app / "bin/intake", app / "bin/intake", elsewhere)
 
+
+@pytest.mark.timeout(INSTALL_TIMEOUT)
+def test_pipx_install_gives_a_working_intake(clone: Path, tmp_path: Path) -> None:
+    """`pipx install .` (Debian's pipx, the system Python) puts intake in a venv of its own and on PATH;
+    demo, init and check-config work from another folder, and the unit runs pipx's venv copy."""
+    pipx = shutil.which("pipx", path="/usr/bin:/bin")
+    if pipx is None:
+        pytest.skip("pipx not installed (bash scripts/install-system-deps.sh --test installs it)")
+    home, bin_dir = tmp_path / "pipx", tmp_path / "bin"
+    env = {"PIPX_HOME": str(home), "PIPX_BIN_DIR": str(bin_dir), "PIPX_DEFAULT_PYTHON": str(SYSTEM_PYTHON)}
+    done = run([pipx, "install", str(clone)], tmp_path, **env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert (bin_dir / "intake").exists(), done.stdout
+    venv = home / "venvs" / "case-intake"
+    assert "home = /usr/bin" in (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    installed_intake_works(bin_dir / "intake", venv / "bin/intake", elsewhere)
+
+
+def installed_intake_works(intake_path: Path, unit_intake: Path, elsewhere: Path) -> None:
+    """An installed intake, run from ``elsewhere`` (not the checkout): the demo files and answers one mail,
+    init writes a deployment whose unit runs ``unit_intake``, check-config names both 授权码 in one run and
+    passes once they are filled in."""
+    intake = str(intake_path)
     demo = run([intake, "demo", "--dir", "d", "--count", "1"], elsewhere)
     assert demo.returncode == 0, (demo.stdout + demo.stderr)[-3000:]
-    assert "回执写入 1 封" in demo.stdout and "intake web --config d/config.toml" in demo.stdout
+    assert "回执写入 1 封" in demo.stdout and "失败 0" in demo.stdout, demo.stdout[-3000:]
+    assert "intake web --config d/config.toml" in demo.stdout
 
     init = run([intake, "init", "deploy", "--mailbox", "cases2025@126.com"], elsewhere, timeout=120)
     assert init.returncode == 0, init.stderr
     unit = (elsewhere / "deploy/case-intake.service").read_text(encoding="utf-8")
-    assert f"ExecStart={intake} run --config {elsewhere / 'deploy/config.toml'}" in unit
+    assert f"ExecStart={unit_intake} run --config {elsewhere / 'deploy/config.toml'}" in unit, unit
     check = run([intake, "check-config", "--config", "deploy/config.toml"], elsewhere, timeout=120)
     assert check.returncode == 2
     assert "缺少 2 项密钥" in check.stderr  # both 授权码 in one run; the generated console key is not missing

@@ -17,7 +17,7 @@ from checks.subject import ParsedSubject, parse_subject
 from ingest.config import load_config
 from ingest.samples.mails import build_mail
 from ingest.mail.mime import parse_message
-from ingest.pipeline.process import _continued_case, same_case
+from ingest.pipeline.continuation import continued_case, same_case
 from ingest.runtime import Runtime
 from servers import write_intake_config
 from store import CaseFields
@@ -78,7 +78,7 @@ def _mail(sender: str, subject: str) -> bytes:
 def _matched(rt: Runtime, sender: str, subject: str) -> int | None:
     """The case the pipeline files a later mail under (None: a new case), in the pipeline's own order."""
     mail = parse_message(_mail(sender, subject))
-    found, _refused = _continued_case(rt, mail)
+    found, _refused = continued_case(rt, mail)
     return found if found is not None else same_case(rt, mail, parse_subject(subject, rt.campaign.subject_spec))
 
 
@@ -142,9 +142,9 @@ def test_a_reply_to_our_receipt_continues_the_case(rt: Runtime) -> None:
     reply = build_mail(style="qq", sender=sender, to=MAILBOX, subject="回复：【受理回执】劳动教育实践之二",
                        body="补充材料", received_at=RECEIVED, extra_headers=(("In-Reply-To", receipt_id),))
     mail = parse_message(reply)
-    assert _continued_case(rt, mail) == (case_id, None)
+    assert continued_case(rt, mail) == (case_id, None)
     # Another sender's mail replying to the same receipt does not continue the case (issue 15.1).
     stranger = parse_message(build_mail(style="qq", sender="stranger@qq.com", to=MAILBOX, subject="回复：【受理回执】",
                                         body="x", received_at=RECEIVED, extra_headers=(("In-Reply-To", receipt_id),)))
-    found, refused = _continued_case(rt, stranger)
+    found, refused = continued_case(rt, stranger)
     assert found is None and refused is not None and refused.case_no == case_no

@@ -144,7 +144,7 @@ def review_recheck(case: str, actor: str) -> None:
       intake review recheck JCJY2025-000012
     """
     from checks.domain import SubmissionStatus
-    from ingest.pipeline.process import recheck_message
+    from ingest.pipeline.recheck import recheck_message
     from store.queries import current_message_row
 
     cfg = app_config()
@@ -172,7 +172,7 @@ def review_reply(case: str, kind: str, actor: str) -> None:
     示例：
       intake review reply JCJY2025-000012 --kind receipt
     """
-    from ingest.pipeline.process import send_chosen_reply
+    from ingest.pipeline.recheck import send_chosen_reply
     from store.queries import current_message_row
 
     cfg = app_config()
@@ -220,7 +220,7 @@ def recheck(case_nos: tuple[str, ...], actor: str) -> None:
       intake recheck JCJY2025-000012 JCJY2025-000031
     """
     from checks.domain import SubmissionStatus
-    from ingest.pipeline.process import recheck_message
+    from ingest.pipeline.recheck import recheck_message
 
     cfg = app_config()
     rt = open_runtime(cfg)
@@ -250,7 +250,7 @@ def attach(case_no: str, file: Path, name: str | None, actor: str) -> None:
       intake attach JCJY2025-000012 ~/下载/实践创新案例视频.mp4
     """
     from checks.domain import SubmissionStatus
-    from ingest.pipeline.process import attach_file
+    from ingest.pipeline.recheck import attach_file
 
     cfg = app_config()
     rt = open_runtime(cfg)

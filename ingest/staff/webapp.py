@@ -11,7 +11,7 @@ from console.app import ConsoleServices, ConsoleSettings, create_app
 from console.auth import StaffUser
 from ingest.pipeline import alerts
 from ingest.staff.export import workbook_bytes
-from ingest.pipeline.process import attach_file, recheck_message, send_chosen_reply
+from ingest.pipeline.recheck import attach_file, recheck_message, send_chosen_reply
 from ingest.runtime import Runtime
 from ingest.staff.output import quota_overruns
 from store import queries

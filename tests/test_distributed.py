@@ -125,3 +125,56 @@ def test_health_shows_the_lag_and_alerts_past_the_threshold(tmp_path):  # type: 
     text = run_intake(cfg, "health", password="x", check=False).stdout
     assert "处理积压（jcjy2025）：最早一封未处理的邮件" in text and "已等待 2 小时" in text
     assert "告警：邮件处理积压超过 30 分钟" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_sigterm_lets_a_worker_finish_the_mail_in_hand(dovecot, smtp_sink, imap_user, pg_url, tmp_path):  # type: ignore[no-untyped-def]
+    """SIGTERM while a worker is inside a message (status 'parsed'): that message is filed before the worker
+    exits (code 0), no job is left running, the worker unregisters; what it had not started waits for the next."""
+    import os
+    import signal
+    import time
+
+    from sqlalchemy import create_engine, select, text
+    from sqlalchemy.exc import ProgrammingError
+
+    from store.models import Message
+
+    suite = bench_module("crash_suite")
+    backlog = suite.make_backlog(6, tmp_path / "files", 7)
+    for m in backlog:
+        dovecot.append(imap_user, "INBOX", m.raw)
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
+                              db_url=pg_url)
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
+           "PYTHONPATH": str(REPO)}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "worker", "--heartbeat-seconds", "1"],
+                                env=env, cwd=REPO, stdout=log, stderr=log)
+    engine = create_engine(pg_url)
+    try:
+        in_hand = None
+        deadline = time.monotonic() + 240
+        while in_hand is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with engine.connect() as conn:
+                    in_hand = conn.execute(select(Message.id).where(Message.status == "parsed")).scalar()
+            except ProgrammingError:
+                pass  # before the worker's first migration
+            time.sleep(0.05)
+        assert in_hand is not None, log_path.read_text(errors="replace")[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=240) == 0, log_path.read_text(errors="replace")[-3000:]
+        with engine.connect() as conn:
+            status = conn.execute(select(Message.status).where(Message.id == in_hand)).scalar()
+            doing = conn.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")).scalar()
+            workers = conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.dispose()
+    assert status in ("stored", "notified")
+    assert doing == 0 and workers == 0

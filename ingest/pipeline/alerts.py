@@ -32,6 +32,8 @@ _LOGIN_REFUSED_WORDS = ("AUTHENTICATIONFAILED", "authentication failed", "LOGIN 
 
 @dataclass(frozen=True)
 class Alert:
+    """One thing wrong now, for staff (title and detail in Chinese); ``kind`` names it for the alert mail's key."""
+
     # login_refused | poll_failing | no_recent_poll | scheduler_stalled | messages_failed | links_expiring |
     # replies_failed | replies_stuck | reply_cap | processing_lag
     kind: str
@@ -41,6 +43,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class PollHistory:
+    """How polling has gone since the last success: when that was, the failures since, the last error."""
+
     last_success: datetime | None
     failures_since_success: int
     first_failure_since_success: datetime | None
@@ -64,6 +68,7 @@ def poll_history(store: Store) -> PollHistory:
 
 
 def looks_like_login_refused(error: str) -> bool:
+    """Whether a poll error reads as the mailbox refusing the login (wrong 授权码, "Unsafe Login")."""
     lowered = error.lower()
     return any(word.lower() in lowered for word in _LOGIN_REFUSED_WORDS)
 

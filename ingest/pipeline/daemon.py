@@ -41,6 +41,8 @@ MAX_BACKOFF_SECONDS = 600
 
 @dataclass
 class CycleReport:
+    """What one cycle did: mails fetched, processed, replies sent, and where its time went."""
+
     fetched: FetchReport = field(default_factory=FetchReport)
     processed: ProcessReport = field(default_factory=ProcessReport)
     sent: DispatchReport = field(default_factory=DispatchReport)
@@ -50,6 +52,7 @@ class CycleReport:
     times: StageTimes = field(default_factory=StageTimes)
 
     def summary(self) -> str:
+        """The cycle in one Chinese log line."""
         if self.skipped_locked:
             return "另一个进程正在处理该邮箱，本轮跳过"
         parts = [f"新邮件 {self.fetched.new}", f"重复 {self.fetched.duplicates}",
@@ -60,6 +63,9 @@ class CycleReport:
 
 
 class Daemon:
+    """The scheduled worker: a cycle (fetch, process, send) every poll interval under a database lease, woken
+    early by IMAP IDLE, watched by a watchdog, stopped cleanly by SIGTERM/SIGINT."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.stop_event = threading.Event()
@@ -177,10 +183,12 @@ class Daemon:
         return float(min(interval * 2 ** (self.consecutive_failures - 1), max(interval, MAX_BACKOFF_SECONDS)))
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Stop after the message in hand (also the signal handler)."""
         log.info("收到停止信号 %s：处理完当前这封邮件后退出", signum)
         self.stop_event.set()
 
     def run_forever(self) -> None:
+        """Run cycles until a stop is requested (blocks): the scheduler, the IDLE watcher, the watchdog, signals."""
         scheduler = BlockingScheduler(timezone="UTC")
         interval = self.rt.config.intake.poll_interval_seconds
         scheduler.add_job(self._scheduled_cycle, "interval", seconds=interval, id="cycle", max_instances=1,
@@ -247,6 +255,7 @@ class IdleWatcher(threading.Thread):
         self.stop = stop
 
     def run(self) -> None:
+        """Wait in IDLE and wake the cycle on new mail until stopped; reconnect with backoff on any error."""
         backoff = 1.0
         while not self.stop.is_set():
             try:
@@ -284,6 +293,7 @@ class Watchdog(threading.Thread):
         self.daemon_ = daemon
 
     def run(self) -> None:
+        """Every ``CHECK_SECONDS``: raise and send the stalled-scheduler alert if the cycle stopped."""
         d = self.daemon_
         while not d.stop_event.wait(self.CHECK_SECONDS):
             try:

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DispatchReport:
+    """How many replies a dispatch sent and how many failed."""
+
     sent: int = 0
     failed: int = 0
 

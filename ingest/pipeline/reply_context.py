@@ -70,6 +70,8 @@ def redact(text: str, foreign: Sequence[CaseSummary], own_case_name: str | None 
 
 def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail,
                   foreign: Sequence[CaseSummary] = ()) -> dict[str, Any]:
+    """The template context of a reply about one version: greeting, campaign, case, fields, files, links, findings
+    grouped (passed, problems, warnings), review reasons; other senders' case numbers and names redacted."""
     c = config.campaign
     s = analysis.subject
     def finding(f: Any) -> dict[str, Any]:

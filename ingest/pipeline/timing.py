@@ -22,6 +22,7 @@ class StageTimes:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as stage ``name``."""
         start = time.perf_counter()
         try:
             yield

@@ -121,6 +121,8 @@ def queue_reply(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: An
 
 def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, *, kind: str, key: str,
              case_id: int, staff: str | None, reply_allowed: bool, hygiene_reason: str) -> str:
+    """Queue a rendered reply once (its Message-ID is the key), other senders' case numbers taken out, held back
+    when the limits say so; a reply that cannot be encoded is recorded as failed."""
     config = rt.config
     recipient = answer_address(mail) or ""
     # Another school's case number never reaches this recipient, not even echoed from their own subject, nor as
@@ -141,18 +143,9 @@ def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, 
         )
     except UnencodableMessage as exc:  # recorded as a failed reply (staff see it), the mail itself is filed
         raw, status, reason = b"", OutboxStatus.FAILED, str(exc)
-    now = datetime.now(timezone.utc)
-    smtp = config.smtp
-    per_sender = smtp.max_replies_per_sender_per_hour if smtp else 10
-    cap = smtp.max_automatic_replies_per_hour if smtp else 0
-    if status == OutboxStatus.FAILED:
-        pass
-    elif not reply_allowed or not recipient:
-        status, reason = OutboxStatus.SUPPRESSED, hygiene_reason or "没有可回复的地址"
-    elif staff is None and rt.store.replies_sent_since(recipient, now - timedelta(hours=1)) >= per_sender:
-        status, reason = OutboxStatus.SUPPRESSED, f"同一发件人一小时内自动回复已达 {per_sender} 封上限"
-    elif staff is None and cap and rt.store.automatic_replies_since(now - timedelta(hours=1)) >= cap:
-        status, reason = OutboxStatus.SUPPRESSED, f"一小时内自动回复总数已达 {cap} 封上限（smtp.max_automatic_replies_per_hour）"
+    if status != OutboxStatus.FAILED:
+        status, reason = _held_back(rt, recipient, automatic=staff is None, reply_allowed=reply_allowed,
+                                    hygiene_reason=hygiene_reason)
     queued = rt.store.enqueue_mail(message_id=message_id, kind=kind, recipient=recipient, subject=rendered.subject,
                                    raw=raw, case_id=case_id, message_row_id=msg.id, status=status,
                                    automatic=staff is None, error=reason or None)
@@ -160,6 +153,23 @@ def _enqueue(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, rendered: Any, 
         rt.store.log_event(f"mail.{status}", case_id=case_id, message_row_id=msg.id,
                            detail={"kind": kind, "to": recipient, "reason": reason})
     return message_id
+
+
+def _held_back(rt: Runtime, recipient: str, *, automatic: bool, reply_allowed: bool,
+               hygiene_reason: str) -> tuple[OutboxStatus, str]:
+    """Whether a reply is sent ('pending') or held back ('suppressed', with the reason staff see): no automatic
+    mail for this sender or no address, the per-sender hourly limit, the hourly cap on all automatic replies."""
+    smtp = rt.config.smtp
+    per_sender = smtp.max_replies_per_sender_per_hour if smtp else 10
+    cap = smtp.max_automatic_replies_per_hour if smtp else 0
+    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    if not reply_allowed or not recipient:
+        return OutboxStatus.SUPPRESSED, hygiene_reason or "没有可回复的地址"
+    if automatic and rt.store.replies_sent_since(recipient, hour_ago) >= per_sender:
+        return OutboxStatus.SUPPRESSED, f"同一发件人一小时内自动回复已达 {per_sender} 封上限"
+    if automatic and cap and rt.store.automatic_replies_since(hour_ago) >= cap:
+        return OutboxStatus.SUPPRESSED, f"一小时内自动回复总数已达 {cap} 封上限（smtp.max_automatic_replies_per_hour）"
+    return OutboxStatus.PENDING, ""
 
 
 def enqueue_replies(rt: Runtime, msg: SpooledMessage, mail: ParsedMail, analysis: Analysis, filed: FiledVersion,

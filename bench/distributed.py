@@ -50,6 +50,8 @@ class DistributedResult(CrashResult):
     second_run_changes: list[str] = field(default_factory=list)
     # `intake health --json` while the workers ran (once mail was waiting): lag, queue, workers' heartbeats.
     health_during: dict[str, Any] = field(default_factory=dict)
+    # `intake poll` (single-process) run while the workers ran: exit code and its last words.
+    single_beside_workers: tuple[int, str] = (0, "")
 
 
 class Proc:
@@ -179,6 +181,10 @@ def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path,
             if not result.health_during and watcher.messages() > 0 and watcher.scalar(
                     text("SELECT count(*) FROM procrastinate_workers")) >= workers + extra:
                 result.health_during = _health(env)  # once every worker has registered and mail is waiting
+                # The single-process daemon beside live workers would work the same mail: it refuses.
+                single = subprocess.run([sys.executable, "-m", "ingest.cli", "poll"], env=env, cwd=REPO,
+                                        capture_output=True, text=True, timeout=120)
+                result.single_beside_workers = (single.returncode, single.stderr.strip()[-300:])
             if len(result.kills) < kills and watcher.messages() > 0:
                 progress = watcher.filed() + watcher.sent()
                 if progress >= (len(result.kills) + 1) * (2 * mails) // (kills + 2):

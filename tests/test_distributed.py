@@ -37,6 +37,8 @@ def test_workers_on_two_hosts_file_every_mail_once_through_a_kill(dovecot, smtp_
     assert all(w["alive"] and w["last_heartbeat"] for w in health["queue"]["workers"])
     assert set(health["campaigns"]) == {"jcjy2025", "jcjy2025b"}
     assert all(c["lag_seconds"] >= 0 for c in health["campaigns"].values())
+    code, words = result.single_beside_workers
+    assert code == 2 and "多进程模式的工作进程在运行" in words
     assert result.duplicate_receipts <= result.kills_inside_smtp_send
 
 

@@ -25,6 +25,7 @@ from ingest.cli.shell import (
 
 if TYPE_CHECKING:
     from ingest.config import AppConfig
+    from ingest.runtime import Runtime
     from store.workload import Workload
 
 
@@ -58,7 +59,9 @@ def poll() -> None:
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
-    report = Daemon(open_runtime(cfg)).cycle()
+    rt = open_runtime(cfg)
+    _refuse_beside_workers(rt)
+    report = Daemon(rt).cycle()
     click.echo(report.summary() + memory_note(cfg))
     if report.error:
         sys.exit(1)
@@ -97,7 +100,9 @@ def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: fl
     if workers is None:
         from ingest.pipeline.daemon import Daemon
 
-        Daemon(open_runtime(cfg)).run_forever()
+        rt = open_runtime(cfg)
+        _refuse_beside_workers(rt)
+        Daemon(rt).run_forever()
         return
     from ingest.distributed import require_distributed
 
@@ -138,6 +143,17 @@ def worker(heartbeat_seconds: float, stalled_after_seconds: float) -> None:
 
     settings = WorkerSettings(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds)
     run_worker(open_runtimes(cfg), settings)
+
+
+def _refuse_beside_workers(rt: Runtime) -> None:
+    """The single-process daemon and distributed workers on one database would work the same mail at the same
+    time (the daemon's lease and the workers' locks do not know each other): one line instead."""
+    from store.workload import queue_state
+
+    queue = queue_state(rt.store)
+    if queue is not None and queue.alive_workers:
+        fail(f"这个数据库上有 {queue.alive_workers} 个多进程模式的工作进程在运行（intake run --workers / intake worker）："
+             "请不要同时运行单进程的 intake run 或 intake poll；先停止工作进程，或继续使用多进程模式")
 
 
 @click.command("import")

@@ -230,16 +230,25 @@ def _phase_active(watcher: Watcher, phase: str, total: int, baseline: tuple[int,
     return sent > baseline[2] and sent < total
 
 
-def run_crash_suite(*, dovecot: Any, smtp_sink: Any, db_url: str, database: str, workdir: Path, mails: int,
-                    kills: int, seed: int = 9, log: Any = print) -> CrashResult:
-    rng = random.Random(seed)
-    result = CrashResult(mails=mails, kills_requested=kills, database=database)
-    started = time.monotonic()
+def deliver_backlog(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path, mails: int,
+                    seed: int) -> tuple[list[BacklogMail], Path]:
+    """``mails`` generated submissions appended to a fresh mailbox, and an intake configuration for it and the
+    SMTP sink: (the backlog, the config path)."""
     backlog = make_backlog(mails, workdir / "files", seed)
     user = dovecot.new_user()
     for m in backlog:
         dovecot.append(user, "INBOX", m.raw, internaldate=RECEIVED)
     cfg = write_config(workdir, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db_url=db_url)
+    return backlog, cfg
+
+
+def run_crash_suite(*, dovecot: Any, smtp_sink: Any, db_url: str, database: str, workdir: Path, mails: int,
+                    kills: int, seed: int = 9, log: Any = print) -> CrashResult:
+    rng = random.Random(seed)
+    result = CrashResult(mails=mails, kills_requested=kills, database=database)
+    started = time.monotonic()
+    backlog, cfg = deliver_backlog(dovecot=dovecot, smtp_sink=smtp_sink, db_url=db_url, workdir=workdir, mails=mails,
+                                   seed=seed)
     watcher = Watcher(db_url, workdir / "spool")
     daemon = Daemon(cfg, dovecot.password, workdir / "daemon.log")
     # Kills per phase in proportion to the work there: fetching is quick, processing is most of the time.
@@ -367,9 +376,15 @@ def main() -> int:
         dovecot.cleanup()
         if pg_url:
             drop_database(pg_url)
-    summary = asdict(result) | {"seed": args.seed, "ok": result.ok,
+    return report("crash_suite", result, args.seed)
+
+
+def report(name: str, result: CrashResult, seed: int) -> int:
+    """Write the run's summary to bench/results/<name>-<UTC time>.json, print it (without the kill list), and
+    return the exit code: 0 when every invariant held. Shared with bench/distributed.py."""
+    summary = asdict(result) | {"seed": seed, "ok": result.ok,
                                 "landed": dict(Counter(k.landed_in for k in result.kills))}
-    out = REPO / "bench" / "results" / f"crash_suite-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out = REPO / "bench" / "results" / f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("kills",)}, ensure_ascii=False, indent=2))
     print(f"written: {out}")

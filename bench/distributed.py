@@ -22,8 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, verify  # noqa: E402
+from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, report, verify  # noqa: E402
 from ingest.samples.submissions import MAILBOX, RECEIVED  # noqa: E402
 from store.models import Event  # noqa: E402
 
@@ -281,13 +280,7 @@ def main() -> int:
         sink.stop()
         dovecot.cleanup()
         drop_database(pg_url)
-    summary = asdict(result) | {"seed": args.seed, "ok": result.ok,
-                                "landed": dict(Counter(k.landed_in for k in result.kills))}
-    out = REPO / "bench" / "results" / f"distributed-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("kills",)}, ensure_ascii=False, indent=2))
-    print(f"written: {out}")
-    return 0 if result.ok else 1
+    return report("distributed", result, args.seed)
 
 
 if __name__ == "__main__":

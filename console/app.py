@@ -341,13 +341,17 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         except (ValueError, LookupError) as exc:
             return f"未发送：{exc}"
 
-    @login_required()
-    async def download(request: Request) -> Response:
+    async def stored_file(request: Request) -> tuple[str, str]:
+        """The original name and stored path of the file the request names; 404 when this campaign has none."""
         found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
                                         _id(request.path_params["attachment_id"]))
         if found is None:
             raise HTTPException(404, "没有这个文件")
-        name, path = found
+        return found
+
+    @login_required()
+    async def download(request: Request) -> Response:
+        name, path = await stored_file(request)
         # A stranger's bytes are only ever saved, never rendered: no type a browser would execute, no inline.
         return FileResponse(path, media_type="application/octet-stream", filename=name,
                             content_disposition_type="attachment",
@@ -356,12 +360,9 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @login_required()
     async def preview(request: Request) -> Response:
         """A thumbnail the server drew itself (Pillow → JPEG) from a photo: never the uploaded bytes."""
-        found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
-                                        _id(request.path_params["attachment_id"]))
-        if found is None:
-            raise HTTPException(404, "没有这个文件")
+        _name, path = await stored_file(request)
         try:
-            data = await run_in_threadpool(preview_jpeg, Path(found[1]))
+            data = await run_in_threadpool(preview_jpeg, Path(path))
         except PreviewError as exc:
             raise HTTPException(404, str(exc)) from exc
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

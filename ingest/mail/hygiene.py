@@ -65,13 +65,21 @@ def assess(mail: ParsedMail, own_addresses: frozenset[str]) -> Hygiene:
     h = {k.lower(): v for k, v in mail.headers.items()}
     sender = (mail.from_addr or "").lower()
     answer = (answer_address(mail) or "").lower()  # every check below holds for the address we would answer
-    return_path = h.get("return-path", "").strip()
-    ctype = mail.content_type.lower()
-
     if sender and sender in own_addresses:
         return Hygiene("own", False, "发件人是本征集邮箱自身")
     if answer and answer in own_addresses:  # a Reply-To of our own address: we would mail ourselves
         return Hygiene("own_reply_to", False, "回复地址（Reply-To）是本征集邮箱自身")
+    automated = _automated(mail, h, sender)
+    if automated is not None:
+        return automated
+    unanswerable = _unanswerable(h, sender, answer)
+    return unanswerable if unanswerable is not None else Hygiene(None, True)
+
+
+def _automated(mail: ParsedMail, h: dict[str, str], sender: str) -> Hygiene | None:
+    """A bounce, an auto-reply or a list mail, by its headers, sender and subject."""
+    return_path = h.get("return-path", "").strip()
+    ctype = mail.content_type.lower()
     if ctype == "multipart/report" or "x-failed-recipients" in h or BOUNCE_SENDERS.match(sender) \
             or return_path in {"<>", ""} and BOUNCE_SUBJECT.search(mail.subject):
         return Hygiene("bounce", False, "退信（投递失败通知）")
@@ -84,6 +92,11 @@ def assess(mail: ParsedMail, own_addresses: frozenset[str]) -> Hygiene:
     if "list-id" in h or "list-unsubscribe" in h and precedence in {"bulk", "list", "junk"} \
             or precedence in {"bulk", "list", "junk"}:
         return Hygiene("list", False, "邮件列表或群发邮件")
+    return None
+
+
+def _unanswerable(h: dict[str, str], sender: str, answer: str) -> Hygiene | None:
+    """No sender, a robot's Reply-To, or an address the receiving server's authentication does not vouch for."""
     if not sender:
         return Hygiene("no_sender", False, "邮件没有可回复的发件人地址")
     if BOUNCE_SENDERS.match(answer):
@@ -94,4 +107,4 @@ def assess(mail: ParsedMail, own_addresses: frozenset[str]) -> Hygiene:
     vouched = {d.lower().strip(".") for d in AUTH_HEADER_FROM.findall(results)}
     if vouched and domain_key(answer) not in vouched:
         return Hygiene("auth_other_domain", False, "收件服务器的认证结果针对的不是回复地址的域名，回复待工作人员确认")
-    return Hygiene(None, True)
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, BinaryIO
 
 from checks.domain import MessageStatus, SubmissionStatus
@@ -17,6 +18,30 @@ from ingest.staff.output import quota_overruns
 from store import queries
 from store.workload import workload
 from starlette.applications import Starlette
+
+
+def console_health(rt: Runtime) -> dict[str, Any]:
+    """The dashboard's health box: last successful poll, failed mails, replies that need staff, the lag, and (in
+    distributed mode) the task queue and its workers."""
+    cfg = rt.config
+    campaign = cfg.campaign
+    last = rt.store.last_successful_poll()
+    counts = rt.store.message_status_counts()
+    # Replies that will not go out by themselves (failed, stuck in 'sending', the hourly cap): issue 15.2.
+    reply_alerts = [a.title for a in alerts.reply_alerts(rt, datetime.now(timezone.utc))]
+    load = workload(rt.store)
+    oldest, queue = load.oldest_unprocessed, load.queue
+    beat = max((w.last_heartbeat for w in queue.workers), default=None) if queue is not None else None
+    return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
+            "failed": counts.get(MessageStatus.FAILED, 0), "reply_alerts": reply_alerts,
+            # The lag: the oldest received mail not yet processed, and how long it has waited.
+            "oldest_unprocessed": oldest.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if oldest else None,
+            "lag_minutes": int(load.lag().total_seconds() // 60),
+            "lag_alert": 0 < cfg.intake.alert_lag_minutes < load.lag().total_seconds() / 60,
+            # Distributed mode only: jobs waiting and running, workers with a fresh heartbeat.
+            "queue": None if queue is None else {
+                "waiting": queue.waiting(), "running": queue.running(), "workers_alive": queue.alive_workers,
+                "last_heartbeat": beat.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S") if beat else None}}
 
 
 def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
@@ -42,25 +67,6 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
         _no, message_row_id = queries.current_message_row(rt.store, campaign.id, case_no)
         return send_chosen_reply(rt, message_row_id, kind, actor=actor)
 
-    def health() -> dict[str, Any]:
-        last = rt.store.last_successful_poll()
-        counts = rt.store.message_status_counts()
-        # Replies that will not go out by themselves (failed, stuck in 'sending', the hourly cap): issue 15.2.
-        reply_alerts = [a.title for a in alerts.reply_alerts(rt, datetime.now(timezone.utc))]
-        load = workload(rt.store)
-        oldest, queue = load.oldest_unprocessed, load.queue
-        beat = max((w.last_heartbeat for w in queue.workers), default=None) if queue is not None else None
-        return {"last_successful_poll": last.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if last else None,
-                "failed": counts.get(MessageStatus.FAILED, 0), "reply_alerts": reply_alerts,
-                # The lag: the oldest received mail not yet processed, and how long it has waited.
-                "oldest_unprocessed": oldest.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M") if oldest else None,
-                "lag_minutes": int(load.lag().total_seconds() // 60),
-                "lag_alert": 0 < cfg.intake.alert_lag_minutes < load.lag().total_seconds() / 60,
-                # Distributed mode only: jobs waiting and running, workers with a fresh heartbeat.
-                "queue": None if queue is None else {
-                    "waiting": queue.waiting(), "running": queue.running(), "workers_alive": queue.alive_workers,
-                    "last_heartbeat": beat.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S") if beat else None}}
-
     categories = tuple((int(c["no"]), str(c["name"])) for c in campaign.raw.get("categories", []))
 
     def export_xlsx(filt: queries.CaseFilter) -> bytes:
@@ -78,6 +84,6 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
     def overruns() -> tuple[Quota, tuple[QuotaOverrun, ...]]:
         return quota, quota_overruns(rt.store, campaign.id, quota)
 
-    services = ConsoleServices(recheck=recheck, last_poll=health, export_xlsx=export_xlsx, send_reply=send_reply,
+    services = ConsoleServices(recheck=recheck, last_poll=partial(console_health, rt), export_xlsx=export_xlsx, send_reply=send_reply,
                                attach=attach, quota_overruns=overruns)
     return create_app(rt.store, settings, services)

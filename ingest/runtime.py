@@ -14,7 +14,7 @@ from checks.errors import IntakeError
 from checks.registry import ConfiguredRules, configure
 from checks.subject import SubjectSpec
 from ingest.config import AppConfig, ConfigError
-from ingest.mail.spool import Spool
+from ingest.mail.spool import FileStore, Spool
 from ingest.pipeline.reply_context import sample_context
 from ingest.pipeline.values import AnalysisSettings
 from notify.mailer import DryRunSender, Sender, SmtpSender, SmtpTarget
@@ -99,7 +99,7 @@ class Runtime:
                                 limits=self.config.limits, link_hosts=self.config.links.allowed_hosts)
 
     @cached_property
-    def spool(self) -> Spool:
+    def spool(self) -> FileStore:
         """The spool directory."""
         return Spool(self.config.intake.spool_dir)
 

@@ -30,7 +30,7 @@ from ingest.files.sniff import detect_kind
 from ingest.config import LinkSettings
 from ingest.files.links import find_large_attachment_links
 from ingest.mail.mime import ParsedMail
-from ingest.mail.spool import Spool
+from ingest.mail.spool import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class FetchFailed(Exception):
     """The file behind a link could not be downloaded; the message is plain Chinese for staff."""
 
 
-def supplied_dir(spool: Spool, message_row_id: int) -> Path:
+def supplied_dir(spool: FileStore, message_row_id: int) -> Path:
     """Where files downloaded from a message's links (or added by staff) are kept."""
     return spool.root / "supplied" / str(message_row_id)
 
@@ -63,7 +63,7 @@ def _stored_name(sha256: str, name: str) -> str:
     return f"{sha256[:24]}{suffix}"
 
 
-def _place(spool: Spool, message_row_id: int, tmp: Path, name: str, sha256: str, size: int,
+def _place(spool: FileStore, message_row_id: int, tmp: Path, name: str, sha256: str, size: int,
            url: str | None) -> SuppliedFile:
     target_dir = supplied_dir(spool, message_row_id)
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def _place(spool: Spool, message_row_id: int, tmp: Path, name: str, sha256: str,
     return SuppliedFile(name=name, path=target, size=size, sha256=sha256, url=url)
 
 
-def add_local_file(spool: Spool, message_row_id: int, source: BinaryIO, name: str, url: str | None) -> SuppliedFile:
+def add_local_file(spool: FileStore, message_row_id: int, source: BinaryIO, name: str, url: str | None) -> SuppliedFile:
     """Copy a file staff downloaded (an open file or an upload) into the spool, beside the message it belongs to."""
     tmp = spool.tmp_dir / f"supplied-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
@@ -88,7 +88,7 @@ def add_local_file(spool: Spool, message_row_id: int, source: BinaryIO, name: st
         tmp.unlink(missing_ok=True)
 
 
-def fetch_link(spool: Spool, message_row_id: int, url: str, name: str, settings: LinkSettings) -> SuppliedFile:
+def fetch_link(spool: FileStore, message_row_id: int, url: str, name: str, settings: LinkSettings) -> SuppliedFile:
     """Download the video behind ``url`` into the spool, within ``settings``' hosts, size and time."""
     import httpx  # here: only a mail with a video link needs it, and it weighs ~9 MB in the daemon
 
@@ -166,7 +166,7 @@ def _receive(response: httpx.Response, tmp: Path, settings: LinkSettings, deadli
 
 
 
-def fetch_video_links(spool: Spool, message_row_id: int, mail: ParsedMail,
+def fetch_video_links(spool: FileStore, message_row_id: int, mail: ParsedMail,
                       settings: LinkSettings) -> tuple[list[SuppliedFile], list[tuple[str, str, str]]]:
     """With ``[links] fetch = true``: download each video link of the mail. Returns the files fetched and the
     failures as (name, url, plain Chinese reason); a failed link stays a link (its warning stands)."""

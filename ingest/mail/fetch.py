@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ingest.mail.imap import MailboxClient, MailboxError, MessageHead
-from ingest.mail.spool import Spool
+from ingest.mail.spool import FileStore
 from store import SpooledMessage, Store
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class FetchReport:
     uids: list[int] = field(default_factory=list)
 
 
-def fetch_new(mailbox: MailboxClient, store: Store, spool: Spool, *, batch: int = 200,
+def fetch_new(mailbox: MailboxClient, store: Store, spool: FileStore, *, batch: int = 200,
               stop_requested: Callable[[], bool] = lambda: False, max_message_bytes: int = 0,
               on_spooled: Callable[[SpooledMessage], None] | None = None) -> FetchReport:
     """Download every message above the stored last UID of the current UIDVALIDITY epoch. ``on_spooled``
@@ -78,7 +78,7 @@ def fetch_failure(exc: BaseException, spool_root: Path) -> tuple[str, bool]:
     return (str(exc) if isinstance(exc, MailboxError) else f"收信中断：{exc}"), False
 
 
-def _download_one(mailbox: MailboxClient, store: Store, spool: Spool, head: MessageHead, account: str,
+def _download_one(mailbox: MailboxClient, store: Store, spool: FileStore, head: MessageHead, account: str,
                   folder: str, uidvalidity: int, report: FetchReport,
                   max_message_bytes: int = 0) -> SpooledMessage | None:
     writer = spool.writer(account, uidvalidity, head.uid)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ingest.mail.imap import parse_message_id
-from ingest.mail.spool import Spool
+from ingest.mail.spool import FileStore
 from store import Store
 
 
@@ -63,7 +63,7 @@ def iter_source(path: Path) -> Iterator[LocalMail]:
             yield LocalMail(f"mbox:{key}", raw, _received_from_headers(raw))
 
 
-def import_local(source: Path, store: Store, spool: Spool) -> tuple[int, int]:
+def import_local(source: Path, store: Store, spool: FileStore) -> tuple[int, int]:
     """Spool and record every mail of ``source``; returns (new, already known)."""
     account = f"import:{source.resolve()}"
     new = known = 0

@@ -8,6 +8,10 @@ Layout under ``spool_dir``::
 
 A message counts as received only once its file is fsynced and renamed into place and its
 directory entry is fsynced too: the same durability as a Maildir delivery.
+
+``FileStore`` is what the pipeline asks of the spool; ``Spool`` is its one implementation, a directory: a local
+disk, or in distributed mode a shared mount at the same path on every host. docs/distributed.md says how an
+S3-compatible store would implement it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, Protocol
 
 
 def _slug(text: str) -> str:
@@ -76,6 +80,53 @@ class SpoolWriter:
         if not self._fh.closed:
             self._fh.close()
         self._tmp.unlink(missing_ok=True)
+
+
+class RawWriter(Protocol):
+    """One raw message being stored: chunks in, then committed (durable and visible) or aborted (nothing left)."""
+
+    size: int
+
+    def write(self, chunk: bytes) -> None:
+        """Append the next bytes of the message."""
+
+    def commit(self) -> SpooledFile:
+        """Make the message durable and visible under its final name."""
+
+    def abort(self) -> None:
+        """Drop what was written."""
+
+
+class FileStore(Protocol):
+    """Where raw messages and the files unpacked from them are kept, for every step and every host (see module doc).
+    Paths handed out are local paths the readers open (an object store would stage files in a local scratch)."""
+
+    root: Path
+    tmp_dir: Path
+
+    def writer(self, account: str, uidvalidity: int, uid: int) -> RawWriter:
+        """A writer for one raw message of a mailbox epoch."""
+
+    def write_bytes(self, account: str, uidvalidity: int, uid: int, data: bytes) -> SpooledFile:
+        """Store one raw message held in memory."""
+
+    def fresh_work_dir(self, message_row_id: int) -> Path:
+        """An empty working directory for one message (what an earlier attempt left is removed)."""
+
+    def work_dir(self, message_row_id: int) -> Path:
+        """The working directory of one message."""
+
+    def prune_work_dir(self, message_row_id: int, keep: Iterable[Path]) -> int:
+        """Keep only the files the database points at; returns the bytes freed."""
+
+    def drop_work_dir(self, message_row_id: int) -> None:
+        """Remove everything unpacked for a message that is not filed."""
+
+    def clean_tmp(self, older_than_seconds: float = 0) -> int:
+        """Remove partial writes left by killed processes; returns how many."""
+
+    def contains(self, path: Path) -> bool:
+        """Whether a path lies inside the store."""
 
 
 class Spool:

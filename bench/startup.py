@@ -47,6 +47,9 @@ def run_once(checkout: Path, args: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds user+system) of one run in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
     env.pop("INTAKE_CONFIG", None)
+    # An installed tool has its bytecode compiled (pip does it); with PYTHONDONTWRITEBYTECODE set (as in some
+    # shells here) every run would compile the project's sources again and count that as start-up.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return timed_child([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout)
 
 

@@ -52,7 +52,7 @@ def _duration(seconds: float | None) -> str:
 
 def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a CSV with a BOM (so Excel and WPS read the Chinese), cells made formula-safe."""
-    from ingest.staff.export import formula_safe  # openpyxl loads only when a command needs it
+    from ingest.staff.export import formula_safe  # the workbook writer loads only when a command needs it
 
     buf = io.StringIO()
     buf.write("\ufeff")  # BOM: Excel/WPS then read UTF-8 Chinese correctly

@@ -36,36 +36,9 @@ def read_libarchive(unpacker: Unpacker, kind: str, source: Path, level: Level) -
     blocked = False
     try:
         with _libarchive_reader(source, kind) as reader:
-            for entry in reader:
-                count_entry(unpacker.budget, level.archive)
-                name, decoded_ok = _libarchive_entry_name(entry._entry_p)
-                if kind in ("gzip", "bzip2", "xz") and reader.format_name == b"raw":
-                    name, decoded_ok = strip_compression_suffix(level.archive.rsplit("/", 1)[-1]), True
-                if entry.isdir:
-                    continue
-                if entry.issym or entry.islnk:
-                    unpacker.skip_link(level, name, entry.linkpath)
-                    continue
-                if not entry.isreg:
-                    unpacker.skip_special(level, name)
-                    continue
-                member = clean_member_name(name)[0]
-                if _entry_is_encrypted(entry._entry_p) or member in rar_encrypted:
-                    encrypted.append(member)
-                    continue
-                try:
-                    unpacker.member(level, name, decoded_ok, entry.get_blocks(CHUNK_BYTES),
-                                    _consumed_since(reader))
-                except ArchiveError as error:
-                    if "encrypt" in str(error).lower() or "passphrase" in str(error).lower():
-                        encrypted.append(member)
-                    else:
-                        blocked = True
-                        unpacker.findings.append(corrupt_finding(level.archive, f"{member}: {error.msg}"))
-                        if kind != "rar":
-                            break
+            blocked = _read_entries(unpacker, kind, reader, level, rar_encrypted, encrypted)
     except ArchiveError as error:
-        if "encrypt" in str(error).lower() or "passphrase" in str(error).lower():
+        if _wants_password(error):
             encrypted.append("")
         else:
             blocked = True
@@ -73,6 +46,47 @@ def read_libarchive(unpacker: Unpacker, kind: str, source: Path, level: Level) -
     if encrypted:
         unpacker.findings.append(encrypted_finding(level.archive, [m for m in encrypted if m]))
     return blocked or bool(encrypted)
+
+
+def _read_entries(unpacker: Unpacker, kind: str, reader: libarchive.read.ArchiveRead, level: Level,
+                  rar_encrypted: set[str], encrypted: list[str]) -> bool:
+    """Each entry: directories passed over, links and special files reported, encrypted members added to
+    ``encrypted``, files handed to ``unpacker``. True when a member could not be read (a RAR goes on to the next
+    member; other formats stop, as the stream behind is lost)."""
+    blocked = False
+    for entry in reader:
+        count_entry(unpacker.budget, level.archive)
+        name, decoded_ok = _libarchive_entry_name(entry._entry_p)
+        if kind in ("gzip", "bzip2", "xz") and reader.format_name == b"raw":
+            name, decoded_ok = strip_compression_suffix(level.archive.rsplit("/", 1)[-1]), True
+        if entry.isdir:
+            continue
+        if entry.issym or entry.islnk:
+            unpacker.skip_link(level, name, entry.linkpath)
+            continue
+        if not entry.isreg:
+            unpacker.skip_special(level, name)
+            continue
+        member = clean_member_name(name)[0]
+        if _entry_is_encrypted(entry._entry_p) or member in rar_encrypted:
+            encrypted.append(member)
+            continue
+        try:
+            unpacker.member(level, name, decoded_ok, entry.get_blocks(CHUNK_BYTES), _consumed_since(reader))
+        except ArchiveError as error:
+            if _wants_password(error):
+                encrypted.append(member)
+            else:
+                blocked = True
+                unpacker.findings.append(corrupt_finding(level.archive, f"{member}: {error.msg}"))
+                if kind != "rar":
+                    break
+    return blocked
+
+
+def _wants_password(error: ArchiveError) -> bool:
+    """libarchive's way of saying a member (or the archive) is encrypted."""
+    return "encrypt" in str(error).lower() or "passphrase" in str(error).lower()
 
 
 def _consumed_since(reader: libarchive.read.ArchiveRead) -> Callable[[], int]:

@@ -112,16 +112,27 @@ def _paragraph_facts(p: Any, styles: _Styles, in_table: bool) -> ParagraphFacts:
     rule = _first(ppr_sources(), qn("w:spacing"), qn("w:lineRule")) or "auto"
     outline = _first(ppr_sources(), qn("w:outlineLvl"), qn("w:val"))
     style_name = styles.name(style_id)
+    multiple, points = _line_spacing(line, rule)
+    return ParagraphFacts(
+        text=text, style=style_name, heading_level=_heading_level(outline, style_name), east_asian_font=east,
+        latin_font=latin, size_pt=int(size) / 2 if size and size.isdigit() else None, bold=bold,
+        line_spacing=multiple, line_spacing_pt=points, in_table=in_table)
+
+
+def _heading_level(outline: str | None, style_name: str | None) -> int | None:
+    """The heading level: from the outline level (0–8 → 1–9), else from a heading/标题 style's name (Title → 0)."""
     level = int(outline) + 1 if outline is not None and outline.isdigit() and int(outline) < 9 else None
     if level is None and style_name:
         m = re.match(r"(?i)^(?:heading|标题)\s*(\d)$", style_name.strip())
         level = int(m.group(1)) if m else (0 if style_name.lower() == "title" else None)
-    return ParagraphFacts(
-        text=text, style=style_name, heading_level=level, east_asian_font=east, latin_font=latin,
-        size_pt=int(size) / 2 if size and size.isdigit() else None, bold=bold,
-        line_spacing=round(int(line) / 240, 3) if line and line.lstrip("-").isdigit() and rule == "auto" else None,
-        line_spacing_pt=int(line) / 20 if line and line.lstrip("-").isdigit() and rule != "auto" else None,
-        in_table=in_table)
+    return level
+
+
+def _line_spacing(line: str | None, rule: str) -> tuple[float | None, float | None]:
+    """``w:spacing``'s line as (a multiple of single spacing, for lineRule auto) or (exact or at-least points)."""
+    if not line or not line.lstrip("-").isdigit():
+        return None, None
+    return (round(int(line) / 240, 3), None) if rule == "auto" else (None, int(line) / 20)
 
 
 _FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"  # python-docx has no "mc"

@@ -108,7 +108,7 @@ class Runtime:
         """How replies leave: SMTP, or files in a directory in dry-run mode; StartupError without [smtp]."""
         smtp = self.config.smtp
         if smtp is None:
-            raise StartupError("config: no [smtp] section, replies cannot be sent")
+            raise StartupError("配置中没有 [smtp] 表，无法发送回执")
         if smtp.mode == "dry-run":
             return DryRunSender(smtp.outbox_dir)
         return SmtpSender(SmtpTarget(host=smtp.host, port=smtp.port, security=smtp.security,

@@ -124,7 +124,7 @@ def convert_legacy_word(source: Path, out_dir: Path, timeout_seconds: float = CO
                                  "未能读取内容，请工作人员人工查看。", None)
     target = out_dir / f"{source.stem}.docx"
     if process.returncode != 0 or not target.is_file():
-        log.warning("soffice failed on %s: %s", source, stderr.decode("utf-8", "replace")[-500:])
+        log.warning("LibreOffice（soffice）转换 %s 失败：%s", source, stderr.decode("utf-8", "replace")[-500:])
         return None, Finding("office.convert_failed", f"“{source.name}”无法转换为 .docx（文件可能已损坏），"
                              "未能读取内容，请工作人员人工查看。", None)
     return target, None
@@ -166,7 +166,7 @@ def _docx_texts(path: Path) -> tuple[list[str], list[list[str]]] | None:
         paragraphs = [p.text for p in document.paragraphs]
         rows = [[cell.text for cell in row.cells] for table in document.tables for row in table.rows]
     except Exception:  # noqa: BLE001 - see the isolation boundary note above
-        log.info("DOCX unreadable: %s", path, exc_info=True)
+        log.info("Word 文件（DOCX）无法读取：%s", path, exc_info=True)
         return None
     return paragraphs, rows
 
@@ -182,7 +182,7 @@ def _pdf_text(path: Path, pages: int = 3) -> tuple[str, bool] | None:
             return "", True
         return "".join((page.extract_text() or "") for page in reader.pages[:pages]), False
     except Exception:  # noqa: BLE001 - see the isolation boundary note above
-        log.info("PDF unreadable: %s", path, exc_info=True)
+        log.info("PDF 文件无法读取：%s", path, exc_info=True)
         return None
 
 

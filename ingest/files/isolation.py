@@ -182,13 +182,13 @@ def run_bounded(limits: LimitSettings, seconds: float, function: Callable[..., T
             return function(*args)
         return _pool(limits.worker_memory_mb).schedule(function, args=args, timeout=seconds).result()
     except MemoryError:
-        log.warning("%s ran out of memory", getattr(function, "__name__", function))
+        log.warning("%s：所需内存超过限制（[limits] worker_memory_mb）", getattr(function, "__name__", function))
         raise Overrun("memory", time.monotonic() - started) from None
     except FutureTimeout:
-        log.warning("%s stopped after %.0f s", getattr(function, "__name__", function), seconds)
+        log.warning("%s：超过时限 %.0f 秒，已停止", getattr(function, "__name__", function), seconds)
         raise Overrun("timeout", seconds) from None
     except ProcessExpired as exc:
-        log.warning("worker died in %s: exit code %s", getattr(function, "__name__", function), exc.exitcode)
+        log.warning("读取进程在 %s 中异常退出，退出码 %s", getattr(function, "__name__", function), exc.exitcode)
         raise Overrun("crashed", time.monotonic() - started, f"exit code {exc.exitcode}") from None
 
 
@@ -243,7 +243,7 @@ def _each(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any,
             with _alarm(seconds):
                 result: Any = function(item, *common)
         except _Deadline:
-            log.warning("%s stopped after %.1f s", getattr(function, "__name__", function), seconds)
+            log.warning("%s：超过时限 %.1f 秒，已停止", getattr(function, "__name__", function), seconds)
             result = Overrun("timeout", seconds)
         except MemoryError:
             result = Overrun("memory", time.perf_counter() - start)
@@ -307,7 +307,7 @@ def map_bounded(limits: LimitSettings, seconds: float, function: Callable[..., A
             stopped = Overrun("budget", took)  # the mail's budget ran out while this item was being read
         elif stopped.kind == "timeout":
             stopped = Overrun("timeout", seconds)
-        log.warning("%s: item %d of %d stopped (%s), not run again; %d left", getattr(function, "__name__", function),
+        log.warning("%s：第 %d 项（共 %d 项）已停止（%s），不再重试；还剩 %d 项", getattr(function, "__name__", function),
                     len(outcomes) + 1, len(items), stopped, len(rest) - len(done) - 1)
         outcomes.append((stopped, took))
         rest = rest[len(done) + 1:]
@@ -340,7 +340,7 @@ def run_rules_bounded(limits: LimitSettings, rules: ConfiguredRules,
     outcomes = map_bounded(limits, limits.rule_seconds, run_rule, rules.rules, facts)
     for rule, (result, took) in zip(rules.rules, outcomes):
         if isinstance(result, Overrun):
-            log.warning("rule %s on case %s: %s", rule.id, facts.case_no or "(new)", result)
+            log.warning("规则 %s 在案例 %s 上没有完成：%s", rule.id, facts.case_no or "（新案例）", result)
             how = {"timeout": f"超时（限时 {limits.rule_seconds:.0f} 秒）", "memory": "所需内存超过限制"}
             findings.append(rule_error(rule, how.get(result.kind, "时处理进程异常退出"), str(result)))
         else:

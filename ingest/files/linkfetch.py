@@ -180,6 +180,6 @@ def fetch_video_links(spool: FileStore, message_row_id: int, mail: ParsedMail,
         try:
             fetched.append(fetch_link(spool, message_row_id, link.url, link.name, settings))
         except FetchFailed as exc:
-            log.warning("message %d: link %s not downloaded: %s", message_row_id, link.url, exc)
+            log.warning("邮件 %d：链接 %s 未能下载：%s", message_row_id, link.url, exc)
             failures.append((link.name, link.url, str(exc)))
     return fetched, failures

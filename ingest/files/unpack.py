@@ -125,7 +125,7 @@ class Unpacker:
         except LimitExceeded:
             raise
         except Exception as error:  # noqa: BLE001 - see the isolation boundary note above
-            log.warning("archive %s unreadable: %s", level.archive, error, exc_info=True)
+            log.warning("压缩包 %s 无法读取：%s", level.archive, error, exc_info=True)
             self.findings.append(corrupt_finding(level.archive, type(error).__name__))
             return True
 

@@ -4,8 +4,8 @@ mode with 1, 2 and 4 workers, on one corpus, in one run, all on PostgreSQL (so o
 For each mode: a fresh database and mailbox, the processes started and idle, then every corpus mail APPENDed in
 one burst (a deadline-day rush); latency of a mail = its receipt accepted by the SMTP sink − its APPEND done;
 throughput = mails / (last receipt − first APPEND). CPU = user+system of every process of the mode (the daemon or
-the supervisor and its workers, and their file-reading helpers), read when they exit; CPU per submission × cores
-bounds what more cores would give.
+the supervisor and its workers, and their file-reading helpers), sampled from /proc from the moment the mode is
+ready (idle start-up excluded) until its processes exit; CPU per submission bounds what more cores would give.
 
     python bench/scaling.py                      # 40 corpus submissions (bench/corpus.py), modes single,1,2,4
     python bench/scaling.py --mails 80 --modes single,2,4
@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,8 @@ def measure(mode: str, mails: Sequence[CorpusMail], server: DovecotServer, workd
             proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", *_command(mode)], env=env, cwd=run_dir,
                                     stdout=log_file, stderr=subprocess.STDOUT)
         _wait_ready(log_path, mode, proc)
+        sampler = TreeCpu(proc.pid)
+        sampler.start()
         appended: dict[str, float] = {}
         with server.connect(user) as client:
             client._imap.debug = 0
@@ -109,7 +112,7 @@ def measure(mode: str, mails: Sequence[CorpusMail], server: DovecotServer, workd
             time.sleep(0.05)
         last = max(answered.values(), default=first)
         print(f"{mode}: {len(answered)}/{len(mails)} receipts in {last - first:.1f} s", flush=True)
-        cpu = _stop_with_cpu(proc)
+        cpu = _stop_with_cpu(proc, sampler)
         proc = None
         return ModeRun(mode, len(mails), len(answered), round(last - first, 2), round(cpu, 1),
                        sorted(round(answered[s] - appended[s], 2) for s in answered))
@@ -121,12 +124,60 @@ def measure(mode: str, mails: Sequence[CorpusMail], server: DovecotServer, workd
         drop_database(db_url)
 
 
-def _stop_with_cpu(proc: subprocess.Popen[bytes]) -> float:
-    """SIGTERM, then the CPU of the process and of every descendant it waited for (its workers and theirs)."""
+class TreeCpu(threading.Thread):
+    """CPU seconds of a process and every descendant, sampled from /proc (wait4 alone misses the file-reading
+    helper processes: their fork server reaps them and is itself never waited for)."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.seen: dict[int, float] = {}
+        self.done = threading.Event()
+
+    def sample(self) -> None:
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            times[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+        tree, frontier = {self.root}, [self.root]
+        children: dict[int, list[int]] = {}
+        for pid, ppid in parents.items():
+            children.setdefault(ppid, []).append(pid)
+        while frontier:
+            for child in children.get(frontier.pop(), []):
+                if child not in tree:
+                    tree.add(child)
+                    frontier.append(child)
+        for pid in tree:
+            if pid in times:
+                self.seen[pid] = max(self.seen.get(pid, 0.0), times[pid])
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self.sample()
+
+    def total(self) -> float:
+        return sum(self.seen.values())
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stop_with_cpu(proc: subprocess.Popen[bytes], sampler: TreeCpu) -> float:
+    """SIGTERM, then the CPU of the whole process tree (sampled until the end)."""
+    sampler.sample()
     proc.send_signal(signal.SIGTERM)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_utime + usage.ru_stime
+    while proc.poll() is None:
+        sampler.sample()
+        time.sleep(0.1)
+    sampler.done.set()
+    return sampler.total()
 
 
 def report(runs: Sequence[ModeRun], corpus: dict[str, object], cores: int) -> str:

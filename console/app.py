@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from checks.domain import FileRole, SubmissionStatus, format_size
 from console.auth import LoginLimiter, StaffUser, csrf_ok, new_csrf_token, verify
@@ -119,17 +120,40 @@ def _id(raw: str) -> int:
     return int(raw)
 
 
-def create_app(store: Store, settings: ConsoleSettings, services: ConsoleServices = ConsoleServices()) -> Starlette:
+def create_app(store: Store, settings: ConsoleSettings, services: ConsoleServices = ConsoleServices(),
+               others: Sequence[tuple[ConsoleSettings, ConsoleServices]] = ()) -> Starlette:
+    """The console of one campaign (``settings``, ``services``) or of several (``others``: the further campaigns
+    of one deployment; users, cookie key and HTTPS come from ``settings``). With several, staff switch campaigns
+    with ``?campaign=ID`` (kept in the session); a case's pages and actions are those of the campaign holding it."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.globals["role_label"] = FileRole.label_of
     env.globals["status_label"] = SubmissionStatus.label_of
     env.globals["safe_link"] = safe_link
-    env.filters["local"] = lambda dt: dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+    env.filters["local"] = pass_context(
+        lambda ctx, dt: dt.astimezone(ctx.get("tz") or settings.tz).strftime("%Y-%m-%d %H:%M") if dt else "")
     env.filters["detail"] = lambda d: "；".join(f"{k}：{v}" for k, v in dict(d or {}).items())
     env.filters["filesize"] = format_size
     limiter = LoginLimiter()
     sessions = SessionRegistry(SESSION_SECONDS)
+    served = {settings.campaign_id: (settings, services), **{s.campaign_id: (s, sv) for s, sv in others}}
+    first = served[settings.campaign_id]
+
+    def chosen(request: Request) -> tuple[ConsoleSettings, ConsoleServices]:
+        """The campaign the staff member is looking at: ``?campaign=ID`` picks one, the session keeps it."""
+        wanted = request.query_params.get("campaign")
+        if wanted in served:
+            request.session["campaign"] = wanted
+        return served.get(str(request.session.get("campaign") or ""), first)
+
+    def holding(case_ref: str) -> tuple[ConsoleSettings, ConsoleServices]:
+        """The campaign that holds the case (case numbers are unique across campaigns)."""
+        if len(served) == 1:
+            return first
+        found = queries.campaign_of_case(store, case_ref, list(served))
+        if found is None:
+            raise HTTPException(404, f"没有受理编号为 {case_ref.strip()} 的案例")
+        return served[found]
 
     def session_user(request: Request) -> StaffUser | None:
         name = sessions.user(request.session.get("sid"))
@@ -141,8 +165,13 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
             token = request.session["csrf"] = new_csrf_token()
         return str(token)
 
-    def render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
-        base = {"campaign_name": settings.campaign_name, "user": session_user(request),
+    def render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200,
+               campaign: ConsoleSettings | None = None) -> Response:
+        """``campaign``: whose page this is (a case's own campaign), else the one chosen."""
+        current = campaign or chosen(request)[0]
+        base = {"campaign_name": current.campaign_name, "campaign_id": current.campaign_id, "tz": current.tz,
+                "campaigns": [(s.campaign_id, s.campaign_name) for s, _ in served.values()] if len(served) > 1
+                else [], "user": session_user(request),
                 "csrf": csrf_token(request), "flash": request.session.pop("flash", None)}
         return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
 
@@ -211,47 +240,57 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
 
     @login_required()
     async def dashboard(request: Request) -> Response:
-        stats = await run_in_threadpool(queries.campaign_stats, store, settings.campaign_id, tz=settings.tz,
+        camp, acts = chosen(request)
+        stats = await run_in_threadpool(queries.campaign_stats, store, camp.campaign_id, tz=camp.tz,
                                         top_reasons=10)
-        health = await run_in_threadpool(services.last_poll) if services.last_poll else {}
-        quota, overruns = await run_in_threadpool(services.quota_overruns) if services.quota_overruns else (None, ())
+        health = await run_in_threadpool(acts.last_poll) if acts.last_poll else {}
+        quota, overruns = await run_in_threadpool(acts.quota_overruns) if acts.quota_overruns else (None, ())
         peak = max([c.count for c in stats.by_day] + [1])
-        links = await run_in_threadpool(queries.pending_links, store, settings.campaign_id,
-                                        within_days=max(settings.link_alert_days, 0))
+        links = await run_in_threadpool(queries.pending_links, store, camp.campaign_id,
+                                        within_days=max(camp.link_alert_days, 0))
+        overview = await run_in_threadpool(_overview) if len(served) > 1 else []
         return render(request, "dashboard.html", {"stats": stats, "health": health, "day_peak": peak,
-                                                  "links": links, "link_days": settings.link_alert_days,
-                                                  "now": datetime.now(settings.tz),
+                                                  "links": links, "link_days": camp.link_alert_days,
+                                                  "now": datetime.now(camp.tz), "overview": overview,
                                                   "quota": quota, "overruns": overruns,
                                                   "cat_peak": max([c.count for c in stats.by_category] + [1])})
 
+    def _overview() -> list[tuple[str, str, int, int]]:
+        """Every campaign at a glance: (id, name, cases, waiting for review)."""
+        review = queries.CaseFilter(status=SubmissionStatus.NEEDS_REVIEW)
+        return [(s.campaign_id, s.campaign_name, queries.count_cases(store, s.campaign_id),
+                 queries.count_cases(store, s.campaign_id, review)) for s, _ in served.values()]
+
     @login_required()
     async def cases(request: Request) -> Response:
+        camp, _acts = chosen(request)
         filt = case_filter(request.query_params)
         page = _page(request.query_params)
-        rows = await run_in_threadpool(queries.list_cases, store, settings.campaign_id, filt, tz=settings.tz,
+        rows = await run_in_threadpool(queries.list_cases, store, camp.campaign_id, filt, tz=camp.tz,
                                        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-        total = await run_in_threadpool(queries.count_cases, store, settings.campaign_id, filt, tz=settings.tz)
-        params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+        total = await run_in_threadpool(queries.count_cases, store, camp.campaign_id, filt, tz=camp.tz)
+        params = {k: v for k, v in request.query_params.items() if k not in ("page", "campaign") and v}
         return render(request, "cases.html", {
             "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
             "params": params, "query": urlencode(params), "statuses": STATUS_OPTIONS,
-            "categories": settings.categories})
+            "categories": camp.categories})
 
-    async def _detail(case_ref: str) -> queries.CaseDetail:
+    async def _detail(case_ref: str) -> tuple[ConsoleSettings, ConsoleServices, queries.CaseDetail]:
+        camp, acts = await run_in_threadpool(holding, case_ref)
         try:
-            return await run_in_threadpool(queries.case_detail, store, settings.campaign_id, case_ref)
+            return camp, acts, await run_in_threadpool(queries.case_detail, store, camp.campaign_id, case_ref)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from exc
 
     @login_required()
     async def case_page(request: Request) -> Response:
-        detail = await _detail(request.path_params["case_no"])
+        camp, acts, detail = await _detail(request.path_params["case_no"])
         linked = await run_in_threadpool(_linked_addresses, detail.case.case_no)
         return render(request, "case.html", {"d": detail, "c": detail.case, "statuses": STATUS_OPTIONS,
-                                             "can_recheck": services.recheck is not None,
-                                             "can_reply": services.send_reply is not None,
-                                             "can_attach": services.attach is not None,
-                                             "categories": settings.categories, "linked": linked})
+                                             "can_recheck": acts.recheck is not None,
+                                             "can_reply": acts.send_reply is not None,
+                                             "can_attach": acts.attach is not None,
+                                             "categories": camp.categories, "linked": linked}, campaign=camp)
 
     def _linked_addresses(case_no: str) -> list[str]:
         case_id = store.case_id_by_no(case_no)
@@ -274,8 +313,9 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @case_action
     async def override(case_no: str, form: dict[str, str], user: StaffUser) -> str:
         """A reviewer's verdict replaces the checks' (with a reason, kept in the case's history)."""
+        camp, _acts = await run_in_threadpool(holding, case_no)
         try:
-            result = await run_in_threadpool(queries.override_status, store, settings.campaign_id, case_no,
+            result = await run_in_threadpool(queries.override_status, store, camp.campaign_id, case_no,
                                              form.get("status") or None, form.get("reason", ""), actor=user.name)
             return (f"已改判：{SubmissionStatus.label_of(result.previous)} → "
                     f"{SubmissionStatus.label_of(result.current)}")
@@ -285,17 +325,18 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @case_action
     async def correct(case_no: str, form: dict[str, str], user: StaffUser) -> str:
         """Corrected case fields (province, city, unit, case name, category) as the form gives them."""
+        camp, _acts = await run_in_threadpool(holding, case_no)
         changes: dict[str, Any] = {}
         for key in ("province", "city", "organization", "case_name"):
             if key in form:
                 changes[key] = form[key].strip() or None
         if form.get("category_no", "").isdigit():
             no = int(form["category_no"])
-            names = dict(settings.categories)
+            names = dict(camp.categories)
             if no in names:
                 changes["category_no"], changes["category"] = no, names[no]
         try:
-            changed = await run_in_threadpool(queries.correct_fields, store, settings.campaign_id, case_no, changes,
+            changed = await run_in_threadpool(queries.correct_fields, store, camp.campaign_id, case_no, changes,
                                               actor=user.name)
             return f"已更正 {len(changed)} 项" if changed else "没有改动"
         except ValueError as exc:
@@ -304,9 +345,10 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @case_action
     async def recheck(case_no: str, form: dict[str, str], user: StaffUser) -> str:
         """The case's current version checked again (the pipeline's service; 404 without one)."""
-        if services.recheck is None:
+        _camp, acts = await run_in_threadpool(holding, case_no)
+        if acts.recheck is None:
             raise HTTPException(404)
-        status = await run_in_threadpool(services.recheck, case_no, user.name)
+        status = await run_in_threadpool(acts.recheck, case_no, user.name)
         return f"已重新审查：{SubmissionStatus.label_of(status)}"
 
     @login_required("reviewer")
@@ -315,7 +357,8 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
         version is checked again."""
         case_no = request.path_params["case_no"]
         user = session_user(request)
-        if services.attach is None or user is None:
+        _camp, acts = await run_in_threadpool(holding, case_no)
+        if acts.attach is None or user is None:
             raise HTTPException(404)
         async with request.form(max_files=1) as form:
             if not csrf_ok(request.session.get("csrf"), str(form.get("csrf") or "")):
@@ -325,7 +368,7 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
                 request.session["flash"] = "未添加：请选择要上传的文件"
                 return RedirectResponse(f"/cases/{quote(case_no)}", status_code=303)
             try:
-                request.session["flash"] = await run_in_threadpool(services.attach, case_no, upload.filename,
+                request.session["flash"] = await run_in_threadpool(acts.attach, case_no, upload.filename,
                                                                    upload.file, user.name)
             except LookupError as exc:
                 request.session["flash"] = f"未添加：{exc}"
@@ -334,17 +377,25 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
     @case_action
     async def reply(case_no: str, form: dict[str, str], user: StaffUser) -> str:
         """A reply of the chosen kind sent to the case's sender (the pipeline's service; 404 without one)."""
-        if services.send_reply is None:
+        _camp, acts = await run_in_threadpool(holding, case_no)
+        if acts.send_reply is None:
             raise HTTPException(404)
         try:
-            return await run_in_threadpool(services.send_reply, case_no, form.get("kind", ""), user.name)
+            return await run_in_threadpool(acts.send_reply, case_no, form.get("kind", ""), user.name)
         except (ValueError, LookupError) as exc:
             return f"未发送：{exc}"
 
+    def _attachment(attachment_id: int) -> tuple[str, str] | None:
+        """(name, path) of a file of any campaign this console serves."""
+        for campaign_id in served:
+            found = store.attachment_file(campaign_id, attachment_id)
+            if found is not None:
+                return found
+        return None
+
     async def stored_file(request: Request) -> tuple[str, str]:
-        """The original name and stored path of the file the request names; 404 when this campaign has none."""
-        found = await run_in_threadpool(store.attachment_file, settings.campaign_id,
-                                        _id(request.path_params["attachment_id"]))
+        """The original name and stored path of the file the request names; 404 when no campaign has it."""
+        found = await run_in_threadpool(_attachment, _id(request.path_params["attachment_id"]))
         if found is None:
             raise HTTPException(404, "没有这个文件")
         return found
@@ -372,10 +423,11 @@ def create_app(store: Store, settings: ConsoleSettings, services: ConsoleService
 
     @login_required()
     async def export(request: Request) -> Response:
-        if services.export_xlsx is None:
+        camp, acts = chosen(request)
+        if acts.export_xlsx is None:
             raise HTTPException(404)
-        data = await run_in_threadpool(services.export_xlsx, case_filter(request.query_params))
-        name = f"{settings.campaign_name}汇总表-{datetime.now(settings.tz):%Y%m%d}.xlsx"
+        data = await run_in_threadpool(acts.export_xlsx, case_filter(request.query_params))
+        name = f"{camp.campaign_name}汇总表-{datetime.now(camp.tz):%Y%m%d}.xlsx"
         return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 

@@ -76,7 +76,11 @@ class Runtime:
         """One Runtime per campaign served (or only ``campaign_id``'s), on one database opened once."""
         views = config.views(campaign_id)
         first = cls(views[0], migrate=migrate)
-        return [first] + [cls(v, shared=first.shared_store) for v in views[1:]]
+        try:
+            return [first] + [cls(v, shared=first.shared_store) for v in views[1:]]
+        except BaseException:
+            first.close()
+            raise
 
     @property
     def shared_store(self) -> Store:

@@ -397,6 +397,19 @@ def resolve_case_id(s: Session, campaign_id: str, case_ref: str) -> int:
     return found
 
 
+def campaign_of_case(store: Store, case_ref: str, campaign_ids: Sequence[str]) -> str | None:
+    """Which of these campaigns holds the case (a case number is unique across campaigns; a bare number is looked
+    up in each in turn)."""
+    with store.session() as s:
+        for campaign_id in campaign_ids:
+            try:
+                resolve_case_id(s, campaign_id, case_ref)
+            except LookupError:
+                continue
+            return campaign_id
+    return None
+
+
 def case_detail(store: Store, campaign_id: str, case_ref: str) -> CaseDetail:
     """Everything about one case: fields, every version with its files and findings, the mails
     sent for it and its event log. Raises LookupError for an unknown case."""

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ingest.cli.shell import app_config, config_option, echo_json, fail, open_store
+from ingest.cli.shell import (app_config, campaign_heading, campaign_option, campaign_views, config_option, echo_json,
+                              fail, open_store)
 
 if TYPE_CHECKING:
+    from checks.rules.quota import Quota, QuotaOverrun
     from ingest.config import AppConfig
+    from store import Store
+    from store.queries import CaseDetail, Stats
 
 FORMATS = click.Choice(["table", "csv", "json"])
 FORMAT_HELP = "输出格式：table（表格）、csv（Excel/WPS 可直接打开）或 json（供脚本使用）。"
@@ -63,36 +67,54 @@ def _date(value: str | None, option: str) -> date | None:
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help=FORMAT_HELP)
 @click.option("--top", default=20, show_default=True, help="列出多少条最常见的问题（0 = 全部）。")
 @config_option
-def stats_command(fmt: str, top: int) -> None:
+@campaign_option
+def stats_command(fmt: str, top: int, campaign: str | None) -> None:
     """统计：按类别、省份、状态、报送方式和日期的案例数；最常见的问题；超出本征集推荐名额的省份、县市区或学校
-    （按配置中 [campaign.rules."quota"] 的名额分组，与受理时的核对一致）。
+    （按配置中 [campaign.rules."quota"] 的名额分组，与受理时的核对一致）。配置了多个征集时逐个征集统计
+    （CSV 多一列 campaign，JSON 为 {"campaigns": [...]}），--campaign 只统计其中一个。
 
     \b
     示例：
       intake stats
-      intake stats --format csv > 统计.csv
+      intake stats --campaign jcjy2025 --format csv > 统计.csv
     """
+    from ingest.staff import output as staff
+
+    cfg = app_config()
+    views = campaign_views(cfg, campaign)
+    store = open_store(cfg)
+    found = [(view, *_campaign_stats(store, view, top)) for view in views]
+    several = len(views) > 1
+    if fmt == "json":
+        objects = [{**({"campaign": v.campaign.id} if several else {}), "timezone": str(v.campaign.tz),
+                    **stats.to_json(), **staff.quota_json(quota, overruns, v.campaign.tz)}
+                   for v, stats, quota, overruns in found]
+        echo_json({"campaigns": objects} if several else objects[0])
+    elif fmt == "csv":
+        header = ["section", "key", "label", "count", "detail"]
+        staff.echo_csv(["campaign", *header] if several else header,
+                       ([v.campaign.id, *row] if several else row for v, stats, _, overruns in found
+                        for row in staff.stats_csv_rows(stats) + staff.quota_csv_rows(overruns)))
+    else:
+        for v, stats, quota, overruns in found:
+            if heading := campaign_heading(v, views):
+                click.echo(heading)
+            staff.print_stats(stats, quota, overruns, v.campaign.tz)
+
+
+def _campaign_stats(store: Store, view: AppConfig, top: int) -> tuple[Stats, Quota, tuple[QuotaOverrun, ...]]:
+    """One campaign's figures, its quota groups as its rules configure them, and the groups over their quota."""
     from checks.registry import configure
     from checks.rules.quota import Quota
     from ingest.staff import output as staff
     from store.queries import campaign_stats
 
-    cfg = app_config()
-    store = open_store(cfg)
-    stats = campaign_stats(store, cfg.campaign.id, tz=cfg.campaign.tz, top_reasons=top or None)
+    stats = campaign_stats(store, view.campaign.id, tz=view.campaign.tz, top_reasons=top or None)
     try:  # the groups the quota rule counts, as the campaign configures it
-        quota = Quota.of_rules(configure(cfg.campaign.raw.get("rules", {}), campaign=cfg.campaign.raw))
+        quota = Quota.of_rules(configure(view.campaign.raw.get("rules", {}), campaign=view.campaign.raw))
     except ValueError as exc:
         fail(f"配置错误 campaign.rules：{exc}")
-    overruns = staff.quota_overruns(store, cfg.campaign.id, quota)
-    if fmt == "json":
-        echo_json({"timezone": str(cfg.campaign.tz), **stats.to_json(),
-                   **staff.quota_json(quota, overruns, cfg.campaign.tz)})
-    elif fmt == "csv":
-        staff.echo_csv(["section", "key", "label", "count", "detail"],
-                       staff.stats_csv_rows(stats) + staff.quota_csv_rows(overruns))
-    else:
-        staff.print_stats(stats, quota, overruns, cfg.campaign.tz)
+    return stats, quota, staff.quota_overruns(store, view.campaign.id, quota)
 
 
 @click.command("list")
@@ -106,9 +128,12 @@ def stats_command(fmt: str, top: int) -> None:
 @click.option("--limit", default=100, show_default=True, help="最多显示多少件（0 = 全部）。")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help=FORMAT_HELP)
 @config_option
+@campaign_option
 def list_command(status: str | None, category: str | None, region: str | None, kind: str | None,
-                 date_from: str | None, date_to: str | None, search: str | None, limit: int, fmt: str) -> None:
-    """查找案例：按状态、类别、地区、日期和文字筛选，先收到的在前。
+                 date_from: str | None, date_to: str | None, search: str | None, limit: int, fmt: str,
+                 campaign: str | None) -> None:
+    """查找案例：按状态、类别、地区、日期和文字筛选，先收到的在前。配置了多个征集时逐个征集列出
+    （CSV 第一列为征集，JSON 为 {"campaigns": [...]}），--campaign 只列其中一个。
 
     \b
     示例：
@@ -119,14 +144,31 @@ def list_command(status: str | None, category: str | None, region: str | None, k
     from store.queries import CaseFilter, count_cases, list_cases
 
     cfg = app_config()
-    filt = CaseFilter(status=status_code(status), category_no=category_of(cfg, category)[0] if category else None,
-                      region=region, submitter_kind=kind, received_from=_date(date_from, "--from"),
-                      received_to=_date(date_to, "--to"), text=search)
-    tz = cfg.campaign.tz
+    views = campaign_views(cfg, campaign)
     store = open_store(cfg)
-    rows = list_cases(store, cfg.campaign.id, filt, tz=tz, limit=limit or None)
-    total = len(rows) if not limit or len(rows) < limit else count_cases(store, cfg.campaign.id, filt, tz=tz)
-    staff.print_rows(rows, tz, fmt, title="案例列表", total=total)
+    found = []
+    for view in views:
+        filt = CaseFilter(status=status_code(status),
+                          category_no=category_of(view, category)[0] if category else None,
+                          region=region, submitter_kind=kind, received_from=_date(date_from, "--from"),
+                          received_to=_date(date_to, "--to"), text=search)
+        tz = view.campaign.tz
+        rows = list_cases(store, view.campaign.id, filt, tz=tz, limit=limit or None)
+        total = len(rows) if not limit or len(rows) < limit else count_cases(store, view.campaign.id, filt, tz=tz)
+        found.append((view, rows, total))
+    if len(views) == 1:
+        staff.print_rows(found[0][1], views[0].campaign.tz, fmt, title="案例列表", total=found[0][2])
+    elif fmt == "json":
+        echo_json({"campaigns": [{"campaign": v.campaign.id, "timezone": str(v.campaign.tz), "total": total,
+                                  "cases": [staff.row_json(r, v.campaign.tz) for r in rows]}
+                                 for v, rows, total in found]})
+    elif fmt == "csv":
+        staff.echo_csv(["征集", *staff.LIST_HEADER], ([v.campaign.id, *staff.list_values(r, v.campaign.tz)]
+                                                     for v, rows, _ in found for r in rows))
+    else:
+        for v, rows, total in found:
+            click.echo(campaign_heading(v, views))
+            staff.print_rows(rows, v.campaign.tz, fmt, title="案例列表", total=total)
 
 
 @click.command("show")
@@ -134,8 +176,11 @@ def list_command(status: str | None, category: str | None, region: str | None, k
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="输出格式：table（表格）或 json（供脚本使用）。")
 @config_option
-def show_command(case: str, fmt: str) -> None:
+@campaign_option
+def show_command(case: str, fmt: str, campaign: str | None) -> None:
     """一个案例的全部情况：字段、各版本、文件、检查结果、发出的邮件和操作记录。
+
+    受理编号在所有征集中唯一；配置了多个征集时按编号找到它所属的征集。
 
     \b
     示例：
@@ -143,17 +188,37 @@ def show_command(case: str, fmt: str) -> None:
       intake show 12 --format json
     """
     from ingest.staff import output as staff
-    from store.queries import case_detail
 
     cfg = app_config()
+    view, detail = find_case(cfg, campaign, case)
+    if fmt == "json":
+        echo_json(staff.detail_json(detail, view.campaign.tz))
+    else:
+        staff.print_detail(detail, view.campaign.tz, staff.console())
+
+
+def find_case(cfg: AppConfig, campaign: str | None, case: str) -> tuple[AppConfig, CaseDetail]:
+    """The campaign a case belongs to (among those chosen with --campaign) and the case; one line if none."""
+    from store.queries import case_detail
+
+    view = case_view(cfg, case, campaign)
     try:
-        detail = case_detail(open_store(cfg), cfg.campaign.id, case)
+        return view, case_detail(open_store(cfg), view.campaign.id, case)
     except LookupError as exc:
         fail(str(exc))
-    if fmt == "json":
-        echo_json(staff.detail_json(detail, cfg.campaign.tz))
-    else:
-        staff.print_detail(detail, cfg.campaign.tz, staff.console())
+
+
+def case_view(cfg: AppConfig, case: str, campaign: str | None) -> AppConfig:
+    """The configuration of the campaign that holds the case, among those chosen (``--campaign``, else all)."""
+    from store.queries import campaign_of_case
+
+    views = campaign_views(cfg, campaign)
+    if len(views) == 1:
+        return views[0]
+    found = campaign_of_case(open_store(cfg), case, [v.campaign.id for v in views])
+    if found is None:
+        fail(f"没有受理编号为 {case.strip()} 的案例")
+    return cfg.for_campaign(found)
 
 
 @click.command("export")
@@ -163,8 +228,12 @@ def show_command(case: str, fmt: str) -> None:
               help="把已受理案例的文件复制到这个目录，按 类别/省份/单位-案例名称/… 存放。")
 @click.option("--link", is_flag=True, help="用硬链接代替复制（仅限同一磁盘；不行时自动改为复制）。")
 @config_option
-def export_command(xlsx_path: Path | None, files_dir: Path | None, link: bool) -> None:
+@campaign_option
+def export_command(xlsx_path: Path | None, files_dir: Path | None, link: bool, campaign: str | None) -> None:
     """导出汇总表（Excel）和/或已受理案例的文件，供专家评审。
+
+    配置了多个征集时每个征集各导出一份：汇总表文件名后加征集 id（汇总表-jcjy2025.xlsx），文件放在以征集 id
+    命名的子目录中；--campaign 只导出其中一个。
 
     \b
     示例：
@@ -177,25 +246,33 @@ def export_command(xlsx_path: Path | None, files_dir: Path | None, link: bool) -
     if xlsx_path is None and files_dir is None:
         fail("请给出 --xlsx 文件 或 --files 目录")
     cfg = app_config()
+    views = campaign_views(cfg, campaign)
     store = open_store(cfg)
-    if xlsx_path is not None:
-        wb = export_workbook(store, cfg.campaign.id, xlsx_path, tz=cfg.campaign.tz,
-                             categories=campaign_categories(cfg))
-        click.echo(f"汇总表：{wb.path}（{wb.cases} 件，{len(wb.sheets)} 个工作表）")
-    if files_dir is not None:
-        rep = export_accepted_files(store, cfg.campaign.id, files_dir, link=link)
-        click.echo(f"评审材料：{rep.out_dir}（{rep.cases} 件案例，{rep.files} 个文件，{format_size(rep.bytes)}；"
-                   "清单见 清单.csv）")
-        for problem in rep.problems:
-            click.echo(f"  未导出：{problem}", err=True)
+    for view in views:
+        cid, several = view.campaign.id, len(views) > 1
+        if heading := campaign_heading(view, views):
+            click.echo(heading)
+        if xlsx_path is not None:
+            target = xlsx_path.with_name(f"{xlsx_path.stem}-{cid}{xlsx_path.suffix}") if several else xlsx_path
+            wb = export_workbook(store, cid, target, tz=view.campaign.tz, categories=campaign_categories(view))
+            click.echo(f"汇总表：{wb.path}（{wb.cases} 件，{len(wb.sheets)} 个工作表）")
+        if files_dir is not None:
+            rep = export_accepted_files(store, cid, files_dir / cid if several else files_dir, link=link)
+            click.echo(f"评审材料：{rep.out_dir}（{rep.cases} 件案例，{rep.files} 个文件，{format_size(rep.bytes)}；"
+                       "清单见 清单.csv）")
+            for problem in rep.problems:
+                click.echo(f"  未导出：{problem}", err=True)
 
 
 @click.command("chart")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("收件统计.png"),
               show_default=True, help="要写入的 PNG 文件。")
 @config_option
-def chart_command(out_path: Path) -> None:
+@campaign_option
+def chart_command(out_path: Path, campaign: str | None) -> None:
     """把每天新增的案例数和各类别的案例数画成一张 PNG 图。
+
+    配置了多个征集时每个征集一张图，文件名后加征集 id（收件统计-jcjy2025.png）；--campaign 只画其中一个。
 
     \b
     示例：
@@ -205,11 +282,16 @@ def chart_command(out_path: Path) -> None:
     from store.queries import campaign_stats
 
     cfg = app_config()
-    stats = campaign_stats(open_store(cfg), cfg.campaign.id, tz=cfg.campaign.tz, top_reasons=1)
-    report = render_chart(stats.by_day, stats.by_category, out_path, title=cfg.campaign.name)
-    click.echo(f"图表：{report.path}（{report.days} 天，{report.categories} 个类别）")
-    if report.font is None:
-        click.echo("提示：本机没有中文字体，图中文字为英文；安装 fonts-noto-cjk 后可显示中文", err=True)
+    views = campaign_views(cfg, campaign)
+    store = open_store(cfg)
+    for view in views:
+        target = out_path.with_name(f"{out_path.stem}-{view.campaign.id}{out_path.suffix}") if len(views) > 1 \
+            else out_path
+        stats = campaign_stats(store, view.campaign.id, tz=view.campaign.tz, top_reasons=1)
+        report = render_chart(stats.by_day, stats.by_category, target, title=view.campaign.name)
+        click.echo(f"图表：{report.path}（{report.days} 天，{report.categories} 个类别）")
+        if report.font is None:
+            click.echo("提示：本机没有中文字体，图中文字为英文；安装 fonts-noto-cjk 后可显示中文", err=True)
 
 
 COMMANDS: list[click.Command] = [stats_command, list_command, show_command, export_command, chart_command]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -11,6 +12,9 @@ import click
 
 from ingest.cli.shell import (
     app_config,
+    campaign_heading,
+    campaign_option,
+    campaign_views,
     config_option,
     config_path,
     echo_json,
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from ingest.config import AppConfig
     from ingest.runtime import Runtime
     from store.workload import Workload
+    from ingest.runtime import Runtime
 
 
 def memory_note(cfg: AppConfig) -> str:
@@ -46,24 +51,34 @@ def memory_note(cfg: AppConfig) -> str:
 @config_option
 # Kept so scripts written for earlier versions (`intake poll --once`) still run: one cycle is all poll does.
 @click.option("--once", is_flag=True, hidden=True, expose_value=False)
-def poll() -> None:
+@campaign_option
+def poll(campaign: str | None) -> None:
     """收一轮信：取新邮件、检查、登记、发送回执，然后退出（适合 cron 和脚本）。
+
+    配置了多个征集时，每个征集的邮箱各收一轮（某个邮箱出错不影响其他征集），--campaign 只收其中一个。
 
     \b
     示例：
       INTAKE_IMAP_PASSWORD=授权码 INTAKE_SMTP_PASSWORD=授权码 intake poll --config config.toml
     """
-    from ingest.pipeline.daemon import Daemon
+    import threading
+
+    from ingest.pipeline.daemon import Daemon, poll_all
     from ingest.logs import setup_logging
 
     cfg = app_config(secrets=True)
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
-    rt = open_runtime(cfg)
-    _refuse_beside_workers(rt)
-    report = Daemon(rt).cycle()
-    click.echo(report.summary() + memory_note(cfg))
-    if report.error:
+    runtimes = open_runtimes(cfg, campaign)
+    _refuse_beside_workers(runtimes[0])
+    stop = threading.Event()
+    reports = poll_all([Daemon(rt, stop) for rt in runtimes])
+    views = tuple(rt.config for rt in runtimes)
+    lines = [f"{heading}：{report.summary()}" if (heading := campaign_heading(rt.config, views)) else report.summary()
+             for rt, report in zip(runtimes, reports)]
+    lines[-1] += memory_note(cfg)
+    click.echo("\n".join(lines))
+    if any(r.error for r in reports):
         sys.exit(1)
 
 
@@ -80,10 +95,12 @@ def _worker_options(f: Callable[..., None]) -> Callable[..., None]:
                    "不给出时单进程运行。")
 @_worker_options
 @config_option
-def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: float) -> None:
+@campaign_option
+def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: float, campaign: str | None) -> None:
     """作为守护进程运行：按配置的间隔收信，直到收到 SIGTERM。
 
-    单进程（默认，SQLite 或 PostgreSQL）：一个进程收信、检查、登记、发回执。
+    单进程（默认，SQLite 或 PostgreSQL）：一个进程收信、检查、登记、发回执；配置了多个征集时同时服务全部征集
+    （每个邮箱各自收信，某个邮箱出错不影响其他征集），--campaign 只服务其中一个。
     --workers N（PostgreSQL）：N 个工作进程分担收信、逐封处理和发送回执；同一发件人的邮件按到达顺序处理，
     收到 SIGTERM 时每个进程做完手头的一件再退出；进程被杀后其任务由其他进程接手，不丢不重。
 
@@ -98,11 +115,14 @@ def run(workers: int | None, heartbeat_seconds: float, stalled_after_seconds: fl
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
     if workers is None:
-        from ingest.pipeline.daemon import Daemon
+        import threading
 
-        rt = open_runtime(cfg)
-        _refuse_beside_workers(rt)
-        Daemon(rt).run_forever()
+        from ingest.pipeline.daemon import Daemon, serve_forever
+
+        runtimes = open_runtimes(cfg, campaign)
+        _refuse_beside_workers(runtimes[0])
+        stop = threading.Event()
+        serve_forever([Daemon(rt, stop) for rt in runtimes])
         return
     from ingest.distributed import require_distributed
 
@@ -160,8 +180,11 @@ def _refuse_beside_workers(rt: Runtime) -> None:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--process/--no-process", default=True, show_default=True, help="导入后也检查、登记并回复。")
 @config_option
-def import_(source: Path, process: bool) -> None:
+@campaign_option
+def import_(source: Path, process: bool, campaign: str | None) -> None:
     """从 .eml 文件、mbox 或 Maildir 补录邮件，走与收信相同的流程（重复导入不会重复登记）。
+
+    配置了多个征集时须用 --campaign 指明邮件属于哪个征集。
 
     \b
     示例：
@@ -173,16 +196,19 @@ def import_(source: Path, process: bool) -> None:
     from ingest.pipeline.process import process_pending
 
     cfg = app_config(secrets=True)
+    if campaign is None and cfg.multi:
+        fail(f"配置了多个征集（{'、'.join(cfg.campaign_ids)}）：请用 --campaign 指明这些邮件属于哪个征集")
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
-    rt = open_runtime(cfg)
+    [rt] = open_runtimes(cfg, campaign)
     new, known = import_local(source, rt.store, rt.spool)
     click.echo(f"导入：新邮件 {new} 封，已存在 {known} 封")
     if process:
         rep = process_pending(rt)
         click.echo(f"处理：入库 {rep.stored}，跳过 {rep.skipped}，失败 {rep.failed}")
-        if cfg.smtp is not None:
-            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=cfg.smtp.retry_base_seconds)
+        smtp = rt.config.smtp
+        if smtp is not None:
+            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=smtp.retry_base_seconds)
             click.echo(f"回执：发送 {sent.sent}，失败 {sent.failed}")
 
 
@@ -192,7 +218,8 @@ def import_(source: Path, process: bool) -> None:
 @click.option("--reason", default="", help="为什么搁置（写入操作记录）。")
 @click.option("--actor", envvar="USER", default="staff", show_default=True, help="操作人（写入操作记录）。")
 @config_option
-def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str) -> None:
+@campaign_option
+def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str, campaign: str | None) -> None:
     """多次处理失败的邮件（intake health 会提示）：列出、重新排队或搁置。
 
     不给邮件编号时列出处理失败的邮件；给出编号时，这些邮件在下一轮收信时重新处理（先排除故障原因），
@@ -205,13 +232,18 @@ def retry(message_ids: tuple[int, ...], dismiss: bool, reason: str, actor: str) 
       intake retry 17 --dismiss --reason "已电话联系学校重新发送"
     """
     cfg = app_config()
-    store = open_store(cfg, writes=bool(message_ids))  # listing only reads
+    views = campaign_views(cfg, campaign)
+    shared = open_store(cfg, writes=bool(message_ids))  # listing only reads
+    store = shared.for_campaign(campaign)  # message numbers are unique in the database; --campaign narrows
     if not message_ids:
-        failed = store.failed_messages()
-        for m in failed:
-            click.echo(f"#{m.id}  {local_time(m.received_at, cfg.campaign.tz)}  "
-                       f"{m.from_addr or '发件人不明'}  “{(m.subject or '')[:40]}”  {m.error}")
-        click.echo(f"多次处理失败的邮件：{len(failed)} 封")
+        for view in views:
+            failed = shared.for_campaign(view.campaign.id).failed_messages()
+            if heading := campaign_heading(view, views):
+                click.echo(heading)
+            for m in failed:
+                click.echo(f"#{m.id}  {local_time(m.received_at, view.campaign.tz)}  "
+                           f"{m.from_addr or '发件人不明'}  “{(m.subject or '')[:40]}”  {m.error}")
+            click.echo(f"多次处理失败的邮件：{len(failed)} 封")
         return
     if dismiss and not reason.strip():
         fail("--dismiss 需要 --reason 说明如何处理的")
@@ -280,53 +312,77 @@ def _counts_line(counts: dict[str, int], label: Callable[[str], str]) -> str:
 @click.option("--send-alerts", is_flag=True,
               help="同时把每个问题发邮件给 campaign.organizer_email（每类每天一次），供 cron 使用。")
 @config_option
-def health(as_json: bool, send_alerts: bool) -> None:
+@campaign_option
+def health(as_json: bool, send_alerts: bool, campaign: str | None) -> None:
     """守护进程是否正常：最近一次成功收信、处理积压、队列、工作进程、失败和告警。有问题时退出码为 1。
+
+    配置了多个征集时逐个征集列出（JSON 的 campaigns 按征集 id 给出各征集的情况），--campaign 只看其中一个。
 
     \b
     示例：
       intake health --json
       */10 * * * *  intake health --send-alerts     # cron：守护进程本身停了也能告警
     """
+    cfg = app_config(secrets=send_alerts)
+    runtimes = open_runtimes(cfg, campaign, writes=send_alerts)
+    views = tuple(rt.config for rt in runtimes)
+    found = [_campaign_health(rt, send_alerts) for rt in runtimes]
+    queue = found[0].queue  # one task queue for the whole deployment
+    if as_json:
+        per_campaign = {rt.config.campaign.id: h.data for rt, h in zip(runtimes, found)}
+        every_alert = [{**a, "campaign": cid} for cid, d in per_campaign.items() for a in d["alerts"]]
+        top = found[0].data if len(found) == 1 else {"timezone": str(views[0].campaign.tz)}
+        echo_json({**top, "campaigns": per_campaign, "queue": queue, "alerts": every_alert})
+    else:
+        for rt, h in zip(runtimes, found):
+            if heading := campaign_heading(rt.config, views):
+                click.echo(heading)
+            click.echo("\n".join(h.lines))
+        for line in found[0].queue_lines:
+            click.echo(line)
+    if any(h.data["alerts"] for h in found):
+        sys.exit(1)
+
+
+@dataclass(frozen=True)
+class CampaignHealth:
+    """One campaign's health: its JSON object, its lines of text, and the task queue (the same for every one)."""
+
+    data: dict[str, Any]
+    lines: list[str]
+    queue_lines: list[str]
+    queue: dict[str, Any] | None
+
+
+def _campaign_health(rt: Runtime, send_alerts: bool) -> CampaignHealth:
+    """One campaign's last poll, mail and reply states, lag and alerts (sent too with ``send_alerts``)."""
     from checks.domain import MessageStatus, OutboxStatus
     from ingest.pipeline.alerts import current_alerts, enqueue_alerts, poll_history, send_now
     from store.workload import workload
 
-    cfg = app_config(secrets=send_alerts)
-    tz = cfg.campaign.tz
-    rt = open_runtime(cfg, writes=send_alerts)
+    tz = rt.config.campaign.tz
     store = rt.store
     history = poll_history(store)
     last = history.last_success
     messages, outbox = store.message_status_counts(), store.outbox_counts()
-    load = workload(store)
-    # The lag of every campaign served (one database; each campaign's view of it).
-    lags = {cid: workload(rt.shared_store.for_campaign(cid), queue=False) for cid in cfg.campaign_ids}
+    load = workload(store)  # this campaign's lag (its view of the database) and the deployment's task queue
     alerts = current_alerts(rt)
     if send_alerts:
         enqueue_alerts(rt, alerts)
         send_now(rt)
-    if as_json:
-        echo_json({"timezone": str(tz), "last_successful_poll": json_time(last, tz),
-                   "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
-                   "messages": messages, "outbox": outbox,
-                   "campaigns": {cid: _lag_json(lag, tz) for cid, lag in lags.items()},
-                   "queue": _queue_json(load, tz),
-                   "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]})
-    else:
-        click.echo(f"最近一次成功收信：{local_time(last, tz, '%Y-%m-%d %H:%M:%S') or '从未'}")
-        if history.failures_since_success:
-            click.echo(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
-        click.echo("邮件状态：" + _counts_line(messages, MessageStatus.label_of))
-        click.echo("回执队列：" + _counts_line(outbox, OutboxStatus.label_of))
-        for line in _workload_lines(lags, load, tz):
-            click.echo(line)
-        for a in alerts:
-            click.echo(f"告警：{a.title}。{a.detail}")
-        if not alerts:
-            click.echo("告警：无")
-    if alerts:
-        sys.exit(1)
+    data = {"timezone": str(tz), "last_successful_poll": json_time(last, tz),
+            "failed_polls_since": history.failures_since_success, "last_error": history.last_error or None,
+            "messages": messages, "outbox": outbox, **_lag_json(load, tz),
+            "alerts": [{"kind": a.kind, "title": a.title, "detail": a.detail} for a in alerts]}
+    lines = [f"最近一次成功收信：{local_time(last, tz, '%Y-%m-%d %H:%M:%S') or '从未'}"]
+    if history.failures_since_success:
+        lines.append(f"此后收信失败 {history.failures_since_success} 次，最后一次：{history.last_error}")
+    lines.append("邮件状态：" + _counts_line(messages, MessageStatus.label_of))
+    lines.append("回执队列：" + _counts_line(outbox, OutboxStatus.label_of))
+    lag_line, *queue_lines = _workload_lines({rt.config.campaign.id: load}, load, tz)
+    lines.append(lag_line)
+    lines += [f"告警：{a.title}。{a.detail}" for a in alerts] or ["告警：无"]
+    return CampaignHealth(data, lines, queue_lines, _queue_json(load, tz))
 
 
 COMMANDS: list[click.Command] = [run, worker, poll, import_, retry, health]

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from checks.domain import ReplyKind
-from ingest.cli.cases import FORMAT_HELP, FORMATS, KIND_HELP, CATEGORY_HELP, category_of, status_code
-from ingest.cli.shell import app_config, config_option, fail, local_time, open_runtime, open_store
+from ingest.cli.cases import FORMAT_HELP, FORMATS, KIND_HELP, CATEGORY_HELP, case_view, category_of, status_code
+from ingest.cli.shell import (app_config, campaign_heading, campaign_option, campaign_views, config_option, fail,
+                              local_time, open_runtime, open_store)
+
+if TYPE_CHECKING:
+    from store.queries import CaseRow
 
 ACTOR = click.option("--actor", envvar="USER", default="staff", show_default=True,
                      help="操作人（写入操作记录；默认取环境变量 USER）。")
@@ -19,8 +24,9 @@ ACTOR = click.option("--actor", envvar="USER", default="staff", show_default=Tru
 @click.group("review", invoke_without_command=True)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help=FORMAT_HELP)
 @config_option
+@campaign_option
 @click.pass_context
-def review_group(ctx: click.Context, fmt: str) -> None:
+def review_group(ctx: click.Context, fmt: str, campaign: str | None) -> None:
     """审核队列：等人处理的案例（待人工审核），以及工作人员的处理操作。
 
     \b
@@ -32,15 +38,22 @@ def review_group(ctx: click.Context, fmt: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from store.queries import review_queue
+
+    cfg = app_config()
+    views = campaign_views(cfg, campaign)
+    for view in views:
+        if heading := campaign_heading(view, views):
+            click.echo(heading)
+        _print_queue(review_queue(open_store(cfg), view.campaign.id, tz=view.campaign.tz), view.campaign.tz, fmt)
+
+
+def _print_queue(rows: list[CaseRow], tz: tzinfo, fmt: str) -> None:
     from rich import box
     from rich.table import Table
 
     from ingest.staff import output as staff
-    from store.queries import review_queue
 
-    cfg = app_config()
-    tz = cfg.campaign.tz
-    rows = review_queue(open_store(cfg), cfg.campaign.id, tz=tz)
     if fmt != "table":
         staff.print_rows(rows, tz, fmt, title="待人工审核", total=len(rows))
         return
@@ -84,7 +97,7 @@ def review_override(case: str, new_status: str | None, clear: bool, reason: str,
 
     if clear == bool(new_status):
         fail("请给出 --status 或 --clear（二选一）")
-    cfg = app_config()
+    cfg = case_view(app_config(), case, None)  # the campaign that holds the case
     try:
         result = override_status(open_store(cfg, writes=True), cfg.campaign.id, case,
                                  None if clear else status_code(new_status), reason, actor=actor)
@@ -114,7 +127,7 @@ def review_correct(case: str, province: str | None, city: str | None, organizati
     """
     from store.queries import CORRECTABLE_FIELDS, correct_fields
 
-    cfg = app_config()
+    cfg = case_view(app_config(), case, None)  # the campaign that holds the case
     changes: dict[str, Any] = {k: v for k, v in (("province", province), ("city", city),
                                                   ("organization", organization), ("case_name", case_name),
                                                   ("submitter_kind", kind)) if v is not None}
@@ -147,7 +160,7 @@ def review_recheck(case: str, actor: str) -> None:
     from ingest.pipeline.recheck import recheck_message
     from store.queries import current_message_row
 
-    cfg = app_config()
+    cfg = case_view(app_config(), case, None)  # the campaign that holds the case
     rt = open_runtime(cfg)
     try:
         case_no, message_row_id = current_message_row(rt.store, cfg.campaign.id, case)
@@ -175,7 +188,7 @@ def review_reply(case: str, kind: str, actor: str) -> None:
     from ingest.pipeline.recheck import send_chosen_reply
     from store.queries import current_message_row
 
-    cfg = app_config()
+    cfg = case_view(app_config(), case, None)  # the campaign that holds the case
     rt = open_runtime(cfg)
     try:
         _case_no, message_row_id = current_message_row(rt.store, cfg.campaign.id, case)
@@ -199,7 +212,7 @@ def review_resend(case: str, outbox_id: int | None, actor: str) -> None:
     """
     from store.queries import resend_reply
 
-    cfg = app_config()
+    cfg = case_view(app_config(), case, None)  # the campaign that holds the case
     try:
         queued = resend_reply(open_store(cfg, writes=True), cfg.campaign.id, case, outbox_id=outbox_id, actor=actor)
     except LookupError as exc:
@@ -212,23 +225,28 @@ def review_resend(case: str, outbox_id: int | None, actor: str) -> None:
 @click.argument("case_nos", nargs=-1)
 @ACTOR
 @config_option
-def recheck(case_nos: tuple[str, ...], actor: str) -> None:
+@campaign_option
+def recheck(case_nos: tuple[str, ...], actor: str, campaign: str | None) -> None:
     """规则改动后，对已登记的案例（全部，或给出的受理编号）重新做检查。不发邮件。
+
+    配置了多个征集时检查全部征集的案例（各按自己征集的规则），--campaign 只检查其中一个。
 
     \b
     示例：
       intake recheck JCJY2025-000012 JCJY2025-000031
     """
     from checks.domain import SubmissionStatus
+    from ingest.cli.shell import open_runtimes
     from ingest.pipeline.recheck import recheck_message
 
     cfg = app_config()
-    rt = open_runtime(cfg)
-    targets = rt.store.current_versions(cfg.campaign.id, case_nos)
-    missing = set(case_nos) - {no for no, _ in targets}
+    runtimes = open_runtimes(cfg, campaign)
+    targets = [(rt, no, row) for rt in runtimes for no, row in rt.store.current_versions(rt.config.campaign.id,
+                                                                                          case_nos)]
+    missing = set(case_nos) - {no for _, no, _ in targets}
     if missing:
         fail(f"没有这些受理编号：{'、'.join(sorted(missing))}")
-    for case_no, message_row_id in targets:
+    for rt, case_no, message_row_id in targets:
         status = recheck_message(rt, message_row_id, actor=actor)
         click.echo(f"{case_no}：{SubmissionStatus.label_of(status)}")
 
@@ -252,7 +270,7 @@ def attach(case_no: str, file: Path, name: str | None, actor: str) -> None:
     from checks.domain import SubmissionStatus
     from ingest.pipeline.recheck import attach_file
 
-    cfg = app_config()
+    cfg = case_view(app_config(), case_no, None)
     rt = open_runtime(cfg)
     targets = rt.store.current_versions(cfg.campaign.id, (case_no,))
     if not targets:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ingest.cli.shell import app_config, config_option, fail, open_runtime
+from ingest.cli.shell import app_config, config_option, fail, open_runtimes
 
 
 @click.command("check-config")
@@ -21,9 +21,10 @@ def check_config() -> None:
     cfg = app_config(secrets=True)
     for warning in cfg.warnings:
         click.echo(f"警告：{warning}", err=True)
-    rt = open_runtime(cfg)
-    click.echo(f"配置有效：{cfg.campaign.name}（{cfg.campaign.id}），截止 {cfg.campaign.deadline}，"
-               f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")
+    for rt in open_runtimes(cfg):  # every campaign: its rules and templates are validated on the way
+        c = rt.config.campaign
+        click.echo(f"配置有效：{c.name}（{c.id}），截止 {c.deadline}，"
+                   f"{len(rt.campaign.subject_spec.categories)} 个类别，{len(rt.campaign.rules.rules)} 条规则")
     _queue_schema(cfg.intake.database_url)
 
 
@@ -112,8 +113,8 @@ def web(host: str | None, port: int | None) -> None:
     if cfg.console is None:
         fail("配置中没有 [console] 段，无法启动管理页面")
     setup_logging(cfg.intake.log_format)
-    rt = open_runtime(cfg)
-    app = build_console(rt)
+    first, *others = open_runtimes(cfg)  # every campaign: staff switch between them
+    app = build_console(first, others=others)
     uvicorn.run(app, host=host or cfg.console.host, port=port or cfg.console.port, log_level="info")
 
 

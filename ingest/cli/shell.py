@@ -112,6 +112,27 @@ def config_path() -> Path:
     return Path(path or DEFAULT_CONFIG).resolve()
 
 
+def campaign_option(f: F) -> F:
+    """``--campaign NAME``: only this campaign (its id); without it every campaign the configuration serves."""
+    return click.option("--campaign", "campaign", metavar="ID", default=None,
+                        help="只看（或只处理）这个征集（配置中的 id）；不给时为全部征集。")(f)
+
+
+def campaign_views(cfg: AppConfig, campaign: str | None) -> tuple[AppConfig, ...]:
+    """The configuration of each campaign chosen (``--campaign``), one line on stderr for an unknown id."""
+    from ingest.config import ConfigError
+
+    try:
+        return cfg.views(campaign)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def campaign_heading(view: AppConfig, views: tuple[AppConfig, ...]) -> str | None:
+    """"【jcjy2025】2025年中国基础教育创新案例征集" above a campaign's part of the output, when there are several."""
+    return f"【{view.campaign.id}】{view.campaign.name}" if len(views) > 1 else None
+
+
 def log_config_warnings(cfg: AppConfig) -> None:
     """The configuration's warnings (a secret file readable by everyone, a password sent in clear) in the
     daemon's log, where its operator looks; ``check-config`` prints them."""
@@ -138,22 +159,23 @@ def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True
     return click.get_current_context().with_resource(closing(rt))
 
 
-def open_runtimes(cfg: AppConfig) -> list[Runtime]:
-    """One ``Runtime`` per campaign the configuration serves, on one database (migrated), closed by click when the
+def open_runtimes(cfg: AppConfig, campaign: str | None = None, *, writes: bool = True) -> list[Runtime]:
+    """One ``Runtime`` per campaign chosen (``--campaign``, else all), on one database, closed by click when the
     command ends."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from ingest.runtime import Runtime, StartupError
     from store import SchemaMismatch
 
+    campaign_views(cfg, campaign)  # an unknown id: one line
     try:
-        runtimes = Runtime.for_each_campaign(cfg)
+        runtimes = Runtime.for_each_campaign(cfg, campaign, migrate=writes)
+        click.get_current_context().with_resource(closing(runtimes[0]))  # it holds the database
+        return runtimes
     except (StartupError, SchemaMismatch) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(_database_problem(cfg, exc))
-    click.get_current_context().with_resource(closing(runtimes[0]))  # the one that opened the database
-    return runtimes
 
 
 def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:

@@ -3,6 +3,9 @@
 - A database lease makes sure only one process works a mailbox at a time (two daemons on one
   PostgreSQL database and mailbox never process a mail twice), and APScheduler's
   ``max_instances=1, coalesce=True`` keeps a slow cycle from overlapping the next one.
+- Several campaigns: one ``Daemon`` per campaign (its Runtime, mailbox, lease, backoff, IDLE watcher), each
+  cycle its own scheduled job in its own thread (``serve_forever``), so a mailbox that hangs or fails holds up
+  no other campaign.
 - SIGTERM/SIGINT set a flag checked between messages: the current message is finished, then exit.
 """
 
@@ -17,10 +20,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Callable
+from typing import Callable, Sequence
 
 from imapclient.exceptions import IMAPClientError
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -63,12 +67,16 @@ class CycleReport:
 
 
 class Daemon:
-    """The scheduled worker: a cycle (fetch, process, send) every poll interval under a database lease, woken
-    early by IMAP IDLE, watched by a watchdog, stopped cleanly by SIGTERM/SIGINT."""
+    """The scheduled worker of one campaign: a cycle (fetch, process, send) every poll interval under a database
+    lease, woken early by IMAP IDLE, watched by a watchdog, stopped cleanly by SIGTERM/SIGINT. ``stop_event``:
+    shared by the daemons of one process (one signal stops them all)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, stop_event: threading.Event | None = None) -> None:
         self.rt = runtime
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
+        self.job_id = f"cycle:{runtime.config.campaign.id}"
+        # Log lines of a deployment of several campaigns say which campaign they are about.
+        self.log_prefix = f"[{runtime.config.campaign.id}] " if runtime.config.multi else ""
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         imap = runtime.config.imap
         self.lease_name = f"cycle:{imap.username}@{imap.host}/{imap.folder}" if imap else "cycle:local"
@@ -171,7 +179,7 @@ class Daemon:
         self.cycle_started = None
         self.last_cycle_finished = datetime.now(timezone.utc)
         self.consecutive_failures = self.consecutive_failures + 1 if report.error else 0
-        log.info("本轮收信：%s（用时：%s）", report.summary(), report.times.summary(),
+        log.info("%s本轮收信：%s（用时：%s）", self.log_prefix, report.summary(), report.times.summary(),
                  extra={"cycle_seconds": report.times.rounded(), "fetched_bytes": report.fetched.bytes})
         return report
 
@@ -189,27 +197,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         """Run cycles until a stop is requested (blocks): the scheduler, the IDLE watcher, the watchdog, signals."""
-        scheduler = BlockingScheduler(timezone="UTC")
-        interval = self.rt.config.intake.poll_interval_seconds
-        scheduler.add_job(self._scheduled_cycle, "interval", seconds=interval, id="cycle", max_instances=1,
-                          coalesce=True, next_run_time=datetime.now(timezone.utc))
-        imap = self.rt.config.imap
-        if imap is not None and imap.use_idle:
-            def wake() -> None:
-                scheduler.modify_job("cycle", next_run_time=datetime.now(timezone.utc))
-            IdleWatcher(MailboxClient(imap), wake, self.stop_event).start()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            self.request_stop(signum, frame)
-            # shutdown(wait=True) from a signal handler would deadlock with the running job.
-            threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
-
-        Watchdog(self).start()
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        log.info("case-intake 服务已启动：每 %d 秒收一次信", interval)
-        scheduler.start()
-        log.info("case-intake 服务已停止")
+        serve_forever([self])
 
     def _scheduled_cycle(self) -> None:
         if self.stop_event.is_set():
@@ -221,7 +209,42 @@ class Daemon:
         if report.error:
             wait = self.backoff_seconds()
             self._not_before = time.monotonic() + wait
-            log.warning("收信已连续失败 %d 次，%.0f 秒后再试", self.consecutive_failures, wait)
+            log.warning("%s收信已连续失败 %d 次，%.0f 秒后再试", self.log_prefix, self.consecutive_failures, wait)
+
+
+def poll_all(daemons: Sequence[Daemon]) -> list[CycleReport]:
+    """One cycle of every campaign (``intake poll``): one after the other, each fault kept to its own campaign."""
+    return [d.cycle() for d in daemons]
+
+
+def serve_forever(daemons: Sequence[Daemon]) -> None:
+    """Run every campaign's cycles until SIGTERM/SIGINT: one scheduled job per campaign, in a thread of its own
+    (a mailbox that hangs or fails holds up no other); IMAP IDLE wakes the campaign whose mailbox got mail."""
+    interval = daemons[0].rt.config.intake.poll_interval_seconds
+    scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(len(daemons) + 1)})
+    for d in daemons:
+        scheduler.add_job(d._scheduled_cycle, "interval", seconds=interval, id=d.job_id, max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(timezone.utc))
+        imap = d.rt.config.imap
+        if imap is not None and imap.use_idle:
+            def wake(job_id: str = d.job_id) -> None:
+                scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc))
+            IdleWatcher(MailboxClient(imap), wake, d.stop_event, name=f"imap-idle-{d.rt.config.campaign.id}").start()
+        Watchdog(d).start()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        daemons[0].request_stop(signum, frame)
+        for d in daemons[1:]:
+            d.stop_event.set()
+        # shutdown(wait=True) from a signal handler would deadlock with the running job.
+        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    names = "、".join(d.rt.config.campaign.id for d in daemons)
+    log.info("case-intake 服务已启动：每 %d 秒收一次信（征集：%s）", interval, names)
+    scheduler.start()
+    log.info("case-intake 服务已停止")
 
 
 def _dead_local_process(holder: str) -> bool:
@@ -248,8 +271,9 @@ class IdleWatcher(threading.Thread):
     # IDLE is re-issued this often; also bounds how long a stop request waits for this thread.
     IDLE_SLICE_SECONDS = 60.0
 
-    def __init__(self, mailbox: MailboxClient, wake: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__(name="imap-idle", daemon=True)
+    def __init__(self, mailbox: MailboxClient, wake: Callable[[], None], stop: threading.Event,
+                 name: str = "imap-idle") -> None:
+        super().__init__(name=name, daemon=True)
         self.mailbox = mailbox
         self.wake = wake
         self.stop = stop

@@ -191,7 +191,7 @@ LIST_HEADER = ("受理编号", "状态", "省份", "市/县", "单位", "案例�
 _RIGHT = ("照片数", "问题数")
 
 
-def _list_values(r: CaseRow, tz: tzinfo) -> list[Any]:
+def list_values(r: CaseRow, tz: tzinfo) -> list[Any]:
     who = r.identity
     return [r.case_no, SubmissionStatus.label_of(r.status), who.province or "", who.city or "", who.organization or "",
             who.case_name or "", who.category or "", SubmitterKind.label_of(who.submitter_kind, ""),
@@ -216,13 +216,13 @@ def print_rows(rows: Sequence[CaseRow], tz: tzinfo, fmt: str, *, title: str, tot
         echo_json({"timezone": str(tz), "total": total, "cases": [row_json(r, tz) for r in rows]})
         return
     if fmt == "csv":
-        echo_csv(LIST_HEADER, (_list_values(r, tz) for r in rows))
+        echo_csv(LIST_HEADER, (list_values(r, tz) for r in rows))
         return
     out = console()
     more = f"，显示 {len(rows)} 件（--limit 0 显示全部）" if len(rows) < total else ""
     if not out.is_terminal:
         # Piped or redirected: every column, one case per line, aligned; nothing wraps or is cut.
-        echo_plain(LIST_HEADER, (_list_values(r, tz) for r in rows),
+        echo_plain(LIST_HEADER, (list_values(r, tz) for r in rows),
                    right=[LIST_HEADER.index(c) for c in _RIGHT])
         click.echo(f"共 {total} 件{more}")
         return
@@ -243,7 +243,7 @@ def print_rows(rows: Sequence[CaseRow], tz: tzinfo, fmt: str, *, title: str, tot
                          min_width=4 if col in ("省份", "单位", "案例名称", "类别", "状态") else None,
                          overflow="fold")  # Chinese has no spaces to wrap at: fold by character
     for r in rows:
-        values = _list_values(r, tz)
+        values = list_values(r, tz)
         table.add_row(*[str(values[i]) for i in shown])
     out.print(table)
     out.print(f"共 {total} 件{more}")

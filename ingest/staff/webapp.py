@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Sequence
 
 from checks.domain import MessageStatus, SubmissionStatus
 from checks.rules.quota import Quota, QuotaOverrun
@@ -44,13 +45,21 @@ def console_health(rt: Runtime) -> dict[str, Any]:
                 "last_heartbeat": beat.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S") if beat else None}}
 
 
-def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
-    """The staff console app for this configuration, with the pipeline's actions (recheck, reply, attach, export)
-    wired in."""
-    cfg = rt.config
-    console = cfg.console
+def build_console(rt: Runtime, *, https_only: bool | None = None, others: Sequence[Runtime] = ()) -> Starlette:
+    """The console of ``rt``'s campaign, and of ``others`` (the further campaigns of one deployment)."""
+    console = rt.config.console
     if console is None:
         raise ValueError("no [console] section in the configuration")
+    settings, services = _campaign_console(rt)
+    settings = replace(settings, users={u.name: StaffUser(u.name, u.role, u.password_hash) for u in console.users},
+                       secret_key=console.secret_key,
+                       https_only=console.https_only if https_only is None else https_only)
+    return create_app(rt.shared_store, settings, services, [_campaign_console(o) for o in others])
+
+
+def _campaign_console(rt: Runtime) -> tuple[ConsoleSettings, ConsoleServices]:
+    """One campaign's part of the console: its name, time zone and categories, and its pipeline actions."""
+    cfg = rt.config
     campaign = cfg.campaign
 
     def recheck(case_no: str, actor: str) -> str:
@@ -72,18 +81,13 @@ def build_console(rt: Runtime, *, https_only: bool | None = None) -> Starlette:
     def export_xlsx(filt: queries.CaseFilter) -> bytes:
         return workbook_bytes(rt.store, campaign.id, tz=campaign.tz, categories=categories, filt=filt)
 
-    settings = ConsoleSettings(
-        campaign_id=campaign.id, campaign_name=campaign.name, timezone=campaign.timezone,
-        users={u.name: StaffUser(u.name, u.role, u.password_hash) for u in console.users},
-        secret_key=console.secret_key, https_only=console.https_only if https_only is None else https_only,
-        categories=categories,
-        link_alert_days=cfg.links.alert_days,
-    )
+    settings = ConsoleSettings(campaign_id=campaign.id, campaign_name=campaign.name, timezone=campaign.timezone,
+                               users={}, secret_key="", categories=categories, link_alert_days=cfg.links.alert_days)
     quota = Quota.of_rules(rt.campaign.rules)
 
     def overruns() -> tuple[Quota, tuple[QuotaOverrun, ...]]:
         return quota, quota_overruns(rt.store, campaign.id, quota)
 
-    services = ConsoleServices(recheck=recheck, last_poll=partial(console_health, rt), export_xlsx=export_xlsx, send_reply=send_reply,
-                               attach=attach, quota_overruns=overruns)
-    return create_app(rt.store, settings, services)
+    return settings, ConsoleServices(recheck=recheck, last_poll=partial(console_health, rt),
+                                     export_xlsx=export_xlsx, send_reply=send_reply, attach=attach,
+                                     quota_overruns=overruns)

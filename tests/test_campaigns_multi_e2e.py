@@ -211,6 +211,6 @@ def test_a_failing_mailbox_holds_up_no_other_campaign(tmp_path: Path, dovecot: D
     assert "已入库 1" in lines["jcjy2025"] and "错误" not in lines["jcjy2025"], result.stdout
     assert "错误" in lines["zhuzhou2021"], result.stdout
     health = json.loads(run_intake(cfg, "health", "--json", password=dovecot.password, check=False).stdout)
-    by_campaign = {c["campaign"]: c for c in health["campaigns"]}
+    by_campaign = health["campaigns"]
     assert by_campaign["jcjy2025"]["failed_polls_since"] == 0 and by_campaign["jcjy2025"]["last_error"] is None
     assert by_campaign["zhuzhou2021"]["failed_polls_since"] == 1 and by_campaign["zhuzhou2021"]["last_error"]

@@ -187,11 +187,13 @@ class AppConfig:
 
     @property
     def campaign_ids(self) -> tuple[str, ...]:
+        """The id of every campaign served, in the configuration's order."""
         """The ids of every campaign served."""
         return tuple(c.campaign.id for c in self.campaigns) or (self.campaign.id,)
 
     @property
     def multi(self) -> bool:
+        """Whether this deployment serves several campaigns."""
         """Whether several campaigns are served from one database."""
         return len(self.campaigns) > 1
 

@@ -192,6 +192,7 @@ _RIGHT = ("照片数", "问题数")
 
 
 def list_values(r: CaseRow, tz: tzinfo) -> list[Any]:
+    """One case as the list's columns (LIST_HEADER), in the campaign's time zone."""
     who = r.identity
     return [r.case_no, SubmissionStatus.label_of(r.status), who.province or "", who.city or "", who.organization or "",
             who.case_name or "", who.category or "", SubmitterKind.label_of(who.submitter_kind, ""),

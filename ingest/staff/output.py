@@ -30,7 +30,7 @@ from checks.domain import (
 from checks.rules.quota import CATEGORY, TOTAL, Quota, QuotaGroup, QuotaOverrun
 from ingest.cli.shell import json_time, local_time, plain_table
 from store import Store
-from store.queries import CaseDetail, CaseRow, Stats
+from store.queries import CaseDetail, CaseRow, Stats, VersionRow
 
 if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it
     from rich.console import Console
@@ -309,30 +309,39 @@ def _since(dt: datetime | None, tz: tzinfo) -> str:
     return local_time(dt, tz) or "—"
 
 
-def print_detail(d: CaseDetail, tz: tzinfo, out: Console) -> None:
-    """Print a case's full detail (``intake show``): identity, status, versions, files, findings, mails, history."""
-    c = d.case
-    s = _Sections(out)
+def _case_fields(c: CaseRow, tz: tzinfo) -> list[tuple[str, str | None]]:
+    """The case's head table: status (with any override), identity, sender, dates, version, subject doubts."""
     status = SubmissionStatus.label_of(c.status) + (
         f"（人工改判，原为 {SubmissionStatus.label_of(c.checked_status)}；理由：{c.override_reason or '—'}）"
         if c.status != c.checked_status else "")
     who = c.identity
-    fields = [("状态", status), ("报送方式", SubmitterKind.label_of(who.submitter_kind)),
-              ("省份", who.province), ("市/县", who.city), ("单位", who.organization), ("案例名称", who.case_name),
-              ("类别", f"{who.category_no} {who.category}" if who.category else None), ("发件人", c.sender),
-              ("首次收件", _since(c.first_received_at, tz)), ("最近收件", _since(c.last_received_at, tz)),
-              ("当前版本", str(c.current_version)), ("主题可信度", f"{c.subject_confidence:.2f}"),
-              ("需核对", "；".join(c.subject_reasons))]
-    s.table(f"案例 {c.case_no}", ("项目", "内容"), [(k, v or "—") for k, v in fields], show_header=False)
+    return [("状态", status), ("报送方式", SubmitterKind.label_of(who.submitter_kind)),
+            ("省份", who.province), ("市/县", who.city), ("单位", who.organization), ("案例名称", who.case_name),
+            ("类别", f"{who.category_no} {who.category}" if who.category else None), ("发件人", c.sender),
+            ("首次收件", _since(c.first_received_at, tz)), ("最近收件", _since(c.last_received_at, tz)),
+            ("当前版本", str(c.current_version)), ("主题可信度", f"{c.subject_confidence:.2f}"),
+            ("需核对", "；".join(c.subject_reasons))]
+
+
+def _print_version(s: _Sections, v: VersionRow, tz: tzinfo) -> None:
+    """One version: when and how it was judged, its subject, its files and its findings."""
+    s.line(f"第 {v.version} 版（{_since(v.received_at, tz)}，{SubmissionStatus.label_of(v.status)}）")
+    s.line(f"主题：{v.raw_subject or '—'}")
+    s.table(None, ("文件", "类型", "大小", "来自压缩包"),
+            [(a.name if a.kind == "file" else f"{a.name}（链接 {a.url or ''}）", FileRole.label_of(a.role),
+              format_size(a.size) if a.kind == "file" else "—", a.archive or "") for a in v.attachments])
+    s.table(None, ("结果", "条款", "规则", "说明"),
+            [("通过" if f.passed else Severity.label_of(f.severity), f.clause, f.rule,
+              f.message + (f"（{f.fix}）" if f.fix and not f.passed else "")) for f in v.findings])
+
+
+def print_detail(d: CaseDetail, tz: tzinfo, out: Console) -> None:
+    """Print a case's full detail (``intake show``): identity, status, versions, files, findings, mails, history."""
+    c = d.case
+    s = _Sections(out)
+    s.table(f"案例 {c.case_no}", ("项目", "内容"), [(k, v or "—") for k, v in _case_fields(c, tz)], show_header=False)
     for v in d.versions:
-        s.line(f"第 {v.version} 版（{_since(v.received_at, tz)}，{SubmissionStatus.label_of(v.status)}）")
-        s.line(f"主题：{v.raw_subject or '—'}")
-        s.table(None, ("文件", "类型", "大小", "来自压缩包"),
-                [(a.name if a.kind == "file" else f"{a.name}（链接 {a.url or ''}）", FileRole.label_of(a.role),
-                  format_size(a.size) if a.kind == "file" else "—", a.archive or "") for a in v.attachments])
-        s.table(None, ("结果", "条款", "规则", "说明"),
-                [("通过" if f.passed else Severity.label_of(f.severity), f.clause, f.rule,
-                  f.message + (f"（{f.fix}）" if f.fix and not f.passed else "")) for f in v.findings])
+        _print_version(s, v, tz)
     if d.mails:
         s.table("发出的邮件", ("编号", "类型", "收件人", "状态", "时间", "主题"),
                 [(str(m.id), ReplyKind.label_of(m.kind), m.recipient,

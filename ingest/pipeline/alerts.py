@@ -78,51 +78,65 @@ def current_alerts(rt: Runtime, *, now: datetime | None = None, cycle_running_si
     """What is wrong now. ``cycle_running_since`` / ``last_cycle_finished`` come from a running daemon's
     watchdog (in-memory); without them only what the database shows is judged."""
     now = now or datetime.now(timezone.utc)
-    intake = rt.config.intake
-    alerts: list[Alert] = []
     history = poll_history(rt.store)
-    if intake.alert_after_failures > 0 and history.failures_since_success >= intake.alert_after_failures:
-        if looks_like_login_refused(history.last_error):
-            alerts.append(Alert("login_refused", "邮箱登录被拒绝（授权码错误、过期或被停用？）",
-                                f"已连续 {history.failures_since_success} 次登录失败。最后一次错误：{history.last_error}\n"
-                                "请在邮箱网页版重新生成授权码，更新服务器上的密码设置后重启收件程序。"))
-        else:
-            alerts.append(Alert("poll_failing", "连续收信失败",
-                                f"已连续 {history.failures_since_success} 次收信失败，程序会自动重试。"
-                                f"最后一次错误：{history.last_error}"))
-    failed = rt.store.failed_messages()
-    if failed:
-        lines = [f"邮件 #{m.id}（{m.from_addr or '发件人不明'}，主题“{(m.subject or '')[:40]}”）：{m.error}"
-                 for m in failed[:10]]
-        more = f"\n……另有 {len(failed) - 10} 封" if len(failed) > 10 else ""
-        alerts.append(Alert("messages_failed", f"{len(failed)} 封邮件多次处理失败，已停止自动重试",
-                            "\n".join(lines) + more + "\n原始邮件已保存在收件目录中，不会丢失。排除原因后运行"
-                            "“intake retry 编号”重新处理；已人工处理的用“intake retry 编号 --dismiss --reason 说明”"
-                            "标记。"))
-    link_alert = expiring_links_alert(rt, now)
-    if link_alert is not None:
-        alerts.append(link_alert)
-    alerts += reply_alerts(rt, now)
+    found = [poll_failing_alert(rt, history), failed_messages_alert(rt), expiring_links_alert(rt, now)]
+    alerts = [a for a in found if a is not None] + reply_alerts(rt, now)
     lag = lag_alert(rt, now)
     if lag is not None:
         alerts.append(lag)
+    return alerts + stalled_alerts(rt, history, now, cycle_running_since, last_cycle_finished)
+
+
+def poll_failing_alert(rt: Runtime, history: PollHistory) -> Alert | None:
+    """``intake.alert_after_failures`` failed polls in a row: the login refused (授权码), or polling failing."""
+    intake = rt.config.intake
+    if intake.alert_after_failures <= 0 or history.failures_since_success < intake.alert_after_failures:
+        return None
+    if looks_like_login_refused(history.last_error):
+        return Alert("login_refused", "邮箱登录被拒绝（授权码错误、过期或被停用？）",
+                     f"已连续 {history.failures_since_success} 次登录失败。最后一次错误：{history.last_error}\n"
+                     "请在邮箱网页版重新生成授权码，更新服务器上的密码设置后重启收件程序。")
+    return Alert("poll_failing", "连续收信失败",
+                 f"已连续 {history.failures_since_success} 次收信失败，程序会自动重试。"
+                 f"最后一次错误：{history.last_error}")
+
+
+def failed_messages_alert(rt: Runtime) -> Alert | None:
+    """Mails given up after their attempts: listed (the first ten) with what staff can do."""
+    failed = rt.store.failed_messages()
+    if not failed:
+        return None
+    lines = [f"邮件 #{m.id}（{m.from_addr or '发件人不明'}，主题“{(m.subject or '')[:40]}”）：{m.error}"
+             for m in failed[:10]]
+    more = f"\n……另有 {len(failed) - 10} 封" if len(failed) > 10 else ""
+    return Alert("messages_failed", f"{len(failed)} 封邮件多次处理失败，已停止自动重试",
+                 "\n".join(lines) + more + "\n原始邮件已保存在收件目录中，不会丢失。排除原因后运行"
+                 "“intake retry 编号”重新处理；已人工处理的用“intake retry 编号 --dismiss --reason 说明”"
+                 "标记。")
+
+
+def stalled_alerts(rt: Runtime, history: PollHistory, now: datetime, cycle_running_since: datetime | None,
+                   last_cycle_finished: datetime | None) -> list[Alert]:
+    """No successful poll for ``intake.alert_no_poll_minutes``; a cycle running that long, or none started since."""
+    intake = rt.config.intake
+    if intake.alert_no_poll_minutes <= 0 or rt.config.imap is None:
+        return []
+    alerts: list[Alert] = []
     limit = timedelta(minutes=intake.alert_no_poll_minutes)
-    if intake.alert_no_poll_minutes > 0 and rt.config.imap is not None:
-        reference = history.last_success or history.first_failure_since_success
-        if reference is not None and now - reference > limit:
-            since = "从未成功" if history.last_success is None else f"最近一次成功在 {_local(rt, history.last_success)}"
-            alerts.append(Alert("no_recent_poll", f"超过 {intake.alert_no_poll_minutes} 分钟没有成功收信",
-                                f"{since}。{('最后一次错误：' + history.last_error) if history.last_error else ''}"
-                                "在此期间学校发来的邮件仍留在邮箱中，恢复后会自动补收。"))
-        if cycle_running_since is not None and now - cycle_running_since > limit:
-            alerts.append(Alert("scheduler_stalled", "收件程序一轮处理卡住",
-                                f"本轮处理从 {_local(rt, cycle_running_since)} 开始，至今未结束；新邮件无法处理。"
-                                "请查看日志，必要时重启收件程序（已收下的邮件不会丢失）。"))
-        elif (cycle_running_since is None and last_cycle_finished is not None
-              and now - last_cycle_finished > limit):
-            alerts.append(Alert("scheduler_stalled", "收件程序的定时任务停止运行",
-                                f"最近一轮处理结束于 {_local(rt, last_cycle_finished)}，之后再没有开始新的一轮。"
-                                "请重启收件程序（已收下的邮件不会丢失）。"))
+    reference = history.last_success or history.first_failure_since_success
+    if reference is not None and now - reference > limit:
+        since = "从未成功" if history.last_success is None else f"最近一次成功在 {_local(rt, history.last_success)}"
+        alerts.append(Alert("no_recent_poll", f"超过 {intake.alert_no_poll_minutes} 分钟没有成功收信",
+                            f"{since}。{('最后一次错误：' + history.last_error) if history.last_error else ''}"
+                            "在此期间学校发来的邮件仍留在邮箱中，恢复后会自动补收。"))
+    if cycle_running_since is not None and now - cycle_running_since > limit:
+        alerts.append(Alert("scheduler_stalled", "收件程序一轮处理卡住",
+                            f"本轮处理从 {_local(rt, cycle_running_since)} 开始，至今未结束；新邮件无法处理。"
+                            "请查看日志，必要时重启收件程序（已收下的邮件不会丢失）。"))
+    elif cycle_running_since is None and last_cycle_finished is not None and now - last_cycle_finished > limit:
+        alerts.append(Alert("scheduler_stalled", "收件程序的定时任务停止运行",
+                            f"最近一轮处理结束于 {_local(rt, last_cycle_finished)}，之后再没有开始新的一轮。"
+                            "请重启收件程序（已收下的邮件不会丢失）。"))
     return alerts
 
 

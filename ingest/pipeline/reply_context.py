@@ -68,22 +68,45 @@ def redact(text: str, foreign: Sequence[CaseSummary], own_case_name: str | None 
     return text
 
 
+def _campaign(config: AppConfig) -> dict[str, Any]:
+    c = config.campaign
+    return {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
+            "subject_template": c.raw.get("subject", {}).get("template", ""),
+            "organizer_email": c.organizer_email, "materials": c.materials}
+
+
+def _greeting(analysis: Analysis, mail: ParsedMail) -> str:
+    """The unit the subject names, else the sender's display name + 老师, else 老师."""
+    unit = analysis.subject.organization
+    greeting = cut(unit or (mail.from_name or "").strip() or "老师", MAX_NAME_CHARS)
+    return greeting if greeting.endswith(("老师", "同志")) or unit else f"{greeting}老师"
+
+
+def _findings(analysis: Analysis, foreign: Sequence[CaseSummary]) -> dict[str, list[dict[str, Any]]]:
+    """The findings as the reply lists them: passed (not-applicable ones folded), problems, distinct warnings."""
+    own_name = analysis.subject.case_name
+
+    def finding(f: Finding) -> dict[str, Any]:
+        return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "file": f.file,
+                "message": redact(f.message, foreign, own_name), "fix": redact(f.fix, foreign, own_name)}
+    failed = [f for f in analysis.findings if not f.passed]
+    return {
+        "passed": [finding(f) for f in fold_not_applicable([f for f in analysis.findings if f.passed])],
+        "problems": [finding(f) for f in failed if f.severity == Severity.REJECT],
+        # One line per distinct warning: a video sent as a link is "not checked yet" for four rules in one wording.
+        "warnings": list({(f.message, f.fix): finding(f) for f in failed if f.severity == Severity.WARN}.values()),
+    }
+
+
 def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, mail: ParsedMail,
                   foreign: Sequence[CaseSummary] = ()) -> dict[str, Any]:
     """The template context of a reply about one version: greeting, campaign, case, fields, files, links, findings
     grouped (passed, problems, warnings), review reasons; other senders' case numbers and names redacted."""
-    c = config.campaign
     s = analysis.subject
-    def finding(f: Any) -> dict[str, Any]:
-        return {"rule": f.rule, "clause": f.clause, "severity": f.severity, "file": f.file,
-                "message": redact(f.message, foreign, s.case_name), "fix": redact(f.fix, foreign, s.case_name)}
-    greeting = cut(s.organization or (mail.from_name or "").strip() or "老师", MAX_NAME_CHARS)
     downloaded = {f.url for f in analysis.files if f.kind == "supplied" and f.url}
     return {
-        "greeting": greeting if greeting.endswith(("老师", "同志")) or s.organization else f"{greeting}老师",
-        "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
-                     "subject_template": c.raw.get("subject", {}).get("template", ""),
-                     "organizer_email": c.organizer_email, "materials": c.materials},
+        "greeting": _greeting(analysis, mail),
+        "campaign": _campaign(config),
         "case": {"case_no": filed.case_no, "version": filed.version, "status": analysis.status,
                  "received_at": _local(analysis.received_at, config), "sender": mail.from_addr or ""},
         "fields": {**s.identity.as_dict(), "part": s.part},
@@ -93,11 +116,7 @@ def build_context(config: AppConfig, analysis: Analysis, filed: FiledVersion, ma
                          "url": f.url, "expires_at": _local(f.expires_at, config)} for f in analysis.files],
         "links": [{"name": f.name, "url": f.url, "expires_at": _local(f.expires_at, config),
                    "size": f.note, "downloaded": f.url in downloaded} for f in analysis.links],
-        "passed": [finding(f) for f in fold_not_applicable([f for f in analysis.findings if f.passed])],
-        "problems": [finding(f) for f in analysis.findings if not f.passed and f.severity == Severity.REJECT],
-        # One line per distinct warning: a video sent as a link is "not checked yet" for four rules in one wording.
-        "warnings": list({(f.message, f.fix): finding(f) for f in analysis.findings
-                          if not f.passed and f.severity == Severity.WARN}.values()),
+        **_findings(analysis, foreign),
         "review_reasons": list(analysis.review_reasons) or ["需要工作人员核对"],
         "alert": {"title": "", "detail": "", "at": ""},
     }
@@ -110,9 +129,7 @@ def sample_context(config: AppConfig) -> dict[str, Any]:
                "message": "照片“活动1.jpg”大小为 1.2 MB，低于 2 MB", "fix": "请提供原图", "file": "活动1.jpg"}
     return {
         "greeting": "示例学校",
-        "campaign": {"name": c.name, "mailbox": c.mailbox, "deadline": c.deadline.strftime("%Y年%m月%d日"),
-                     "subject_template": c.raw.get("subject", {}).get("template", ""),
-                     "organizer_email": c.organizer_email, "materials": c.materials},
+        "campaign": _campaign(config),
         "case": {"case_no": f"{c.case_number_prefix}-000001", "version": 1, "status": SubmissionStatus.REJECTED,
                  "received_at": "2025年11月01日 10:00", "sender": "school@example.com"},
         "fields": {**CaseIdentity(SubmitterKind.UNIT, "浙江省", "杭州市", "示例小学", "示例案例", 6, "人工智能教育").as_dict(),

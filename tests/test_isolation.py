@@ -24,7 +24,8 @@ from checks.domain import CaseIdentity
 from checks.facts import SubmissionFacts
 from checks.registry import RULE_ERROR
 from ingest.config import LimitSettings
-from ingest.files.isolation import Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.files.isolation import (Overrun, map_bounded, map_parallel, run_bounded, run_rules_bounded,
+                                    worker_peak_memory_mb)
 from ingest.samples.mails import Attachment, build_mail
 from ingest.samples.submissions import SCHOOLS, submission_mail
 from servers import run_intake, write_intake_config
@@ -74,6 +75,42 @@ def test_exceptions_and_results_cross_the_boundary() -> None:
         run_bounded(limits, 30, divmod, 1, 0)
     outcomes = map_bounded(limits, 5, divmod, [7, 9], 2)
     assert [o[0] for o in outcomes] == [(3, 1), (4, 1)]
+
+
+def _meet(item: int, rendezvous: str) -> tuple[int, int, int]:
+    """(item, this worker's pid, how many workers were inside at once): each item waits (up to a minute) until
+    a second worker process has come in too, which only happens when two read side by side."""
+    here = Path(rendezvous)
+    (here / str(os.getpid())).touch()
+    for _ in range(600):
+        seen = len(list(here.iterdir()))
+        if seen >= 2:
+            return item, os.getpid(), seen
+        time.sleep(0.1)
+    return item, os.getpid(), 1
+
+
+def test_the_files_of_a_mail_are_read_side_by_side_in_their_order(tmp_path: Path) -> None:
+    limits = LimitSettings(workers=2)
+    items = list(range(9))
+    outcomes = map_parallel(limits, 120, _meet, items, str(tmp_path))
+    assert [o[0][0] for o in outcomes] == items  # the items' order, whoever read what
+    assert all(o[0][2] >= 2 for o in outcomes)  # two workers were reading at the same time
+    assert len({o[0][1] for o in outcomes}) == 2
+    assert (worker_peak_memory_mb(limits) or 0) > 0  # both workers' peaks, summed
+
+
+def _kill_on_four(item: int) -> int:
+    if item == 4:
+        os.kill(os.getpid(), 9)
+    return item * 10
+
+
+def test_a_file_that_kills_its_worker_costs_only_that_file_when_read_side_by_side() -> None:
+    outcomes = map_parallel(LimitSettings(workers=2), 30, _kill_on_four, list(range(10)))
+    results = [o[0] for o in outcomes]
+    assert isinstance(results[4], Overrun) and results[4].kind == "crashed"
+    assert results[:4] + results[5:] == [i * 10 for i in range(10) if i != 4]
 
 
 def pdf_mail(directory: Path, pdf: bytes, name: str = "文三街小学申报表（盖章）.pdf") -> Path:

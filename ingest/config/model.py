@@ -123,6 +123,8 @@ class LimitSettings:
     attachment_seconds: float = 600.0
     rule_seconds: float = 10.0
     worker_memory_mb: int = 2048
+    # Worker processes reading files (the files of one mail side by side); 0 = one per core.
+    workers: int = 0
     # One whole mail: time reading all its files, bytes unpacked from all its attachments (issue 15 §5).
     mail_seconds: float = 1800.0
     mail_unpacked_mb: int = 2048

@@ -35,8 +35,8 @@ _CAMPAIGN_KEYS = {
     "organizer_email", "subject", "categories", "rules", "quotas", "documents", "materials",
 }
 _LINK_KEYS = {"fetch", "allowed_hosts", "max_bytes", "timeout_seconds", "alert_days"}
-_LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb", "mail_seconds",
-               "mail_unpacked_mb"}
+_LIMIT_KEYS = {"isolate", "file_seconds", "attachment_seconds", "rule_seconds", "worker_memory_mb", "workers",
+               "mail_seconds", "mail_unpacked_mb"}
 _CONSOLE_KEYS = {"host", "port", "secret_key_env", "secret_key_file", "https_only", "users"}
 _SECURITY = {"ssl", "starttls", "plain"}
 
@@ -82,8 +82,11 @@ def parse_limits(t: Mapping[str, Any]) -> LimitSettings:
     unpacked = _optional(t, "mail_unpacked_mb", "limits", int, default.mail_unpacked_mb)
     if unpacked < 1:
         raise ConfigError("limits.mail_unpacked_mb：应为正的 MB 数")
+    workers = _optional(t, "workers", "limits", int, default.workers)
+    if workers < 0:
+        raise ConfigError("limits.workers：0（每个处理器核心一个）或正整数")
     return LimitSettings(isolate=_optional(t, "isolate", "limits", bool, True), worker_memory_mb=memory,
-                         mail_unpacked_mb=unpacked, **seconds)
+                         workers=workers, mail_unpacked_mb=unpacked, **seconds)
 
 
 def _host_name(value: Any) -> bool:

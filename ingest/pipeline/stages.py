@@ -21,7 +21,7 @@ from checks.subject import (ParsedSubject, SubjectSpec, example_subject, fill_fr
                             sender_as_unit, unprescribed_subject)
 from ingest.config import LimitSettings
 from ingest.files.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
-from ingest.files.isolation import Outcome, Overrun, map_bounded, run_bounded, run_rules_bounded
+from ingest.files.isolation import Outcome, Overrun, map_bounded, map_parallel, run_bounded, run_rules_bounded
 from ingest.files.linkfetch import SuppliedFile
 from ingest.files.links import find_large_attachment_links
 from ingest.files.sniff import UNKNOWN_KIND
@@ -214,7 +214,7 @@ def read_facts(files: Sequence[AnalysedFile], limits: LimitSettings, deadline: f
     and memory; links and files already marked unreadable pass through unchanged."""
     readable = [i for i, f in enumerate(files)
                 if f.kind != AttachmentKind.LINK and f.path is not None and f.facts is None]
-    outcomes = dict(zip(readable, map_bounded(limits, limits.file_seconds, _file_facts,
+    outcomes = dict(zip(readable, map_parallel(limits, limits.file_seconds, _file_facts,
                                               [files[i] for i in readable], deadline=deadline)))
     read: list[AnalysedFile] = []
     overruns: list[str] = []

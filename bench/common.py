@@ -96,8 +96,76 @@ class ChildRun:
     stdout: str
     stderr: str
     cpu_seconds: float = 0.0  # user + system of the child and the processes it waited for
-    daemon_peak_mb: float = 0.0  # the two parts of peak_rss_mb: the intake process, the file-reading worker
+    daemon_peak_mb: float = 0.0  # the two parts of peak_rss_mb: the intake process, the file-reading worker(s)
     worker_peak_mb: float = 0.0
+    # Sampled every TREE_SAMPLE_SECONDS over intake and every process under it (fork server, workers, office):
+    # the peak of their summed PSS (shared pages counted once, split among the processes sharing them) and the
+    # CPU seconds of all of them (each process's last sampled utime + stime).
+    tree_pss_peak_mb: float = 0.0
+    tree_cpu_seconds: float = 0.0
+
+
+TREE_SAMPLE_SECONDS = 0.2
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process under it, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pss_and_cpu(pid: int) -> tuple[float, float] | None:
+    """(PSS in MB, CPU seconds so far) of one process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            pss = next((int(line.split()[1]) for line in fh if line.startswith(b"Pss:")), 0)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return pss / 1024, (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class TreeSampler:
+    """Peak summed PSS and the CPU seconds of a process tree, sampled."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.pss_peak_mb = 0.0
+        self._cpu: dict[int, float] = {}
+        self._next = 0.0
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + TREE_SAMPLE_SECONDS
+        total = 0.0
+        for pid in _descendants(self.root):
+            seen = _pss_and_cpu(pid)
+            if seen is not None:
+                total += seen[0]
+                self._cpu[pid] = max(seen[1], self._cpu.get(pid, 0.0))
+        self.pss_peak_mb = max(self.pss_peak_mb, total)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
 
 
 def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800,
@@ -118,8 +186,10 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800,
                                 cwd=cfg.parent)
         deadline = start + timeout
         peak = cpu = 0.0
+        tree = TreeSampler(proc.pid)
         while True:
             peak = max(peak, peak_memory_mb(proc.pid))
+            tree.sample()
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:  # reaped here, for its CPU time: tell Popen
                 proc.returncode = os.waitstatus_to_exitcode(status)
@@ -136,7 +206,8 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800,
     own, worker = reported_peak_memory_mb(stdout)
     peak = max(peak, own)
     return ChildRun(seconds, peak + worker, proc.returncode, stdout, err_path.read_text(errors="replace"),
-                    round(cpu, 2), round(peak, 1), round(worker, 1))
+                    round(cpu, 2), round(peak, 1), round(worker, 1), round(tree.pss_peak_mb, 1),
+                    round(max(tree.cpu_seconds, cpu), 2))
 
 
 def json_records(log_text: str) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ class MemoryRun:
     seconds: float
     daemon_MB: float = 0.0
     worker_MB: float = 0.0
+    tree_pss_MB: float = 0.0  # peak summed PSS of intake and every process under it (sampled)
+    cpu_seconds: float = 0.0  # CPU of intake and every process under it (sampled)
 
 
 def sized_mix(target_mb: float, video_seconds: int = VIDEO_SECONDS) -> Mix:
@@ -58,10 +60,11 @@ def measure(server: DovecotServer, mails: list[CorpusMail], what: str, workdir: 
         if run.returncode != 0:
             raise RuntimeError(f"intake poll failed:\n{run.stdout}\n{run.stderr[-3000:]}")
         size = max((m.size for m in mails), default=0) / MB
-        print(f"{what}: peak RSS {run.peak_rss_mb:.0f} MB (intake {run.daemon_peak_mb:.0f} + worker "
-              f"{run.worker_peak_mb:.0f}) in {run.seconds:.1f} s", flush=True)
+        print(f"{what}: peak RSS {run.peak_rss_mb:.0f} MB (intake {run.daemon_peak_mb:.0f} + workers "
+              f"{run.worker_peak_mb:.0f}), peak PSS of the tree {run.tree_pss_peak_mb:.0f} MB, "
+              f"CPU {run.tree_cpu_seconds:.1f} s, in {run.seconds:.1f} s", flush=True)
         return MemoryRun(what, len(mails), round(size, 1), round(run.peak_rss_mb, 1), round(run.seconds, 1),
-                         run.daemon_peak_mb, run.worker_peak_mb)
+                         run.daemon_peak_mb, run.worker_peak_mb, run.tree_pss_peak_mb, run.tree_cpu_seconds)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -104,10 +107,14 @@ def main() -> int:
              if len(singles) >= 2 and singles[-1].message_MB != singles[0].message_MB else float("nan"))
     md = "\n".join([
         "# Peak RSS of `intake poll --once`", "",
-        *table(("run", "mails", "largest mail MB", "peak RSS MB", "intake MB", "worker MB", "above floor MB",
-                "seconds"),
+        *table(("run", "mails", "largest mail MB", "peak RSS MB (intake + workers)", "intake MB", "workers MB",
+                "above floor MB", "peak PSS of the tree MB", "CPU s", "seconds"),
                [(r.what, r.mails, r.message_MB, r.peak_rss_MB, r.daemon_MB, r.worker_MB,
-                 round(r.peak_rss_MB - floor, 1), r.seconds) for r in runs]),
+                 round(r.peak_rss_MB - floor, 1), r.tree_pss_MB, r.cpu_seconds, r.seconds) for r in runs]),
+        "", "Peak RSS: intake's own VmHWM plus each file-reading worker's (pages shared between the processes, such",
+        "as the readers' libraries the fork server loaded once, count in each). Peak PSS of the tree: sampled every",
+        "0.2 s over intake, the fork server and the workers, each shared page split among the processes sharing it",
+        "(what the processes take from the machine together; a spike shorter than the interval can be missed).",
         "", f"RSS growth per MB of message between the smallest and largest single submission: {slope:.3f} MB/MB "
             "(0 = bounded by a constant)."]) + "\n"
     write_results(args.results_dir, "memory", {"runs": [asdict(r) for r in mine], "rss_per_message_MB": slope,

@@ -287,6 +287,12 @@ class Store:
         with self.session() as s, s.begin():
             s.execute(update(Message).where(Message.id == message_row_id).values(attempts=Message.attempts + 1))
 
+    def give_back_attempt(self, message_row_id: int) -> None:
+        """An attempt that ended for a cause outside the mail (the disk full) does not count against it."""
+        with self.session() as s, s.begin():
+            s.execute(update(Message).where(Message.id == message_row_id, Message.attempts > 0)
+                      .values(attempts=Message.attempts - 1))
+
     def set_message_status(
         self, message_row_id: int, status: str, *, error: str | None = None, kind: str | None = None,
         defects: Sequence[str] | None = None, from_addr: str | None = None, subject: str | None = None,

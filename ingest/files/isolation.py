@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import copyreg
+import gc
 from concurrent.futures import ThreadPoolExecutor
 import ctypes
 import logging
@@ -114,6 +115,9 @@ _PR_SET_PDEATHSIG = 1
 
 def _worker_init(memory_mb: int, log_setup: tuple[str, int] | None) -> None:
     _die_with_parent()
+    # The readers' modules (imported by the fork server) stay for the worker's life: out of the collector's
+    # sight, a full collection after each item costs microseconds instead of ~0.2 s (see _collect).
+    gc.freeze()
     if log_setup is not None:
         logs.setup_logging(*log_setup)
     if memory_mb > 0:
@@ -177,7 +181,15 @@ def worker_peak_memory_mb(limits: LimitSettings) -> float | None:
 def _measured(function: Callable[..., T], *args: Any) -> tuple[T, int, float]:
     """In a worker: ``function(*args)``, with this worker's pid and peak memory so far."""
     result = function(*args)
+    _collect()
     return result, os.getpid(), peak_memory_mb()
+
+
+def _collect() -> None:
+    """In a worker, after each file: pypdf's and python-docx's object graphs are full of reference cycles,
+    which the collector's thresholds let pile up over several files; with the heap fragmented in between, a
+    worker grew from 61 to 115 MB over 13 corpus mails, and stayed at 77 MB with a collection after each file."""
+    gc.collect()
 
 
 @atexit.register
@@ -270,6 +282,7 @@ def _each(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any,
         except MemoryError:
             result = Overrun("memory", time.perf_counter() - start)
         outcomes.append((result, time.perf_counter() - start))
+        _collect()
         if sink is not None:
             try:
                 pickle.dump(outcomes[-1], sink)

@@ -1,4 +1,5 @@
-"""The daemon: one cycle = fetch → process → send, on a schedule, never overlapping itself.
+"""The daemon: one cycle = fetch → process → send, on a schedule, never overlapping itself. Within a cycle the
+fetch runs in a thread beside the processing (the next mail downloads while the current one is read).
 
 - A database lease makes sure only one process works a mailbox at a time (two daemons on one
   PostgreSQL database and mailbox never process a mail twice), and APScheduler's
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -26,11 +28,13 @@ from imapclient.exceptions import IMAPClientError
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.pipeline.alerts import current_alerts, enqueue_alerts, send_now
 
 from ingest.mail.fetch import FetchReport, fetch_failure, fetch_new
+from ingest.config import ImapSettings
 from ingest.mail.imap import MailboxClient, MailboxError
 from ingest.pipeline.outbox import DispatchReport, dispatch
 from ingest.pipeline.process import ProcessReport, process_pending
@@ -82,6 +86,8 @@ class Daemon:
         self.lease_name = f"cycle:{imap.username}@{imap.host}/{imap.folder}" if imap else "cycle:local"
         self.lease_ttl = max(300, 5 * runtime.config.intake.poll_interval_seconds)
         self._last_renew = 0.0
+        self._renew_lock = threading.Lock()
+        self._lease_lost = False
         self._not_before = 0.0
         self.consecutive_failures = 0
         # Read by the watchdog thread (a stuck cycle cannot report itself).
@@ -90,15 +96,18 @@ class Daemon:
         self.last_tick: datetime | None = None  # the scheduler's last call, backing off or not
 
     def _stop_or_renew(self) -> bool:
-        """Checked between messages: honour a stop request and keep our lease alive."""
-        if self.stop_event.is_set():
+        """Checked between messages (by the fetch and the processing of a cycle, each in its thread): honour a
+        stop request and keep our lease alive. A lease lost stays lost for the rest of the cycle."""
+        if self.stop_event.is_set() or self._lease_lost:
             return True
-        now = time.monotonic()
-        if now - self._last_renew > self.lease_ttl / 3:
-            if not self.rt.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
-                log.error("收信锁已被另一个进程取得，本轮到此停止")
-                return True
-            self._last_renew = now
+        with self._renew_lock:
+            now = time.monotonic()
+            if now - self._last_renew > self.lease_ttl / 3:
+                if not self.rt.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl):
+                    log.error("收信锁已被另一个进程取得，本轮到此停止")
+                    self._lease_lost = True
+                    return True
+                self._last_renew = now
         return False
 
     def _take_lease(self) -> bool:
@@ -127,13 +136,15 @@ class Daemon:
             log.error("%s", report.error)
             return self._finish(report)
         self._last_renew = time.monotonic()
+        self._lease_lost = False
         try:
             self._work(report)
         except SQLAlchemyError as exc:
             report.error = f"数据库不可用：{_first_line(exc)}"
             log.error("%s", report.error)
-        except OSError as exc:
-            report.error = f"本地存储出错（{self.rt.spool.root}）：{exc}"
+        except OSError as exc:  # processing met a full disk (fetch_failure words it) or another storage fault
+            report.error = (fetch_failure(exc, self.rt.spool.root)[0] if exc.errno == errno.ENOSPC
+                            else f"本地存储出错（{self.rt.spool.root}）：{exc}")
             log.error("%s", report.error)
         finally:
             try:
@@ -143,44 +154,56 @@ class Daemon:
         return self._finish(report)
 
     def _work(self, report: CycleReport) -> None:
-        store = self.rt.store
         self.rt.spool.clean_tmp()
         imap = self.rt.config.imap
-        disk_full = False
-        if imap is not None:
-            mailbox = MailboxClient(imap)
-            try:
-                with report.times.stage("fetch"):
-                    mailbox.connect()
-                    report.fetched = fetch_new(mailbox, store, self.rt.spool, stop_requested=self._stop_or_renew,
-                                             max_message_bytes=self.rt.config.intake.max_message_bytes)
-                store.record_poll(mailbox.account, imap.folder, ok=True)
-            except (MailboxError, IMAPClientError, OSError) as exc:
-                # A server restart, a dropped connection or a refused login: what was spooled stays, the
-                # next cycle resumes after the last recorded UID.
-                report.error, disk_full = fetch_failure(exc, self.rt.spool.root)
-                log.error("%s", report.error)
-                store.log_event("poll.failed", detail={"error": report.error})
-            finally:
-                mailbox.close()
-        if not disk_full:
-            # With the disk full every message would fail and use up one of its attempts for nothing.
+        if imap is None:
             with report.times.stage("process"):
                 report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+        else:
+            self._fetch_and_process(report, imap)
         enqueue_alerts(self.rt, current_alerts(self.rt))
         smtp = self.rt.config.smtp
         if smtp is not None:
             with report.times.stage("send"):
-                report.sent = dispatch(store, self.rt.sender, self.rt.reply_from,
+                report.sent = dispatch(self.rt.store, self.rt.sender, self.rt.reply_from,
                                        retry_base_seconds=smtp.retry_base_seconds,
                                        stop_requested=self._stop_or_renew)
 
+    def _fetch_and_process(self, report: CycleReport, imap: ImapSettings) -> None:
+        """Fetch and process side by side: a thread downloads the next messages into the spool (the cycle's
+        one IMAP connection) while this thread processes those already recorded, oldest first, as before.
+        A message is processed only once its spool file and row are committed, so a kill -9 leaves what
+        either side would have left alone."""
+        fetcher = _Fetcher(self, report, imap)
+        if _private_to_each_thread(self.rt.store.engine.url):  # SQLite in memory: fetch first, as before
+            fetcher.run()
+            if fetcher.failure is not None:
+                raise fetcher.failure
+            if not fetcher.disk_full:
+                with report.times.stage("process"):
+                    report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+            return
+        fetcher.start()
+        try:
+            with report.times.stage("process"):
+                # With the disk full every message would fail and use up one of its attempts for nothing.
+                report.processed = process_pending(
+                    self.rt, stop_requested=lambda: fetcher.disk_full or self._stop_or_renew(),
+                    wait_for_more=fetcher.wait_for_more)
+        finally:
+            fetcher.join()
+        if fetcher.failure is not None:  # what the cycle would have raised had the fetch run in this thread
+            raise fetcher.failure
+
     def _finish(self, report: CycleReport) -> CycleReport:
-        self.cycle_started = None
+        started, self.cycle_started = self.cycle_started, None
         self.last_cycle_finished = datetime.now(timezone.utc)
         self.consecutive_failures = self.consecutive_failures + 1 if report.error else 0
+        # The phases overlap (fetch beside process): the cycle's own wall time is not their sum.
+        wall = (self.last_cycle_finished - started).total_seconds() if started else 0.0
         log.info("%s本轮收信：%s（用时：%s）", self.log_prefix, report.summary(), report.times.summary(),
-                 extra={"cycle_seconds": report.times.rounded(), "fetched_bytes": report.fetched.bytes})
+                 extra={"cycle_seconds": report.times.rounded(), "cycle_wall_seconds": round(wall, 3),
+                        "fetched_bytes": report.fetched.bytes})
         return report
 
     def backoff_seconds(self) -> float:
@@ -245,6 +268,69 @@ def serve_forever(daemons: Sequence[Daemon]) -> None:
     log.info("case-intake 服务已启动：每 %d 秒收一次信（征集：%s）", interval, names)
     scheduler.start()
     log.info("case-intake 服务已停止")
+
+
+class _Fetcher(threading.Thread):
+    """One cycle's fetch, beside its processing: new mail into the spool, each recorded message announced to
+    ``wait_for_more``. Faults end the fetch with one line in ``report.error``, as when it ran alone."""
+
+    def __init__(self, daemon: Daemon, report: CycleReport, imap: ImapSettings) -> None:
+        super().__init__(name="imap-fetch", daemon=True)
+        self.daemon_, self.report, self.imap = daemon, report, imap
+        self.disk_full = False
+        self.failure: BaseException | None = None  # anything the cycle does not turn into report.error itself
+        self._changed = threading.Condition()
+        self._recorded = self._seen = 0
+        self._done = False
+
+    def run(self) -> None:
+        try:
+            self._fetch()
+        except BaseException as exc:  # noqa: BLE001 - handed to the cycle's thread, raised there after join
+            self.failure = exc
+        finally:
+            with self._changed:
+                self._done = True
+                self._changed.notify_all()
+
+    def _fetch(self) -> None:
+        d, report, rt = self.daemon_, self.report, self.daemon_.rt
+        mailbox = MailboxClient(self.imap)
+        try:
+            with report.times.stage("fetch"):
+                mailbox.connect()
+                report.fetched = fetch_new(mailbox, rt.store, rt.spool, stop_requested=d._stop_or_renew,
+                                           max_message_bytes=rt.config.intake.max_message_bytes,
+                                           on_spooled=lambda _row: self._announce())
+            rt.store.record_poll(mailbox.account, self.imap.folder, ok=True)
+        except (MailboxError, IMAPClientError, OSError) as exc:
+            # A server restart, a dropped connection or a refused login: what was spooled stays, the
+            # next cycle resumes after the last recorded UID.
+            report.error, self.disk_full = fetch_failure(exc, rt.spool.root)
+            log.error("%s", report.error)
+            rt.store.log_event("poll.failed", detail={"error": report.error})
+        finally:
+            mailbox.close()
+
+    def _announce(self) -> None:
+        with self._changed:
+            self._recorded += 1
+            self._changed.notify_all()
+
+    def wait_for_more(self) -> bool:
+        """Blocks until a message was recorded since the last call (True) or the fetch ended (False when it
+        recorded nothing more)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._recorded > self._seen or self._done)
+            more = self._recorded > self._seen
+            self._seen = self._recorded
+            return more
+
+
+def _private_to_each_thread(url: URL) -> bool:
+    """SQLite in memory: each thread's connection is a database of its own, so a fetch thread's rows would
+    never reach the processing."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _dead_local_process(holder: str) -> bool:

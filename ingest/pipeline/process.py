@@ -9,6 +9,7 @@ after a kill -9 gives the same result; the filing transaction is idempotent per 
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -199,9 +200,12 @@ def _match_bounce(rt: Runtime, msg: SpooledMessage, spooled: Path) -> None:
                            detail={"bounced_message_ids": ids})
 
 
-def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda: False) -> ProcessReport:
+def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda: False,
+                    wait_for_more: Callable[[], bool] | None = None) -> ProcessReport:
     """Every message still to do (spooled, parsed, failed and not given up, filed without a queued reply), one by
-    one behind the isolation boundary, until ``stop_requested``."""
+    one behind the isolation boundary, oldest first, until ``stop_requested``. ``wait_for_more`` (while a fetch
+    runs beside this): called when the queue is done, blocks until more messages were recorded (True: look
+    again) or the fetch ended with none (False). A message is tried at most once per call."""
     report = ProcessReport()
     # A message that killed the process on every attempt (it never got as far as being marked failed): stop.
     for message_row_id in rt.store.give_up_messages():
@@ -210,26 +214,46 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
         report.failed += 1
     # Filed messages without a queued reply (killed between the two commits) run again: the filing is
     # idempotent per message and the reply is queued this time.
-    pending = rt.store.messages_with_status((MessageStatus.SPOOLED, MessageStatus.PARSED, MessageStatus.FAILED))
-    for msg in [*pending, *rt.store.messages_filed_without_reply()]:
-        if stop_requested():
+    unanswered = rt.store.messages_filed_without_reply()
+    tried: set[int] = set()
+    while True:
+        pending = rt.store.messages_with_status((MessageStatus.SPOOLED, MessageStatus.PARSED, MessageStatus.FAILED))
+        if not _process_each(rt, [m for m in pending if m.id not in tried], tried, report, stop_requested):
+            return report
+        if wait_for_more is None or not wait_for_more():
             break
-        status = process_isolated(rt, msg)
+    _process_each(rt, [m for m in unanswered if m.id not in tried], tried, report, stop_requested)
+    return report
+
+
+def _process_each(rt: Runtime, messages: Sequence[SpooledMessage], tried: set[int], report: ProcessReport,
+                  stop_requested: Callable[[], bool]) -> bool:
+    """Each message in turn (its outcome counted in ``report``); False when a stop was requested."""
+    for msg in messages:
+        if stop_requested():
+            return False
+        tried.add(msg.id)
+        status = process_isolated(rt, msg, disk_full_stops=True)
         if status == MessageStatus.FAILED:
             report.failed += 1
         elif status == MessageStatus.STORED:
             report.stored += 1
         else:
             report.skipped += 1
-    return report
+    return True
 
 
-def process_isolated(rt: Runtime, msg: SpooledMessage) -> str:
+def process_isolated(rt: Runtime, msg: SpooledMessage, *, disk_full_stops: bool = False) -> str:
     """``process_message`` behind the isolation boundary every caller needs (the daemon's cycle, a worker's
-    job): a fault of this mail is recorded on it (retried later, attempts capped) and returned as 'failed'."""
+    job): a fault of this mail is recorded on it (retried later, attempts capped) and returned as 'failed'.
+    ``disk_full_stops``: a full disk is not the mail's fault: its attempt is given back and the error raised
+    (the daemon's cycle ends with the disk-full line; the next cycle resumes)."""
     try:
         return process_message(rt, msg)
     except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
+        if disk_full_stops and isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            rt.store.give_back_attempt(msg.id)
+            raise
         # Recorded and retried on later cycles (attempts are counted, capped); staff see the error.
         log.exception("邮件 %d 处理失败", msg.id)
         rt.store.set_message_status(msg.id, MessageStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -226,14 +226,19 @@ class MailboxClient:
             if uid not in fetched:
                 raise MailboxError(f"邮件 UID {uid} 已不在邮箱中")
             data = body_chunk(fetched[uid], offset)
-            if len(data) > chunk:  # the server ignored the partial request and sent everything
+            del fetched
+            got = len(data)
+            if got > chunk:  # the server ignored the partial request and sent everything
                 if offset:
                     raise MailboxError(f"服务器对 UID {uid} 的分段下载应答不一致")
                 write(data)
-                return len(data)
+                return got
             write(data)
-            offset += len(data)
-            if len(data) < chunk or (size and offset >= size) or not data:
+            # Let go of this chunk before the next is read: otherwise two chunks are held at once (the fetch
+            # runs beside the processing, so this is the daemon's peak, not only the fetch's).
+            del data
+            offset += got
+            if got < chunk or (size and offset >= size) or not got:
                 return offset
 
     def download_header(self, uid: int, write: Callable[[bytes], None], limit: int = 1 << 20) -> int:

@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import olefile
-import rarfile
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +193,9 @@ def office_encryption(path: Path) -> bool:
 
 def rar_encryption(source: Path) -> set[str] | str:
     """Names of encrypted RAR members, or "headers" when the file list itself is encrypted."""
+    # Imported here: rarfile loads cryptography (~7 MB per process) and only RAR files need it.
+    import rarfile
+
     try:
         archive = rarfile.RarFile(str(source))
     except (rarfile.Error, OSError):

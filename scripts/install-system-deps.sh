@@ -24,7 +24,9 @@ runtime=(python3-venv libarchive13 libreoffice-writer-nogui fonts-noto-cjk)
 #   libarchive-tools, p7zip-full, zip   bsdtar, 7z and Info-ZIP make the test archives (GBK-named ZIPs, 7z)
 #   git             the fresh-clone install test
 #   pipx            the `pipx install .` test (intake in a venv of its own, on PATH)
-#   postgresql      only when no PostgreSQL answers on 127.0.0.1:5432 (the tests then start a cluster of their own)
+#   postgresql      its server binaries (pg_ctl), unless present: the tests use the server on 127.0.0.1:5432 when one
+#                   answers, and test_self_started_postgres_when_forced starts a throwaway cluster in every run (a
+#                   stock root whose host server answered lacked pg_ctl: that test failed)
 test_only=(dovecot-imapd isync chromium libatomic1 libarchive-tools p7zip-full zip git pipx)
 
 installed() {
@@ -32,10 +34,7 @@ installed() {
 }
 
 postgres_available() {
-    # A server already answering, or server binaries the tests can start a throwaway cluster with.
-    if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-        return 0
-    fi
+    # Server binaries the tests can start a throwaway cluster with (a server answering on 5432 is not enough).
     compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null
 }
 

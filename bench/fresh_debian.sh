@@ -66,7 +66,7 @@ main() {
     status=0
     in_root "bash scripts/demo.sh" >"$log" 2>&1 || status=$?
     t_demo=$((SECONDS - t0))
-    after_kb=$(du -sxk --exclude=root/case-intake "$root" | cut -f1)
+    after_kb=$(du -sxk --exclude=root/case-intake --exclude=root/tmp "$root" | cut -f1)
     venv_kb=$(du -sxk "$root/root/case-intake/.venv" 2>/dev/null | cut -f1 || echo 0)
     say "- \`bash scripts/demo.sh\`: exit $status, ${t_demo} s wall (system packages + .venv + the demo)"
     grep -E "用时|安装系统软件包|创建 Python|回执写入" "$log" | sed 's/^/    /' | tee -a "$report"
@@ -86,7 +86,7 @@ main() {
         tstatus=0
         in_root "bash scripts/test.sh" >"$work/test.log" 2>&1 || tstatus=$?
         t_test=$((SECONDS - t0))
-        tests_kb=$(du -sxk --exclude=root/case-intake "$root" | cut -f1)
+        tests_kb=$(du -sxk --exclude=root/case-intake --exclude=root/tmp "$root" | cut -f1)  # not the tests' leftovers in /tmp
         debs2_kb=$(du -sxk "$root/var/cache/apt/archives" | cut -f1)
         say "- \`bash scripts/test.sh\`: exit $tstatus, ${t_test} s wall; test-only system packages $(((tests_kb - after_kb - debs2_kb + debs_kb) / 1024)) MB installed"
         grep -E "passed|failed|用时|安装系统软件包|全部通过|失败" "$work/test.log" | tail -8 | sed 's/^/    /' | tee -a "$report"

@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -99,12 +99,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_config(workdir: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
-                 spool_dir: str = "spool", intake_extra: str = "") -> Path:
+def write_config(workdir: Path, *, imap_port: int, user: str | None, smtp_port: int, db_url: str,
+                 spool_dir: str = "spool", intake_extra: str = "",
+                 campaigns: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """The kill suites' configuration (also bench/distributed.py's, with its ``campaigns``)."""
     # 16 KB fetch chunks: a message takes many round trips, so kills land inside a download too.
     return write_intake_config(workdir, imap_port=imap_port, user=user, smtp_port=smtp_port, db_url=db_url,
                                spool_dir=spool_dir, intake_extra=intake_extra, fetch_chunk_bytes=16384,
-                               replies_per_sender_per_hour=10)
+                               replies_per_sender_per_hour=10, campaigns=campaigns)
 
 
 @dataclass

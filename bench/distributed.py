@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, report, verify  # noqa: E402
-from ingest.samples.submissions import MAILBOX, RECEIVED  # noqa: E402
+from crash_suite import CrashResult, KillRecord, Watcher, make_backlog, report, verify, write_config  # noqa: E402
+from ingest.samples.submissions import RECEIVED  # noqa: E402
 from store.models import Event  # noqa: E402
 
 # Fast failure detection for a test run: a killed worker's jobs are taken over after a few seconds.
@@ -113,40 +113,11 @@ CAMPAIGNS = (("jcjy2025", "JCJY2025"), ("jcjy2025b", "JCB"))
 def write_two_campaigns(workdir: Path, *, imap_port: int, users: tuple[str, str], smtp_port: int,
                         db_url: str) -> Path:
     """One deployment serving two campaigns (the 2025 call twice, own ids and case-number prefixes), each its own
-    mailbox on the same server; 16 KB fetch chunks, so kills land inside downloads too."""
-    entries = "".join(f"""
-[[campaigns]]
-campaign_file = "campaigns/jcjy2025.toml"
-id = "{cid}"
-case_number_prefix = "{prefix}"
-[campaigns.imap]
-username = "{user}"
-""" for (cid, prefix), user in zip(CAMPAIGNS, users))
-    cfg = workdir / "config.toml"
-    cfg.write_text(f"""[intake]
-spool_dir = "spool"
-database_url = "{db_url}"
-poll_interval_seconds = 1
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-password_env = "TEST_IMAP_PASSWORD"
-fetch_chunk_bytes = 16384
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-sender = "{MAILBOX}"
-sender_name = "基础教育创新案例征集工作组"
-retry_base_seconds = 1
-max_replies_per_sender_per_hour = 10
-{entries}""", encoding="utf-8")
-    return cfg
+    mailbox on the same server; the kill suites' settings (16 KB fetch chunks, so kills land inside downloads too)."""
+    entries = [{"campaign_file": "campaigns/jcjy2025.toml", "id": cid, "case_number_prefix": prefix,
+                "imap": {"username": user}} for (cid, prefix), user in zip(CAMPAIGNS, users)]
+    return write_config(workdir, imap_port=imap_port, user=None, smtp_port=smtp_port, db_url=db_url,
+                        campaigns=entries)
 
 
 def run_distributed(*, dovecot: Any, smtp_sink: Any, db_url: str, workdir: Path, mails: int, kills: int,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import glob
 import grp
 import os
@@ -28,7 +29,7 @@ from datetime import datetime
 from email import message_from_bytes
 from email.policy import compat32
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import psycopg
 from aiosmtpd.controller import Controller
@@ -538,19 +539,47 @@ def drop_database(database_url: str) -> None:
 TEST_MAILBOX = "jcjyzj2025@163.com"  # campaign.mailbox of the example campaign: our own sender address
 
 
-def write_intake_config(directory: Path, *, imap_port: int, user: str, smtp_port: int, db_url: str,
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON's string escapes are a subset of TOML's basic strings
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def campaigns_toml(entries: Iterable[Mapping[str, Any]]) -> str:
+    """One ``[[campaigns]]`` table per entry: its plain keys (campaign_file, id, case_number_prefix …), then each
+    nested mapping as its sub-table (``{"imap": {"username": …}}`` -> ``[campaigns.imap]``)."""
+    out = []
+    for entry in entries:
+        lines = ["[[campaigns]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items() if not isinstance(v, Mapping)]
+        for name, table in entry.items():
+            if isinstance(table, Mapping):
+                lines += [f"[campaigns.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        out.append("\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
+def write_intake_config(directory: Path, *, imap_port: int, user: str | None, smtp_port: int, db_url: str,
                         spool_dir: str = "spool", poll_interval_seconds: int = 1, fetch_chunk_bytes: int = 1048576,
                         replies_per_sender_per_hour: int | None = None, intake_extra: str = "",
                         smtp_extra: str = "", limits: str = "", campaign_file: str | None = None,
                         sender: str = TEST_MAILBOX, sender_name: str | None = "基础教育创新案例征集工作组",
-                        links: str = "", tail: str = "") -> Path:
+                        links: str = "", tail: str = "", campaigns: Sequence[Mapping[str, Any]] = ()) -> Path:
     """``config.toml`` in ``directory``: loopback Dovecot and SMTP sink, the example campaign (the 2025 call)
     or a campaign profile (``campaign_file``). The IMAP password comes from TEST_IMAP_PASSWORD (``run_intake``).
-    ``links``: keys of the [links] table; ``tail``: tables appended after the campaign (e.g. [console])."""
+    ``links``: keys of the [links] table; ``tail``: tables appended after the campaign (e.g. [console]).
+    ``campaigns``: one deployment serving several calls instead (``campaigns_toml``); [imap] and [smtp] then hold
+    what they share, each entry's own keys replacing them (``user`` None: every entry names its mailbox)."""
     from ingest.config import example_campaign_toml
 
+    if campaigns and campaign_file:
+        raise ValueError("campaign_file and campaigns are two forms of the configuration; give one")
     head = f'campaign_file = "{campaign_file}"' if campaign_file else ""
-    campaign = "" if campaign_file else example_campaign_toml()
+    campaign = campaigns_toml(campaigns) if campaigns else "" if campaign_file else example_campaign_toml()
+    user_line = "" if user is None else f'username = "{user}"'
     name_line = "" if sender_name is None else f'sender_name = "{sender_name}"'
     per_hour = "" if replies_per_sender_per_hour is None else \
         f"max_replies_per_sender_per_hour = {replies_per_sender_per_hour}"
@@ -566,7 +595,7 @@ poll_interval_seconds = {poll_interval_seconds}
 host = "127.0.0.1"
 port = {imap_port}
 security = "plain"
-username = "{user}"
+{user_line}
 password_env = "TEST_IMAP_PASSWORD"
 fetch_chunk_bytes = {fetch_chunk_bytes}
 use_idle = false

@@ -26,7 +26,7 @@ from ingest.staff.webapp import build_console
 from ingest.samples import files as samples
 from ingest.samples.mails import Attachment, build_mail
 from ingest.samples.submissions import RECEIVED, SCHOOLS, submission_mail
-from servers import DovecotServer, SmtpSink, run_intake
+from servers import DovecotServer, SmtpSink, run_intake, write_intake_config
 from store.models import Case, MailboxState, Message, OutboxMail
 
 pytestmark = pytest.mark.e2e
@@ -38,53 +38,23 @@ PASSWORD = "correct horse battery"
 
 def _config(directory: Path, *, imap_port: int, smtp_port: int, db_url: str, jc_user: str, zz_user: str,
             zz_folder: str = "INBOX") -> Path:
-    cfg = directory / "config.toml"
+    """The two calls, each its own mailbox and sender (the Zhuzhou one with no sender name), and a reviewer."""
     (directory / "console.secret").write_text("s" * 48, encoding="utf-8")
     (directory / "console.secret").chmod(0o600)
-    cfg.write_text(f"""
-[console]
+    console = f"""[console]
 secret_key_file = "console.secret"
 https_only = false
 [[console.users]]
 name = "li"
 role = "reviewer"
 password_hash = "{hash_password(PASSWORD)}"
-
-[intake]
-spool_dir = "spool"
-database_url = "{db_url}"
-poll_interval_seconds = 1
-
-[imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "plain"
-password_env = "TEST_IMAP_PASSWORD"
-use_idle = false
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-username = ""
-retry_base_seconds = 1
-
-[[campaigns]]
-campaign_file = "campaigns/jcjy2025.toml"
-[campaigns.imap]
-username = "{jc_user}"
-[campaigns.smtp]
-sender = "{JC_SENDER}"
-sender_name = "基础教育创新案例征集工作组"
-
-[[campaigns]]
-campaign_file = "campaigns/zhuzhou2021.toml"
-[campaigns.imap]
-username = "{zz_user}"
-folder = "{zz_folder}"
-[campaigns.smtp]
-sender = "{ZZ_SENDER}"
-""", encoding="utf-8")
+"""
+    campaigns = ({"campaign_file": "campaigns/jcjy2025.toml", "imap": {"username": jc_user},
+                  "smtp": {"sender": JC_SENDER, "sender_name": "基础教育创新案例征集工作组"}},
+                 {"campaign_file": "campaigns/zhuzhou2021.toml", "imap": {"username": zz_user, "folder": zz_folder},
+                  "smtp": {"sender": ZZ_SENDER}})
+    cfg = write_intake_config(directory, imap_port=imap_port, user=None, smtp_port=smtp_port, db_url=db_url,
+                              sender_name=None, campaigns=campaigns, tail=console)
     cfg.chmod(0o600)
     return cfg
 

@@ -30,14 +30,20 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
-class ImapSettings:
-    """The [imap] table: the mailbox to poll."""
+class MailServer:
+    """Where a mail server answers and whom we log in as: what [imap] and [smtp] both begin with."""
 
     host: str
     port: int
     security: str  # ssl | starttls | plain
     username: str
     password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ImapSettings(MailServer):
+    """The [imap] table: the mailbox to poll."""
+
     folder: str = "INBOX"
     processed_folder: str = ""
     fetch_chunk_bytes: int = 8 * 1024 * 1024
@@ -46,14 +52,9 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
-class SmtpSettings:
+class SmtpSettings(MailServer):
     """The [smtp] table: how replies are sent (or written to files in dry-run mode)."""
 
-    host: str
-    port: int
-    security: str  # ssl | starttls | plain
-    username: str
-    password: str = field(repr=False)
     sender: str = ""
     sender_name: str = ""
     mode: str = "send"  # send | dry-run

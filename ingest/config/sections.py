@@ -21,13 +21,13 @@ _INTAKE_KEYS = {
     "alert_after_failures", "alert_no_poll_minutes", "alert_lag_minutes", "templates_dir", "secrets_file",
     "database_password_env", "database_password_file",
 }
-_IMAP_KEYS = {
-    "host", "port", "security", "username", "password_env", "password_file", "folder",
-    "processed_folder", "fetch_chunk_bytes", "timeout_seconds", "use_idle",
+# The keys of model.MailServer (the password named, never written in the file), then each table's own.
+_SERVER_KEYS = {"host", "port", "security", "username", "password_env", "password_file"}
+_IMAP_KEYS = _SERVER_KEYS | {
+    "folder", "processed_folder", "fetch_chunk_bytes", "timeout_seconds", "use_idle",
 }
-_SMTP_KEYS = {
-    "host", "port", "security", "username", "password_env", "password_file", "sender",
-    "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
+_SMTP_KEYS = _SERVER_KEYS | {
+    "sender", "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
     "retry_base_seconds", "max_automatic_replies_per_hour", "message_id_key_env", "message_id_key_file",
 }
 _CAMPAIGN_KEYS = {

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from checks.domain import (ACCEPTED_STATUSES, CaseIdentity, FileRole, SubmissionStatus)
 from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission
+from store.records import AttachmentRecord, FindingRecord
 from store.repo import Store
 from store.queries.common import current_submission_join, effective_status_column
 
@@ -160,33 +161,17 @@ def failed_findings_by_case(store: Store, campaign_id: str,
 # ---- one case -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class AttachmentRow:
-    """One stored file or link of a version, as the case page shows it."""
+class AttachmentRow(AttachmentRecord):
+    """One stored file or link of a version, as the case page shows it: the record as it was filed plus the row's
+    id, which the page's download link names (a record about to be filed has no id yet; that is all they differ
+    in)."""
 
-    id: int
-    name: str
-    role: str
-    kind: str
-    size: int
-    sha256: str | None
-    stored_path: str | None
-    archive: str | None
-    url: str | None
-    expires_at: datetime | None
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    id: int = field(kw_only=True)
 
 
-@dataclass(frozen=True)
-class FindingRow:
-    """One rule's result on a version, as the case page shows it."""
-
-    rule: str
-    clause: str
-    severity: str
-    passed: bool
-    message: str
-    fix: str
-    file: str | None
+# One rule's result on a version, as the case page shows it: the finding as it was filed (nothing links to a
+# single finding, so the page needs no id), the same type.
+FindingRow = FindingRecord
 
 
 @dataclass(frozen=True)
@@ -276,12 +261,14 @@ def case_detail(store: Store, campaign_id: str, case_ref: str) -> CaseDetail:
         sub_ids = [r[0] for r in subs]
         atts: dict[int, list[AttachmentRow]] = defaultdict(list)
         for a in s.scalars(select(Attachment).where(Attachment.submission_id.in_(sub_ids)).order_by(Attachment.id)):
-            atts[a.submission_id].append(AttachmentRow(a.id, a.name, a.role, a.kind, a.size, a.sha256, a.stored_path,
-                                                       a.archive, a.url, a.expires_at, dict(a.facts or {})))
+            atts[a.submission_id].append(AttachmentRow(
+                id=a.id, name=a.name, role=a.role, kind=a.kind, size=a.size, sha256=a.sha256,
+                stored_path=a.stored_path, archive=a.archive, url=a.url, expires_at=a.expires_at,
+                facts=dict(a.facts or {})))
         finds: dict[int, list[FindingRow]] = defaultdict(list)
         for f in s.scalars(select(Finding).where(Finding.submission_id.in_(sub_ids)).order_by(Finding.id)):
             finds[f.submission_id].append(FindingRow(f.rule, f.clause, f.severity, f.passed, f.message, f.fix,
-                                                     f.file))
+                                                     f.file, dict(f.evidence or {})))
         mails = tuple(MailRow(m.id, m.kind, m.recipient, m.subject, m.status, m.attempts, m.created_at, m.sent_at,
                               m.last_error, m.message_id)
                       for m in s.scalars(select(OutboxMail).where(OutboxMail.case_id == case_id)

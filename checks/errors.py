@@ -13,7 +13,7 @@ handle and let the rest through:
     │   └── SmtpPermanent             never retry (5xx, RFC 5321 §4.2.1; a refused address)
     ├── UnreadableFile                a file given to a command cannot be read
     ├── StartupError                  (ingest/runtime.py) campaign, rules or templates unusable
-    └── SchemaMismatch                (store/db.py) the database is not at the code's schema
+    └── SchemaMismatch                (store/reader.py) the database is not at the code's schema
 
 Findings about a submitter's files are data, not errors: these are for steps that cannot go on.
 Pure (no imports of ours, nothing but the standard library) so every package may raise them.

@@ -11,29 +11,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.errors import IntakeError
+from store.reader import SCHEMA_HEAD, SchemaMismatch  # noqa: F401  (named here too, where they were)
+from store.reader import MIGRATIONS_DIR, schema_mismatch, unreadable
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant unique to this application: the PostgreSQL advisory lock held while migrating.
 MIGRATION_LOCK_KEY = 0x1A7A_CE00
-
-
-def _newest_migration() -> str:
-    """The newest revision, from the file names (``NNNN_what.py`` whose revision is ``NNNN``; a test keeps this
-    equal to Alembic's head). Read-only commands compare the database with it instead of loading Alembic
-    (0.3–0.5 s of start-up)."""
-    names = [p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
-    return max(names, default="")
-
-
-SCHEMA_HEAD = _newest_migration()
-
-
-class SchemaMismatch(IntakeError):
-    """The database's schema is not the one this code reads; worded as one line for the operator."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -145,16 +130,9 @@ def check_schema(engine: Engine) -> None:
     try:
         found = schema_revision(engine)
     except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise SchemaMismatch(f"无法打开数据库 {where}：{detail[0] if detail else type(exc).__name__}") from exc
-    if found == SCHEMA_HEAD:
-        return
-    if found is None:
-        raise SchemaMismatch(f"数据库 {where} 中还没有收件数据表：请先运行 intake check-config（或启动 intake run）建立")
-    if found < SCHEMA_HEAD:
-        raise SchemaMismatch(f"数据库 {where} 的结构版本 {found} 比本程序（{SCHEMA_HEAD}）旧：请先运行 intake check-config "
-                             "升级（守护进程启动时也会升级）")
-    raise SchemaMismatch(f"数据库 {where} 的结构版本 {found} 比本程序（{SCHEMA_HEAD}）新：请升级 case-intake")
+        raise unreadable(where, exc) from exc
+    if (problem := schema_mismatch(found, where)) is not None:
+        raise problem
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Engine, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import session_factory
+from store.reader import Query, engine_reading
 from store.models import (
     Event,
 )
@@ -44,6 +46,16 @@ class StoreBase:
     def session(self) -> Session:
         """A new ORM session (``expire_on_commit=False``: rows stay readable after the transaction)."""
         return self._sessions()
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name ("sqlite", "postgresql"): a ``store.reader.Reader``."""
+        return self.engine.dialect.name
+
+    def reading(self) -> AbstractContextManager[Query]:
+        """Plain SQL reads in one transaction (``store.reader.Reader``): the statistics run here as they run on a
+        read-only command's ``Database``."""
+        return engine_reading(self.engine)
 
     def close(self) -> None:
         """Dispose of the engine if this store made it (an engine passed in belongs to the caller)."""

@@ -32,6 +32,7 @@ from store.records import (
     VersionRecord,
 )
 from store.repo_base import StoreBase
+from store.summaries import case_summaries
 
 
 class CaseRecords(StoreBase):
@@ -290,30 +291,9 @@ class CaseRecords(StoreBase):
 
     def case_summaries(self, campaign_id: str, *, files: bool = True) -> list[CaseSummary]:
         """Every case of the campaign with its current version's file hashes (for quotas and duplicates);
-        ``files=False`` leaves the hashes out (quotas need none). Columns, not ORM objects: the daemon reads
-        this for every mail and ``intake stats`` for its quota table, over every case of the campaign."""
-        with self.session() as s:
-            cases = s.execute(
-                select(Case.id, Case.case_no, Case.sender, Case.override_status, Case.status,
-                       Case.first_received_at, *Case.identity_columns())
-                .where(Case.campaign_id == campaign_id).order_by(Case.id)).all()
-            hashes: dict[int, list[str]] = {}
-            rows = s.execute(
-                select(Submission.case_id, Attachment.sha256)
-                .join(Attachment, Attachment.submission_id == Submission.id)
-                .join(Case, Case.id == Submission.case_id)
-                .where(Case.campaign_id == campaign_id, Submission.version == Case.current_version,
-                       Attachment.sha256.is_not(None))
-            ) if files else ()
-            for case_id, sha in rows:
-                if sha is not None:
-                    hashes.setdefault(case_id, []).append(sha)
-            return [
-                CaseSummary(case_id=case_id, case_no=case_no or "", sender=sender, identity=CaseIdentity(*who),
-                            status=override or status, first_received_at=first,
-                            file_sha256s=tuple(hashes.get(case_id, ())))
-                for case_id, case_no, sender, override, status, first, *who in cases
-            ]
+        ``files=False`` leaves the hashes out (quotas need none). Plain SQL (``store.summaries``), not ORM objects:
+        the daemon reads this for every mail and ``intake stats`` for its quota table, over every case."""
+        return case_summaries(self, campaign_id, files=files)
 
 
 def _add_contents(s: Session, submission_id: int, record: VersionRecord) -> None:

@@ -4,6 +4,9 @@ Chinese, plain aligned text when piped, typed errors as one line."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ from staff_factory import fill_cases
 from store import Store
 from store.db import SCHEMA_HEAD, alembic_config
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
 
 
 def write_config(tmp_path: Path, db: Path) -> Path:
@@ -55,12 +59,31 @@ def test_read_only_commands_check_the_schema_instead_of_migrating(tmp_path: Path
     empty = run("stats", "--config", cfg)
     assert empty.exit_code == 2 and "还没有收件数据表" in empty.output and empty.output.count("\n") == 1
     command.upgrade(alembic_config(f"sqlite:///{db}"), "0001")
-    old = run("list", "--config", cfg)
-    assert old.exit_code == 2 and f"比本程序（{SCHEMA_HEAD}）旧" in old.output and "intake check-config" in old.output
+    for name in ("list", "stats"):  # through the Store (ORM) and through store.reader (sqlite3)
+        old = run(name, "--config", cfg)
+        assert old.exit_code == 2 and f"比本程序（{SCHEMA_HEAD}）旧" in old.output and "intake check-config" in old.output
     store = Store.open(f"sqlite:///{db}")  # what check-config and the daemon do
     fill_cases(store.engine, 5, seed=4)
     store.close()
     assert json.loads(run("stats", "--format", "json", "--config", cfg).output)["total"] == 5
+
+
+def test_stats_on_sqlite_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    """`intake stats` runs from cron and staff's shells one call at a time: on SQLite it reads with the standard
+    library's sqlite3 (store.reader), SQLAlchemy and the ORM stay unloaded, and it still counts."""
+    db = tmp_path / "intake.db"
+    cfg = write_config(tmp_path, db)
+    store = Store.open(f"sqlite:///{db}")
+    fill_cases(store.engine, 7, seed=5)
+    store.close()
+    code = ("import sys\nfrom ingest.cli import main\n"
+            f"main(['stats', '--format', 'json', '--config', {str(cfg)!r}], standalone_mode=False)\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'rich'}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
+    assert json.loads(proc.stdout[:proc.stdout.rindex("LOADED")])["total"] == 7
 
 
 def test_click_speaks_chinese() -> None:

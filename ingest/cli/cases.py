@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ingest.cli.shell import (app_config, campaign_heading, campaign_option, campaign_views, config_option, echo_json,
-                              fail, open_store)
+                              fail, open_reader, open_store)
 
 if TYPE_CHECKING:
     from checks.rules.quota import Quota, QuotaOverrun
     from ingest.config import AppConfig
-    from store import Store
     from store.queries import CaseDetail, Stats
+    from store.reader import Reader
 
 FORMATS = click.Choice(["table", "csv", "json"])
 FORMAT_HELP = "输出格式：table（表格）、csv（Excel/WPS 可直接打开）或 json（供脚本使用）。"
@@ -82,8 +82,8 @@ def stats_command(fmt: str, top: int, campaign: str | None) -> None:
 
     cfg = app_config()
     views = campaign_views(cfg, campaign)
-    store = open_store(cfg)
-    found = [(view, *_campaign_stats(store, view, top)) for view in views]
+    db = open_reader(cfg)  # plain SQL on sqlite3 or SQLAlchemy Core: no ORM to load
+    found = [(view, *_campaign_stats(db, view, top)) for view in views]
     several = len(views) > 1
     if fmt == "json":
         objects = [{**({"campaign": v.campaign.id} if several else {}), "timezone": str(v.campaign.tz),
@@ -102,19 +102,19 @@ def stats_command(fmt: str, top: int, campaign: str | None) -> None:
             staff.print_stats(stats, quota, overruns, v.campaign.tz)
 
 
-def _campaign_stats(store: Store, view: AppConfig, top: int) -> tuple[Stats, Quota, tuple[QuotaOverrun, ...]]:
+def _campaign_stats(db: Reader, view: AppConfig, top: int) -> tuple[Stats, Quota, tuple[QuotaOverrun, ...]]:
     """One campaign's figures, its quota groups as its rules configure them, and the groups over their quota."""
     from checks.registry import configure
     from checks.rules.quota import Quota
     from ingest.staff import output as staff
-    from store.queries import campaign_stats
+    from store.queries.stats import campaign_stats
 
-    stats = campaign_stats(store, view.campaign.id, tz=view.campaign.tz, top_reasons=top or None)
+    stats = campaign_stats(db, view.campaign.id, tz=view.campaign.tz, top_reasons=top or None)
     try:  # the groups the quota rule counts, as the campaign configures it
         quota = Quota.of_rules(configure(view.campaign.raw.get("rules", {}), campaign=view.campaign.raw))
     except ValueError as exc:
         fail(f"配置错误 campaign.rules：{exc}")
-    return stats, quota, staff.quota_overruns(store, view.campaign.id, quota)
+    return stats, quota, staff.quota_overruns(db, view.campaign.id, quota)
 
 
 @click.command("list")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ingest.config import AppConfig
     from ingest.runtime import Runtime
     from store import Store
+    from store.reader import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,13 +195,26 @@ def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
     return click.get_current_context().with_resource(closing(store))
 
 
+def open_reader(cfg: AppConfig) -> Database:
+    """The database opened for reading only (``store.reader``: the standard library's sqlite3 on SQLite, no ORM),
+    its schema version checked, closed by click when the command ends: for commands that read with plain SQL
+    (``intake stats``)."""
+    from store.reader import Database, SchemaMismatch
+
+    try:
+        db = Database(cfg.intake.database_url)
+    except SchemaMismatch as exc:
+        fail(str(exc))
+    return click.get_current_context().with_resource(closing(db))
+
+
 def _database_problem(cfg: AppConfig, exc: Exception) -> str:
     """"无法打开数据库 postgresql://intake:***@db/intake：connection refused" (no password, no traceback)."""
     from sqlalchemy.engine import make_url
 
-    where = make_url(cfg.intake.database_url).render_as_string(hide_password=True)
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"无法打开数据库 {where}：{detail[0] if detail else type(exc).__name__}"
+    from store.reader import unreadable
+
+    return str(unreadable(make_url(cfg.intake.database_url).render_as_string(hide_password=True), exc))
 
 
 def local_time(dt: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -29,11 +29,13 @@ from checks.domain import (
 )
 from checks.rules.quota import CATEGORY, TOTAL, Quota, QuotaGroup, QuotaOverrun
 from ingest.cli.shell import json_time, local_time, plain_table
-from store import Store
-from store.queries import CaseDetail, CaseRow, Stats, VersionRow
 
-if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it
+if TYPE_CHECKING:  # rich is imported where a table is drawn: CSV and JSON output start without it; the store's
+    # ORM where a command reads through it (intake stats reads without it)
     from rich.console import Console
+
+    from store.queries import CaseDetail, CaseRow, Stats, VersionRow
+    from store.reader import Reader
 
 
 def console() -> Console:
@@ -83,11 +85,13 @@ def stats_csv_rows(stats: Stats) -> list[list[Any]]:
     return rows
 
 
-def quota_overruns(store: Store, campaign_id: str, quota: Quota) -> tuple[QuotaOverrun, ...]:
-    """The group keys over their quota among the stored cases, by the quota rule's own computation."""
+def quota_overruns(db: Reader, campaign_id: str, quota: Quota) -> tuple[QuotaOverrun, ...]:
+    """The group keys over their quota among the stored cases (``db``: a ``Store`` or a read-only ``Database``), by
+    the quota rule's own computation."""
     from ingest.pipeline.prior import prior_from_summaries
+    from store.summaries import case_summaries
 
-    return quota.overruns(prior_from_summaries(store.case_summaries(campaign_id, files=False), exclude_case_id=None))
+    return quota.overruns(prior_from_summaries(case_summaries(db, campaign_id, files=False), exclude_case_id=None))
 
 
 def quota_csv_rows(overruns: Sequence[QuotaOverrun]) -> list[list[Any]]:

@@ -8,10 +8,10 @@ from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.orm import aliased
 
 from store.models import Attachment, Case, Submission
+from store.queries.names import UNKNOWN_CATEGORY, UNKNOWN_KIND, UNKNOWN_PROVINCE
 
-UNKNOWN_PROVINCE = "未识别省份"
-UNKNOWN_CATEGORY = "未识别类别"
-UNKNOWN_KIND = "未识别"
+__all__ = ["UNKNOWN_CATEGORY", "UNKNOWN_KIND", "UNKNOWN_PROVINCE", "CORRECTABLE_FIELDS", "effective_status_column",
+           "LinkAttachment", "current_submission_join"]
 
 # Case fields staff may correct; everything else is history (versions, files, findings).
 CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "case_name", "category_no",
@@ -19,7 +19,8 @@ CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "cas
 
 
 def effective_status_column() -> ColumnElement[str]:
-    """A case's effective status in SQL: a staff override wins over the checks' verdict."""
+    """A case's effective status in SQL: a staff override wins over the checks' verdict (the statistics' plain
+    SQL says the same in ``store.queries.stats.EFFECTIVE_STATUS``)."""
     return func.coalesce(Case.override_status, Case.status)
 
 

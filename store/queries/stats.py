@@ -7,15 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, false, func, select
-from sqlalchemy.orm import Session
-
-from checks.domain import (SubmissionStatus,
-                           SubmitterKind)
-from store.models import Case, Finding, Submission
-from store.repo import Store
-from store.queries.common import (UNKNOWN_CATEGORY, UNKNOWN_KIND, UNKNOWN_PROVINCE, current_submission_join,
-                                   effective_status_column)
+from checks.domain import SubmissionStatus, SubmitterKind
+from store.queries.names import UNKNOWN_CATEGORY, UNKNOWN_KIND, UNKNOWN_PROVINCE
+from store.reader import Query, Reader
 
 # ---- statistics ---------------------------------------------------------------------------------
 
@@ -70,53 +64,55 @@ class Stats:
         }
 
 
-def _hour_bucket(store: Store, column: Any) -> ColumnElement[str]:
-    """The UTC hour of a timestamp as 'YYYY-MM-DD HH' on either database. Days are then taken in
-    the campaign's time zone in Python: grouping by hour keeps the work in SQL (at most 24 groups
-    a day) while staying exact for every zone whose offset is a whole number of hours."""
-    if store.engine.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
-    return func.strftime("%Y-%m-%d %H", column)
+# The statistics are plain SQL over the tables the models declare (``cases``, ``submissions``, ``findings``), one
+# text for both databases, run through a ``Reader``: a read-only command's ``Database`` (sqlite3 on SQLite, so
+# `intake stats` loads no SQLAlchemy) or the ``Store`` the console and the daemon hold. ":campaign" is bound.
+IN_CAMPAIGN = "FROM cases WHERE campaign_id = :campaign"
+# A case's effective status: a staff override wins over the checks' verdict (as ``effective_status_column``).
+EFFECTIVE_STATUS = "coalesce(override_status, status)"
+# The UTC hour of a stored time as 'YYYY-MM-DD HH'. Days are then taken in the campaign's time zone in Python:
+# grouping by hour keeps the work in SQL (at most 24 groups a day) while staying exact for every zone whose
+# offset is a whole number of hours.
+HOUR_BUCKET = {"sqlite": "strftime('%Y-%m-%d %H', {})", "postgresql": "to_char(timezone('UTC', {}), 'YYYY-MM-DD HH24')"}
+# Rules failed in cases' current versions: how many cases, one of the messages.
+FAILURE_REASONS = """
+    SELECT f.rule, f.clause, f.severity, count(DISTINCT c.id) AS cases, min(f.message)
+    FROM findings f
+    JOIN submissions s ON s.id = f.submission_id
+    JOIN cases c ON s.case_id = c.id AND s.version = c.current_version
+    WHERE c.campaign_id = :campaign AND f.passed = :failed
+    GROUP BY f.rule, f.clause, f.severity
+    ORDER BY cases DESC, f.rule"""
 
 
-def _by_day(s: Session, store: Store, campaign_id: str, tz: tzinfo) -> tuple[Count, ...]:
-    bucket = _hour_bucket(store, Case.first_received_at).label("bucket")
-    rows = s.execute(select(bucket, func.count()).where(Case.campaign_id == campaign_id).group_by(bucket))
+def _by_day(query: Query, dialect: str, campaign: dict[str, Any], tz: tzinfo) -> tuple[Count, ...]:
+    bucket = HOUR_BUCKET[dialect].format("first_received_at")
     per_day: dict[date, int] = defaultdict(int)
-    for hour, n in rows:
-        utc_hour = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=timezone.utc)
+    for hour, n in query(f"SELECT {bucket} AS bucket, count(*) {IN_CAMPAIGN} GROUP BY bucket", campaign):
+        utc_hour = datetime.fromisoformat(hour).replace(tzinfo=timezone.utc)  # "YYYY-MM-DD HH"
         per_day[utc_hour.astimezone(tz).date()] += n
     return tuple(Count(d.isoformat(), f"{d.month}月{d.day}日", per_day[d]) for d in sorted(per_day))
 
 
-def _failure_reasons(s: Session, campaign_id: str, limit: int | None) -> tuple[FailureReason, ...]:
-    cases = func.count(func.distinct(Case.id)).label("cases")
-    q = (select(Finding.rule, Finding.clause, Finding.severity, cases, func.min(Finding.message))
-         .join(Submission, Submission.id == Finding.submission_id)
-         .join(Case, current_submission_join())
-         .where(Case.campaign_id == campaign_id, Finding.passed == false())
-         .group_by(Finding.rule, Finding.clause, Finding.severity)
-         .order_by(cases.desc(), Finding.rule))
-    if limit:
-        q = q.limit(limit)
-    return tuple(FailureReason(rule, clause, severity, n, example) for rule, clause, severity, n, example in s.execute(q))
+def _failure_reasons(query: Query, campaign: dict[str, Any], limit: int | None) -> tuple[FailureReason, ...]:
+    rows = query(FAILURE_REASONS + (" LIMIT :limit" if limit else ""),
+                 {**campaign, "failed": False, **({"limit": limit} if limit else {})})
+    return tuple(FailureReason(rule, clause, severity, n, example) for rule, clause, severity, n, example in rows)
 
 
-def campaign_stats(store: Store, campaign_id: str, *, tz: tzinfo, top_reasons: int | None = 20) -> Stats:
-    """Every breakdown `intake stats` shows, by GROUP BY queries (one round trip each). Quota overruns are
-    worked out by the quota rule's own computation (``checks.rules.quota.Quota.overruns``), not here."""
-    status = effective_status_column().label("st")
-    with store.session() as s:
-        in_campaign = Case.campaign_id == campaign_id
-        total = s.scalar(select(func.count()).select_from(Case).where(in_campaign)) or 0
-        categories = s.execute(select(Case.category_no, func.max(Case.category), func.count()).where(in_campaign)
-                               .group_by(Case.category_no)).all()
-        provinces = s.execute(select(Case.province, func.count()).where(in_campaign).group_by(Case.province)).all()
-        statuses = s.execute(select(status, func.count()).where(in_campaign).group_by(status)).all()
-        kinds = s.execute(select(Case.submitter_kind, func.count()).where(in_campaign)
-                          .group_by(Case.submitter_kind)).all()
-        by_day = _by_day(s, store, campaign_id, tz)
-        reasons = _failure_reasons(s, campaign_id, top_reasons)
+def campaign_stats(db: Reader, campaign_id: str, *, tz: tzinfo, top_reasons: int | None = 20) -> Stats:
+    """Every breakdown `intake stats` shows, by GROUP BY queries (one round trip each, one snapshot). Quota
+    overruns are worked out by the quota rule's own computation (``checks.rules.quota.Quota.overruns``), not
+    here."""
+    campaign = {"campaign": campaign_id}
+    with db.reading() as query:
+        total = query(f"SELECT count(*) {IN_CAMPAIGN}", campaign)[0][0] or 0
+        categories = query(f"SELECT category_no, max(category), count(*) {IN_CAMPAIGN} GROUP BY category_no", campaign)
+        provinces = query(f"SELECT province, count(*) {IN_CAMPAIGN} GROUP BY province", campaign)
+        statuses = query(f"SELECT {EFFECTIVE_STATUS} AS st, count(*) {IN_CAMPAIGN} GROUP BY st", campaign)
+        kinds = query(f"SELECT submitter_kind, count(*) {IN_CAMPAIGN} GROUP BY submitter_kind", campaign)
+        by_day = _by_day(query, db.dialect, campaign, tz)
+        reasons = _failure_reasons(query, campaign, top_reasons)
     status_order = {k: i for i, k in enumerate(SubmissionStatus.codes())}
     return Stats(
         total=total,

@@ -103,6 +103,7 @@ class ChildRun:
     # CPU seconds of all of them (each process's last sampled utime + stime).
     tree_pss_peak_mb: float = 0.0
     tree_cpu_seconds: float = 0.0
+    tree_peak_breakdown: str = ""  # at that peak, each process's PSS: "intake poll 70.1 + forkserver 20.3 + …"
 
 
 TREE_SAMPLE_SECONDS = 0.2
@@ -141,12 +142,31 @@ def _pss_and_cpu(pid: int) -> tuple[float, float] | None:
         return None
 
 
+def _process_name(pid: int) -> str:
+    """What a process is, from its command line: ``intake poll``, ``forkserver``, ``worker``, ``soffice``…"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return "?"
+    text = b" ".join(argv).decode(errors="replace")
+    if "forkserver" in text:  # the fork server, or a worker it forked (same command line): ask the parent
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        return "worker" if _process_name(ppid) == "forkserver" else "forkserver"
+    if "ingest.cli" in text:
+        return "intake " + " ".join(a.decode(errors="replace") for a in argv[3:4])
+    return os.path.basename(argv[0].decode(errors="replace"))[:20] or "?"
+
+
 class TreeSampler:
     """Peak summed PSS and the CPU seconds of a process tree, sampled."""
 
     def __init__(self, root: int) -> None:
         self.root = root
         self.pss_peak_mb = 0.0
+        # At the peak: each process's name (its command line, shortened) and PSS, to see where the memory is.
+        self.peak_breakdown: list[tuple[str, float]] = []
         self._cpu: dict[int, float] = {}
         self._next = 0.0
 
@@ -156,12 +176,16 @@ class TreeSampler:
             return
         self._next = now + TREE_SAMPLE_SECONDS
         total = 0.0
+        breakdown = []
         for pid in _descendants(self.root):
             seen = _pss_and_cpu(pid)
             if seen is not None:
                 total += seen[0]
+                breakdown.append((_process_name(pid), round(seen[0], 1)))
                 self._cpu[pid] = max(seen[1], self._cpu.get(pid, 0.0))
-        self.pss_peak_mb = max(self.pss_peak_mb, total)
+        if total > self.pss_peak_mb:
+            self.pss_peak_mb = total
+            self.peak_breakdown = breakdown
 
     @property
     def cpu_seconds(self) -> float:
@@ -207,7 +231,8 @@ def run_intake(cfg: Path, *args: str, password: str = "", timeout: float = 1800,
     peak = max(peak, own)
     return ChildRun(seconds, peak + worker, proc.returncode, stdout, err_path.read_text(errors="replace"),
                     round(cpu, 2), round(peak, 1), round(worker, 1), round(tree.pss_peak_mb, 1),
-                    round(max(tree.cpu_seconds, cpu), 2))
+                    round(max(tree.cpu_seconds, cpu), 2),
+                    " + ".join(f"{name} {pss}" for name, pss in tree.peak_breakdown))
 
 
 def json_records(log_text: str) -> list[dict[str, Any]]:

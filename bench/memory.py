@@ -38,6 +38,7 @@ class MemoryRun:
     worker_MB: float = 0.0
     tree_pss_MB: float = 0.0  # peak summed PSS of intake and every process under it (sampled)
     cpu_seconds: float = 0.0  # CPU of intake and every process under it (sampled)
+    peak_by_process: str = ""  # each process's PSS at that peak
 
 
 def sized_mix(target_mb: float, video_seconds: int = VIDEO_SECONDS) -> Mix:
@@ -62,9 +63,11 @@ def measure(server: DovecotServer, mails: list[CorpusMail], what: str, workdir: 
         size = max((m.size for m in mails), default=0) / MB
         print(f"{what}: peak RSS {run.peak_rss_mb:.0f} MB (intake {run.daemon_peak_mb:.0f} + workers "
               f"{run.worker_peak_mb:.0f}), peak PSS of the tree {run.tree_pss_peak_mb:.0f} MB, "
-              f"CPU {run.tree_cpu_seconds:.1f} s, in {run.seconds:.1f} s", flush=True)
+              f"CPU {run.tree_cpu_seconds:.1f} s, in {run.seconds:.1f} s; at the peak: {run.tree_peak_breakdown}",
+              flush=True)
         return MemoryRun(what, len(mails), round(size, 1), round(run.peak_rss_mb, 1), round(run.seconds, 1),
-                         run.daemon_peak_mb, run.worker_peak_mb, run.tree_pss_peak_mb, run.tree_cpu_seconds)
+                         run.daemon_peak_mb, run.worker_peak_mb, run.tree_pss_peak_mb, run.tree_cpu_seconds,
+                         run.tree_peak_breakdown)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -15,6 +15,7 @@ from PIL import Image
 from checks.domain import FileRole, Severity, SubmissionStatus, SubmitterKind
 from checks.registry import Finding
 from ingest.config import load_config
+from ingest.files.isolation import run_bounded
 from ingest.mail.mime import NotAMimeMessage
 from ingest.pipeline.analyse import analyse, analyse_file
 from ingest.pipeline.batch import case_subject
@@ -196,3 +197,21 @@ def test_the_stage_values_hold_no_live_object(settings: AnalysisSettings, spoole
     assert pickle.loads(pickle.dumps(settings)) == settings
     parsed = parse(spooled, tmp_path / "parts", settings.subject_spec)
     assert isinstance(pickle.loads(pickle.dumps(parsed)), ParsedMessage)
+
+
+def test_the_file_reading_workers_never_load_the_pipeline_or_the_store(spooled: Path, tmp_path: Path,
+                                                                        settings: AnalysisSettings) -> None:
+    """A task travels by reference: the worker imports the module of each function and argument it gets. Every
+    task of a real mail (unpack, classify, forms, facts, rules) must leave the worker without the pipeline, the
+    store or SQLAlchemy: a facts task once defined in the pipeline cost every worker ~14 MB of live objects
+    (issue 21 §4)."""
+    # A pool of its own (pools are keyed by memory limit and size): no other test's task has run in it.
+    limits = replace(settings.limits, worker_memory_mb=settings.limits.worker_memory_mb + 7, workers=1)
+    analysis = analyse(parse(spooled, tmp_path / "parts", settings.subject_spec), work_dir=tmp_path,
+                       settings=replace(settings, limits=limits), context=MailContext(received_at=RECEIVED))
+    assert analysis.files and all(f.facts is not None for f in analysis.files)  # the workers did read them
+    loaded = run_bounded(limits, 30, eval, "sorted(__import__('sys').modules)")
+    assert "ingest.files.facts" in loaded and "checks.rules" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in ("sqlalchemy", "store", "mailparser")
+             or m.startswith(("ingest.pipeline", "ingest.mail"))]
+    assert heavy == []

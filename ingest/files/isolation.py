@@ -62,7 +62,10 @@ def _mapping_proxy(items: dict[str, Any]) -> MappingProxyType[str, Any]:
 copyreg.pickle(MappingProxyType, lambda m: (_mapping_proxy, (dict(m),)))
 
 # Modules the fork server imports once, so a worker starts in milliseconds with every reader loaded.
-_PRELOAD = ["ingest.files.isolation", "ingest.files.facts", "ingest.files.unpack", "ingest.files.classify", "checks.rules"]
+# What a worker may import is kept small on purpose (ingest/files/worker_tasks.py): the pipeline and the store
+# have no place here.
+_PRELOAD = ["ingest.files.isolation", "ingest.files.worker_tasks", "ingest.files.facts", "ingest.files.unpack",
+            "ingest.files.classify", "checks.rules"]
 
 
 class Overrun(Exception):

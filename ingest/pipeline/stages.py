@@ -27,6 +27,7 @@ from ingest.files.links import find_large_attachment_links
 from ingest.files.sniff import UNKNOWN_KIND
 from ingest.files.unpack import ExtractedFile, UnpackLimits, unpack_attachment
 from ingest.files.unpack import Finding as UnpackFinding
+from ingest.files.worker_tasks import FileToRead, read_file_facts
 from ingest.mail.mime import AttachmentPart, ParsedMail
 from ingest.mail.mime_stream import parse_file
 from ingest.pipeline.values import (AnalysedFile, Analysis, Checked, Classified, FactsRead, Identified, MailContext,
@@ -201,12 +202,9 @@ def find_links(mail: ParsedMail, hosts: tuple[str, ...]) -> tuple[tuple[Analysed
 
 # ---- read facts -------------------------------------------------------------------------------------------------
 
-def _file_facts(f: AnalysedFile) -> FileFacts:
+def _to_read(f: AnalysedFile) -> FileToRead:
     assert f.path is not None
-    # Imported here: only the worker reads files; the daemon's memory would carry every reader's libraries.
-    from ingest.files.facts import extract_facts
-
-    return extract_facts(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
+    return FileToRead(f.path, f.name, f.role, f.size, f.sha256 or "", f.archive)
 
 
 def read_facts(files: Sequence[AnalysedFile], limits: LimitSettings, deadline: float) -> FactsRead:
@@ -214,8 +212,8 @@ def read_facts(files: Sequence[AnalysedFile], limits: LimitSettings, deadline: f
     and memory; links and files already marked unreadable pass through unchanged."""
     readable = [i for i, f in enumerate(files)
                 if f.kind != AttachmentKind.LINK and f.path is not None and f.facts is None]
-    outcomes = dict(zip(readable, map_parallel(limits, limits.file_seconds, _file_facts,
-                                              [files[i] for i in readable], deadline=deadline)))
+    outcomes = dict(zip(readable, map_parallel(limits, limits.file_seconds, read_file_facts,
+                                              [_to_read(files[i]) for i in readable], deadline=deadline)))
     read: list[AnalysedFile] = []
     overruns: list[str] = []
     timings: list[tuple[str, float]] = []

@@ -10,6 +10,11 @@ PostgreSQL is not ANALYZEd after the bulk load (as right after a big `intake imp
 
     python3 bench/staff_queries.py                        # 10,000 cases, 3 rounds, sqlite + postgresql
     python3 bench/staff_queries.py --cases 2000 --rounds 1 --backends sqlite
+    python3 bench/staff_queries.py --compare /tmp/before   # also another checkout's commands, interleaved
+
+With --compare the commands of both checkouts run on the same databases, one after the other in every round (load
+on the machine hits both alike); each command's wall and CPU seconds are kept. The in-process queries are this
+checkout's.
 
 Results: bench/results/staff_queries-<UTC time>.json and .md.
 """
@@ -27,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from common import RESULTS_DIR, intake_config, timed_child, write_results
+from common import REPO, RESULTS_DIR, intake_config, timed_child, write_results
 from servers import create_database, drop_database, postgres_server_url
 from staff_factory import CAMPAIGN_ID, fill_cases
 
@@ -45,15 +50,20 @@ class Timing:
     what: str
     round: int
     seconds: float
+    cpu: float | None = None  # CPU seconds of a command's process (None for the in-process queries)
+    checkout: str = "this"
 
 
-def timed_cli(cfg: Path, *args: str) -> float:
-    """Wall seconds of one `intake` command in a fresh interpreter."""
-    env = {**os.environ, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160"}
-    return timed_child([sys.executable, "-c", CLI, *args], env=env)[0]
+def timed_cli(checkout: Path, cfg: Path, *args: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `intake` command of ``checkout`` in a fresh interpreter (bytecode compiled, as
+    an installed tool has it)."""
+    env = {**os.environ, "INTAKE_CONFIG": str(cfg), "COLUMNS": "160", "PYTHONPATH": str(checkout)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return timed_child([sys.executable, "-c", CLI, *args], env=env, cwd=checkout)
 
 
-def bench_backend(backend: str, cases: int, rounds: int, work: Path) -> tuple[list[Timing], dict[str, object]]:
+def bench_backend(backend: str, cases: int, rounds: int, work: Path,
+                  checkouts: dict[str, Path]) -> tuple[list[Timing], dict[str, object]]:
     url = f"sqlite:///{work / 'intake.db'}" if backend == "sqlite" else create_database(postgres_server_url())
     timings: list[Timing] = []
     try:
@@ -65,14 +75,17 @@ def bench_backend(backend: str, cases: int, rounds: int, work: Path) -> tuple[li
         for r in range(1, rounds + 1):
             for what, args in (("intake stats", ("stats",)), ("intake stats --format json", ("stats", "--format", "json")),
                                ("intake list --limit 0 --format csv", ("list", "--limit", "0", "--format", "csv"))):
-                timings.append(Timing(backend, what, r, timed_cli(cfg, *args)))
+                for name, checkout in checkouts.items():
+                    wall, cpu = timed_cli(checkout, cfg, *args)
+                    timings.append(Timing(backend, what, r, wall, cpu, name))
             for what, fn in (("campaign_stats()", lambda: campaign_stats(store, CAMPAIGN_ID, tz=TZ)),
                              ("list_cases() all", lambda: list_cases(store, CAMPAIGN_ID, tz=TZ))):
                 start = time.perf_counter()
                 fn()
                 timings.append(Timing(backend, what, r, time.perf_counter() - start))
-            timings.append(Timing(backend, "intake export --xlsx", r,
-                                  timed_cli(cfg, "export", "--xlsx", str(work / f"汇总表-{r}.xlsx"))))
+            for name, checkout in checkouts.items():
+                wall, cpu = timed_cli(checkout, cfg, "export", "--xlsx", str(work / f"汇总表-{r}-{name}.xlsx"))
+                timings.append(Timing(backend, "intake export --xlsx", r, wall, cpu, name))
         store.close()
         return timings, {"fill_seconds": round(fill_seconds, 2), "rows": data.rows}
     finally:
@@ -85,27 +98,40 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--compare", type=Path, help="another checkout (e.g. before a change), run interleaved")
     args = parser.parse_args()
+    checkouts = {"this": REPO} | ({"compare": args.compare.resolve()} if args.compare else {})
+    load_at_start = os.getloadavg()
     all_timings: list[Timing] = []
     loads: dict[str, object] = {}
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"staff-bench-{backend}-") as tmp:
-            timings, load = bench_backend(backend, args.cases, args.rounds, Path(tmp))
+            timings, load = bench_backend(backend, args.cases, args.rounds, Path(tmp), checkouts)
         all_timings += timings
         loads[backend] = load
         print(f"{backend}: filled {args.cases} cases in {load['fill_seconds']} s", flush=True)
     summary: list[dict[str, object]] = []
     for backend in dict.fromkeys(t.backend for t in all_timings):
         for what in dict.fromkeys(t.what for t in all_timings):
-            secs = [t.seconds for t in all_timings if t.backend == backend and t.what == what]
-            if secs:
-                summary.append({"backend": backend, "what": what, "min": round(min(secs), 3),
-                                "median": round(statistics.median(secs), 3), "max": round(max(secs), 3)})
+            for name in checkouts:
+                runs = [t for t in all_timings if t.backend == backend and t.what == what and t.checkout == name]
+                if not runs:
+                    continue
+                secs = [t.seconds for t in runs]
+                cpu = [t.cpu for t in runs if t.cpu is not None]
+                summary.append({"backend": backend, "what": what, "checkout": name, "path": str(checkouts[name]),
+                                "min": round(min(secs), 3), "median": round(statistics.median(secs), 3),
+                                "max": round(max(secs), 3),
+                                "cpu_median": round(statistics.median(cpu), 3) if cpu else None})
+    load = os.getloadavg()
     meta = {"cases": args.cases, "rounds": args.rounds, "python": platform.python_version(),
-            "machine": platform.machine(), "cpus": os.cpu_count(), "loads": loads}
-    lines = [f"# Staff commands on {args.cases} cases ({args.rounds} rounds, {os.cpu_count()} CPUs)", "",
-             "| backend | what | min s | median s | max s |", "|---|---|---|---|---|"]
-    lines += [f"| {s['backend']} | {s['what']} | {s['min']} | {s['median']} | {s['max']} |" for s in summary]
+            "machine": platform.machine(), "cpus": os.cpu_count(), "loads": loads,
+            "loadavg_at_start": [round(x, 2) for x in load_at_start], "loadavg_at_end": [round(x, 2) for x in load]}
+    lines = [f"# Staff commands on {args.cases} cases ({args.rounds} rounds, {os.cpu_count()} CPUs, load average at "
+             f"start {load_at_start[0]:.1f}, at end {load[0]:.1f})", "",
+             "| backend | what | checkout | min s | median s | max s | CPU median s |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {s['backend']} | {s['what']} | {s['checkout']} | {s['min']} | {s['median']} | {s['max']} | "
+              f"{'—' if s['cpu_median'] is None else s['cpu_median']} |" for s in summary]
     write_results(RESULTS_DIR, "staff_queries", {"meta": meta, "summary": summary,
                                                   "runs": [asdict(t) for t in all_timings]}, "\n".join(lines) + "\n")
     return 0

@@ -53,6 +53,14 @@ def run_once(checkout: Path, args: list[str]) -> tuple[float, float]:
     return timed_child([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout)
 
 
+def output_of(checkout: Path, args: list[str]) -> str:
+    """What the command prints (to compare checkouts: a faster command must print the same)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
+    env.pop("INTAKE_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], env=env, cwd=checkout, capture_output=True,
+                          text=True, check=True).stdout
+
+
 def heavy_imports(checkout: Path, args: list[str]) -> list[str]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "160"}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ingest.cli", *args], env=env, cwd=checkout,
@@ -81,6 +89,7 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another checkout (e.g. before a change), run interleaved")
     parser.add_argument("--export", action="store_true", help="also `intake list --limit 0` and `intake export --xlsx`")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     checkouts = {"this": REPO} | ({"compare": args.compare.resolve()} if args.compare else {})
     results = []
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
@@ -96,6 +105,10 @@ def main() -> int:
                     wall, used = run_once(checkout, cmd)
                     times[name].append(wall)
                     cpu[name].append(used)
+            # The export's file is written by each checkout in turn (its line names the path): compared by
+            # tests/test_staff_stats' cell-by-cell check instead.
+            same = (None if len(checkouts) < 2 or "export" in what else
+                    len({output_of(checkout, cmd) for checkout in checkouts.values()}) == 1)
             for name, checkout in checkouts.items():
                 t = times[name]
                 results.append({"checkout": name, "path": str(checkout), "what": what, "runs": len(t),
@@ -103,18 +116,20 @@ def main() -> int:
                                 "min": round(min(t), 3), "max": round(max(t), 3),
                                 "cpu_mean": round(statistics.mean(cpu[name]), 3),
                                 "cpu_min": round(min(cpu[name]), 3),
-                                "heavy_imports": heavy_imports(checkout, cmd)})
+                                "heavy_imports": heavy_imports(checkout, cmd), "same_output": same})
                 print(f"{name:8} {what:28} {statistics.mean(t):.3f} s ± {statistics.stdev(t):.3f} "
                       f"(CPU {statistics.mean(cpu[name]):.3f} s)", flush=True)
     load = os.getloadavg()
     meta = {"runs": args.runs, "warmup": args.warmup, "cases": args.cases, "python": platform.python_version(),
             "cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in load]}
+    meta["loadavg_at_start"] = [round(x, 2) for x in load_at_start]
     lines = [f"# Command start-up ({args.runs} runs after {args.warmup} warm-up, {os.cpu_count()} CPUs, "
-             f"load average at end {load[0]:.1f})", "",
-             "| checkout | command | wall mean s | ± s | min s | max s | CPU mean s | CPU min s | heavy imports |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"load average at start {load_at_start[0]:.1f}, at end {load[0]:.1f})", "",
+             "| checkout | command | wall mean s | ± s | min s | max s | CPU mean s | CPU min s | heavy imports | "
+             "same output |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['checkout']} | {r['what']} | {r['mean']} | {r['stdev']} | {r['min']} | {r['max']} | "
-              f"{r['cpu_mean']} | {r['cpu_min']} | {', '.join(r['heavy_imports']) or '—'} |" for r in results]
+              f"{r['cpu_mean']} | {r['cpu_min']} | {', '.join(r['heavy_imports']) or '—'} | "
+              f"{'—' if r['same_output'] is None else 'yes' if r['same_output'] else 'NO'} |" for r in results]
     write_results(RESULTS_DIR, "startup", {"meta": meta, "results": results}, "\n".join(lines) + "\n")
     return 0
 

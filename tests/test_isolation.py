@@ -24,8 +24,8 @@ from checks.domain import CaseIdentity
 from checks.facts import SubmissionFacts
 from checks.registry import RULE_ERROR
 from ingest.config import LimitSettings
-from ingest.files.isolation import (Overrun, map_bounded, map_parallel, run_bounded, run_rules_bounded,
-                                    worker_peak_memory_mb)
+from ingest.files.isolation import Overrun, run_bounded, worker_peak_memory_mb
+from ingest.files.isolation_items import map_bounded, map_parallel, run_rules_bounded
 from ingest.samples.mails import Attachment, build_mail
 from ingest.samples.submissions import SCHOOLS, submission_mail
 from servers import run_intake, write_intake_config

@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, select
 
 from hostile_factory import budget_mail, oversize_mail
 from ingest.config import LimitSettings
-from ingest.files.isolation import Overrun, map_bounded
+from ingest.files.isolation import Overrun
+from ingest.files.isolation_items import map_bounded
 from servers import run_intake, write_intake_config
 from store.models import Attachment, Finding, Message, Submission
 

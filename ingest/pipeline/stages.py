@@ -21,7 +21,8 @@ from checks.subject import (ParsedSubject, SubjectSpec, example_subject, fill_fr
                             sender_as_unit, unprescribed_subject)
 from ingest.config import LimitSettings
 from ingest.files.classify import CONVERT_SECONDS, Classification, classify, read_form_fields
-from ingest.files.isolation import Outcome, Overrun, map_bounded, map_parallel, run_bounded, run_rules_bounded
+from ingest.files.isolation import Overrun, run_bounded
+from ingest.files.isolation_items import Outcome, map_bounded, map_parallel, run_rules_bounded
 from ingest.files.linkfetch import SuppliedFile
 from ingest.files.links import find_large_attachment_links
 from ingest.files.sniff import UNKNOWN_KIND

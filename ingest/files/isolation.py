@@ -105,8 +105,24 @@ def _die_with_parent() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
+def _let_the_fork_server_end() -> None:
+    """The fork server ends when the daemon's end of its "alive" pipe closes, but it hands every child a copy of
+    that end (so a child could start processes through it too). While a worker held it, a SIGKILLed daemon left
+    the fork server waiting for the worker and the worker's parent-death signal never came: the worker read on
+    until its item's alarm, or for good if stuck in C code (seen: a worker 10 s into a hostile PDF outlived its
+    daemon). Our workers start no processes through the fork server, so the copy is closed."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if server is not None and fd is not None:
+        os.close(fd)
+        server._forkserver_alive_fd = None
+
+
 def _worker_init(memory_mb: int, log_setup: tuple[str, int] | None) -> None:
     _die_with_parent()
+    _let_the_fork_server_end()
     # The readers' modules (imported by the fork server) stay for the worker's life: out of the collector's
     # sight, a full collection after each item costs microseconds instead of ~0.2 s (see _collect).
     gc.freeze()

@@ -3,6 +3,12 @@ PATH (Debian's, which refuses pip: PEP 668), the console on the demo data with t
 wheel installed into a venv of its own and `pipx install .`, each run from another folder, `intake init` +
 `check-config` included.
 
+The three installs take their dependencies from one wheelhouse the module fills first: pip resolves and fetches
+them from the index once (that run is the proof that the index's packages resolve), then each install resolves
+them again from that folder only (PIP_NO_INDEX) into a venv of its own. Each test still starts from nothing
+installed; what it no longer repeats is the download (this machine's pip keeps no cache: three downloads of the
+same ~140 MB, each 7-20 s by the network).
+
 The full stock-Debian run (a debootstrapped root, demo and test commands) is bench/fresh_debian.sh: it takes
 about ten minutes, too long for every test run.
 """
@@ -41,6 +47,12 @@ def run(cmd: list[str], cwd: Path, timeout: float = INSTALL_TIMEOUT, **env: str)
     return subprocess.run(cmd, cwd=cwd, env=stock_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
+def from_wheelhouse(house: Path) -> dict[str, str]:
+    """pip settings for an install that takes every package from ``house`` and asks no index (they override the
+    machine's pip.conf and PIP_FIND_LINKS): a package the house lacks fails the install."""
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(house)}
+
+
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean clone of the commit under test, with nothing of this checkout's environment."""
@@ -56,14 +68,32 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+@pytest.fixture(scope="module")
+def wheelhouse(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels of everything the clone needs at run time, resolved from the index the machine is set up with
+    (pip.conf, PIP_* of the environment), plus pip, setuptools and wheel for build isolation and pipx's shared
+    venv. The project's own wheel is left out: each test builds or installs the project from the clone."""
+    work = tmp_path_factory.mktemp("wheelhouse")
+    builder, house = work / "builder", work / "house"
+    made = run([str(SYSTEM_PYTHON), "-m", "venv", str(builder)], work, timeout=300)
+    assert made.returncode == 0, made.stderr
+    fetched = run([str(builder / "bin/python"), "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "-w",
+                   str(house), str(clone), "pip", "setuptools>=68", "wheel"], work)
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    for own in house.glob("case_intake-*.whl"):
+        own.unlink()
+    return house
+
+
 @pytest.mark.timeout(INSTALL_TIMEOUT)
-def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path) -> None:
+def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path, wheelhouse: Path) -> None:
     marker = list(Path("/usr/lib").glob("python3*/EXTERNALLY-MANAGED"))
     refused = run([str(SYSTEM_PYTHON), "-m", "pip", "install", "--dry-run", "click"], clone, timeout=120)
     if marker:  # a stock Debian/Ubuntu Python: pip into it is refused (or pip is not even there)
         assert refused.returncode != 0
 
-    done = run(["bash", "scripts/demo.sh", "demo", "--count", "1"], clone)  # the README's command, one mail
+    # The README's command, one mail; its pip install -e . takes the packages from the wheelhouse.
+    done = run(["bash", "scripts/demo.sh", "demo", "--count", "1"], clone, **from_wheelhouse(wheelhouse))
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     cfg = (clone / ".venv" / "pyvenv.cfg").read_text(encoding="utf-8")
@@ -116,17 +146,18 @@ def test_demo_command_from_a_fresh_clone_with_the_system_python(clone: Path) -> 
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT)
-def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Path) -> None:
+def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, wheelhouse: Path, tmp_path: Path) -> None:
     """pip install case-intake-*.whl into a fresh venv gives an intake with its templates, profiles and example;
     run from a folder that is not the checkout, it needs nothing of the source tree."""
     app = tmp_path / "app"
     assert run([str(SYSTEM_PYTHON), "-m", "venv", str(app)], tmp_path, timeout=300).returncode == 0
     pip = [str(app / "bin/python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    built = run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(clone)], tmp_path)
+    built = run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(clone)], tmp_path,
+                **from_wheelhouse(wheelhouse))
     assert built.returncode == 0, built.stderr[-2000:]
     wheels = list((tmp_path / "dist").glob("case_intake-*.whl"))
     assert len(wheels) == 1
-    installed = run([*pip, "install", "--no-compile", str(wheels[0])], tmp_path)
+    installed = run([*pip, "install", "--no-compile", str(wheels[0])], tmp_path, **from_wheelhouse(wheelhouse))
     assert installed.returncode == 0, installed.stderr[-2000:]
 
     elsewhere = tmp_path / "elsewhere"
@@ -140,14 +171,15 @@ def test_wheel_installs_and_runs_outside_the_checkout(clone: Path, tmp_path: Pat
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT)
-def test_pipx_install_gives_a_working_intake(clone: Path, tmp_path: Path) -> None:
+def test_pipx_install_gives_a_working_intake(clone: Path, wheelhouse: Path, tmp_path: Path) -> None:
     """`pipx install .` (Debian's pipx, the system Python) puts intake in a venv of its own and on PATH;
     demo, init and check-config work from another folder, and the unit runs pipx's venv copy."""
     pipx = shutil.which("pipx", path="/usr/bin:/bin")
     if pipx is None:
         pytest.skip("pipx not installed (bash scripts/install-system-deps.sh --test installs it)")
     home, bin_dir = tmp_path / "pipx", tmp_path / "bin"
-    env = {"PIPX_HOME": str(home), "PIPX_BIN_DIR": str(bin_dir), "PIPX_DEFAULT_PYTHON": str(SYSTEM_PYTHON)}
+    env = {"PIPX_HOME": str(home), "PIPX_BIN_DIR": str(bin_dir), "PIPX_DEFAULT_PYTHON": str(SYSTEM_PYTHON),
+           **from_wheelhouse(wheelhouse)}
     done = run([pipx, "install", str(clone)], tmp_path, **env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert (bin_dir / "intake").exists(), done.stdout

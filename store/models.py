@@ -40,10 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from checks.domain import CaseIdentity, MessageStatus, OutboxStatus
-
-
-# Attachment kinds that are a file on disk (stored_path), as opposed to a link.
-FILE_KINDS = ("file", "supplied")
+from store.records import FILE_KINDS  # noqa: F401  (named here too, where the models' users look)
 
 
 def utcnow() -> datetime:

@@ -8,6 +8,9 @@ from typing import Any, Mapping
 
 from checks.domain import CaseIdentity
 
+# Attachment kinds that are a file on disk (stored_path), as opposed to a link.
+FILE_KINDS = ("file", "supplied")
+
 
 @dataclass(frozen=True)
 class SpooledMessage:

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checks.domain import AttachmentKind, CaseIdentity, MessageStatus
+from checks.domain import AttachmentKind, MessageStatus
 from store.addresses import address_key
 from store.models import (
     FILE_KINDS,

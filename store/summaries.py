@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import fields
 
 from checks.domain import CaseIdentity
+from store.queries.stats import effective_status_sql
 from store.reader import Reader, utc_datetime
 from store.records import CaseSummary
 
-CASES = ("SELECT id, case_no, sender, coalesce(override_status, status), first_received_at, "
+CASES = (f"SELECT id, case_no, sender, {effective_status_sql()}, first_received_at, "
          + ", ".join(f.name for f in fields(CaseIdentity)) + " FROM cases WHERE campaign_id = :campaign ORDER BY id")
 # The files of each case's current version that have a hash.
 HASHES = """

@@ -68,22 +68,28 @@ def test_read_only_commands_check_the_schema_instead_of_migrating(tmp_path: Path
     assert json.loads(run("stats", "--format", "json", "--config", cfg).output)["total"] == 5
 
 
-def test_stats_on_sqlite_loads_no_sqlalchemy(tmp_path: Path) -> None:
-    """`intake stats` runs from cron and staff's shells one call at a time: on SQLite it reads with the standard
-    library's sqlite3 (store.reader), SQLAlchemy and the ORM stay unloaded, and it still counts."""
+@pytest.mark.parametrize("args", [["stats", "--format", "json"], ["export", "--xlsx", "汇总表.xlsx"]])
+def test_stats_and_export_on_sqlite_load_no_sqlalchemy(args: list[str], tmp_path: Path) -> None:
+    """`intake stats` runs from cron and staff's shells one call at a time, `intake export --xlsx` before each
+    panel: on SQLite they read with the standard library's sqlite3 (store.reader), SQLAlchemy and the ORM stay
+    unloaded, and they still count."""
     db = tmp_path / "intake.db"
     cfg = write_config(tmp_path, db)
     store = Store.open(f"sqlite:///{db}")
     fill_cases(store.engine, 7, seed=5)
     store.close()
     code = ("import sys\nfrom ingest.cli import main\n"
-            f"main(['stats', '--format', 'json', '--config', {str(cfg)!r}], standalone_mode=False)\n"
+            f"main({[*args, '--config', str(cfg)]!r}, standalone_mode=False)\n"
             "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'rich'}))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
-    assert json.loads(proc.stdout[:proc.stdout.rindex("LOADED")])["total"] == 7
+    printed = proc.stdout[:proc.stdout.rindex("LOADED")]
+    if args[0] == "stats":
+        assert json.loads(printed)["total"] == 7
+    else:
+        assert "（7 件，" in printed and (tmp_path / "汇总表.xlsx").stat().st_size > 0
 
 
 def test_click_speaks_chinese() -> None:

@@ -1,6 +1,6 @@
 """store.reader: the read-only ``Database`` of commands that read with plain SQL (``intake stats``), on SQLite (the
 standard library's sqlite3) and PostgreSQL (SQLAlchemy Core): the schema-version check instead of migrating, and
-the same rows as the ORM reads."""
+the same rows as the ORM reads, and the same statistics and lists as through the Store."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from staff_factory import fill_cases
 from store import CaseSummary, SchemaMismatch, Store
 from store.db import SCHEMA_HEAD, alembic_config, make_engine
 from store.models import Attachment, Case, Submission
+from store.queries.lists import CaseFilter, failed_findings_by_case, list_cases
 from store.queries.stats import campaign_stats
 from store.reader import Database, sqlite_file
 from store.summaries import case_summaries
@@ -74,6 +75,9 @@ def test_plain_sql_reads_what_the_orm_reads(db_url: str) -> None:
     store = Store.open(db_url)
     data = fill_cases(store.engine, 300, seed=11)
     tz = ZoneInfo("Asia/Shanghai")
+    with store.session() as s, s.begin():  # the generator leaves them empty: the JSON column must be read too
+        for case in s.scalars(select(Case).order_by(Case.id).limit(5)):
+            case.subject_reasons = ["主题中没有省份", f"类别“{case.category}”不确定"]
     try:
         orm = _orm_summaries(store, data.campaign_id)
         assert len(orm) == 300 and any(s.file_sha256s for s in orm)
@@ -90,6 +94,17 @@ def test_plain_sql_reads_what_the_orm_reads(db_url: str) -> None:
             for top in (None, 3):
                 assert campaign_stats(db, data.campaign_id, tz=tz, top_reasons=top) == \
                     campaign_stats(store, data.campaign_id, tz=tz, top_reasons=top)
+            rows = list_cases(store, data.campaign_id, tz=tz)
+            assert len(rows) == 300 and rows == list_cases(db, data.campaign_id, tz=tz)
+            assert all(r.first_received_at == s.first_received_at for r, s in
+                       zip(sorted(rows, key=lambda r: r.case_id), orm))  # aware UTC, as the ORM reads them
+            assert sum(r.subject_reasons[:1] == ("主题中没有省份",) for r in rows) == 5
+            assert any(r.video_seconds for r in rows)
+            for filt in (CaseFilter(status="accepted", region="江"), CaseFilter(text="学", received_from=rows[50]
+                         .first_received_at.astimezone(tz).date()), CaseFilter(case_nos=(rows[3].case_no,))):
+                assert list_cases(db, data.campaign_id, filt, tz=tz) == list_cases(store, data.campaign_id, filt,
+                                                                                    tz=tz)
+            assert failed_findings_by_case(db, data.campaign_id) == failed_findings_by_case(store, data.campaign_id)
         finally:
             db.close()
     finally:

@@ -247,16 +247,18 @@ def export_command(xlsx_path: Path | None, files_dir: Path | None, link: bool, c
         fail("请给出 --xlsx 文件 或 --files 目录")
     cfg = app_config()
     views = campaign_views(cfg, campaign)
-    store = open_store(cfg)
+    # The 汇总表 is read with plain SQL (no ORM to load); the panel's files through the Store.
+    store = open_store(cfg) if files_dir is not None else None
+    db: Reader = store if store is not None else open_reader(cfg)
     for view in views:
         cid, several = view.campaign.id, len(views) > 1
         if heading := campaign_heading(view, views):
             click.echo(heading)
         if xlsx_path is not None:
             target = xlsx_path.with_name(f"{xlsx_path.stem}-{cid}{xlsx_path.suffix}") if several else xlsx_path
-            wb = export_workbook(store, cid, target, tz=view.campaign.tz, categories=campaign_categories(view))
+            wb = export_workbook(db, cid, target, tz=view.campaign.tz, categories=campaign_categories(view))
             click.echo(f"汇总表：{wb.path}（{wb.cases} 件，{len(wb.sheets)} 个工作表）")
-        if files_dir is not None:
+        if files_dir is not None and store is not None:
             rep = export_accepted_files(store, cid, files_dir / cid if several else files_dir, link=link)
             click.echo(f"评审材料：{rep.out_dir}（{rep.cases} 件案例，{rep.files} 个文件，{format_size(rep.bytes)}；"
                        "清单见 清单.csv）")

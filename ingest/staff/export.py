@@ -23,23 +23,19 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, TYPE_CHECKING, Any, Sequence
 
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from checks.domain import Severity, SubmissionStatus, SubmitterKind
-from store import Store
-from store.queries import (
-    UNKNOWN_CATEGORY,
-    UNKNOWN_PROVINCE,
-    CaseFile,
-    CaseFilter,
-    CaseRow,
-    accepted_case_files,
-    failed_findings_by_case,
-    list_cases,
-)
+from store.queries.lists import CaseFilter, CaseRow, failed_findings_by_case, list_cases
+from store.queries.names import UNKNOWN_CATEGORY, UNKNOWN_PROVINCE
+
+if TYPE_CHECKING:  # the workbook reads plain SQL (store.queries.lists); the panel's files go through the ORM
+    from store import Store
+    from store.queries.cases import CaseFile
+    from store.reader import Reader
 
 ALL_CASES_SHEET = "全部案例"
 # (header, minimum width, maximum width) in Excel character units; a CJK character takes two.
@@ -189,7 +185,7 @@ def write_workbook(target: str | IO[bytes], rows: Sequence[CaseRow], findings: d
     return tuple(ws.get_name() for ws in wb.worksheets())
 
 
-def workbook_bytes(store: Store, campaign_id: str, *, tz: tzinfo, categories: Sequence[tuple[int, str]],
+def workbook_bytes(store: Reader, campaign_id: str, *, tz: tzinfo, categories: Sequence[tuple[int, str]],
                    filt: CaseFilter = CaseFilter()) -> bytes:
     """The 汇总表 of the cases matching `filt` (all by default) as .xlsx bytes (a download in the web console)."""
     buf = io.BytesIO()
@@ -198,7 +194,7 @@ def workbook_bytes(store: Store, campaign_id: str, *, tz: tzinfo, categories: Se
     return buf.getvalue()
 
 
-def export_workbook(store: Store, campaign_id: str, out: Path, *, tz: tzinfo,
+def export_workbook(store: Reader, campaign_id: str, out: Path, *, tz: tzinfo,
                     categories: Sequence[tuple[int, str]], filt: CaseFilter = CaseFilter()) -> WorkbookReport:
     """Write the 汇总表 of the cases matching `filt` to `out` atomically (a half-written file never replaces a
     good one)."""
@@ -340,4 +336,6 @@ def _hard_link(source: Path, target: Path) -> bool:
 
 def export_accepted_files(store: Store, campaign_id: str, out_dir: Path, *, link: bool = False) -> FilesReport:
     """Copy (or hard-link) the files of every accepted case into ``out_dir``, one folder per case."""
+    from store.queries.cases import accepted_case_files
+
     return export_case_files(accepted_case_files(store, campaign_id), out_dir, link=link)

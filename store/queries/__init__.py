@@ -7,8 +7,9 @@ boundary as frozen records; no ORM object leaves a session.
 "Effective status" is the staff override when there is one, else the checks' verdict. Per-case
 figures (photos, video length, failed findings) always describe the case's current version.
 
-Names are loaded when first used (PEP 562): the statistics (``store.queries.stats``) run without SQLAlchemy for
-``intake stats``; the lists, the case view and the actions load the ORM.
+Names are loaded when first used (PEP 562): the statistics (``store.queries.stats``) and the lists
+(``store.queries.lists``) are plain SQL that runs without SQLAlchemy for ``intake stats`` and ``intake export
+--xlsx``; the case view and the actions load the ORM.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ if TYPE_CHECKING:
     from store.queries.actions import (OverrideResult, PendingLink, QueuedResend, correct_fields,
                                        current_message_row, override_status, pending_links, resend_reply,
                                        review_queue)
-    from store.queries.cases import (AttachmentRow, CaseDetail, CaseFile, CaseFilter, CaseRow, EventRow,
-                                     FindingRow, MailRow, VersionRow, accepted_case_files, campaign_of_case,
-                                     case_detail, count_cases, failed_findings_by_case, list_cases,
-                                     resolve_case_id)
+    from store.queries.cases import (AttachmentRow, CaseDetail, CaseFile, EventRow, FindingRow, MailRow, VersionRow,
+                                     accepted_case_files, campaign_of_case, case_detail, resolve_case_id)
     from store.queries.common import (CORRECTABLE_FIELDS, LinkAttachment, current_submission_join,
                                       effective_status_column)
+    from store.queries.lists import CaseFilter, CaseRow, count_cases, failed_findings_by_case, list_cases
     from store.queries.names import UNKNOWN_CATEGORY, UNKNOWN_KIND, UNKNOWN_PROVINCE
     from store.queries.stats import Count, FailureReason, Stats, campaign_stats
 
@@ -38,7 +38,7 @@ __all__ = [
     "review_queue", "current_message_row", "QueuedResend", "resend_reply", "PendingLink", "pending_links",
 ]
 
-_MODULES = ("names", "stats", "common", "cases", "actions")
+_MODULES = ("names", "stats", "lists", "common", "cases", "actions")  # the light ones first
 
 
 def __getattr__(name: str) -> Any:

@@ -4,159 +4,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.domain import (ACCEPTED_STATUSES, CaseIdentity, FileRole, SubmissionStatus)
+from checks.domain import ACCEPTED_STATUSES
 from store.models import FILE_KINDS, Attachment, Case, Event, Finding, OutboxMail, Submission
 from store.records import AttachmentRecord, FindingRecord
 from store.repo import Store
 from store.queries.common import current_submission_join, effective_status_column
+from store.queries.lists import (CaseFilter, CaseRow, count_cases, failed_findings_by_case, list_cases,  # noqa: F401
+                                 rows_for_ids)
 
-# ---- lists --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CaseFilter:
-    """What `intake list` narrows by; every field is optional and they combine with AND."""
-
-    status: str | None = None  # effective status code
-    category_no: int | None = None
-    category_text: str | None = None  # part of the category name (when no number is given)
-    region: str | None = None  # part of the province or city name
-    submitter_kind: str | None = None
-    received_from: date | None = None  # local dates, inclusive
-    received_to: date | None = None
-    text: str | None = None  # part of the case name or the unit
-    case_nos: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaseRow:
-    """One case as staff lists show it: identity, effective and checked status, versions, dates."""
-
-    case_id: int
-    case_no: str
-    status: str  # effective
-    checked_status: str  # the checks' verdict, before any override
-    override_reason: str | None
-    identity: CaseIdentity
-    sender: str
-    first_received_at: datetime
-    last_received_at: datetime
-    current_version: int
-    subject_confidence: float
-    subject_reasons: tuple[str, ...]
-    photos: int
-    video_seconds: float | None
-    failed_findings: int
-
-    @property
-    def status_label(self) -> str:
-        """The effective status in Chinese."""
-        return SubmissionStatus.label_of(self.status)
-
-
-def _per_case_figures() -> tuple[Any, Any, Any]:
-    """Photos, longest video and failed findings of the current version, as correlated subqueries
-    over the submission_id indexes (0002). Unlike joins to whole-table aggregates, these keep one
-    cheap plan even when PostgreSQL has no statistics yet (right after a bulk import an unanalysed
-    database chose a nested loop over aggregates: minutes instead of milliseconds)."""
-    photos = (select(func.count()).select_from(Attachment)
-              .where(Attachment.submission_id == Submission.id, Attachment.role == FileRole.PHOTO,
-                     Attachment.kind.in_(FILE_KINDS))
-              .correlate(Submission).scalar_subquery())
-    video = (select(func.max(Attachment.facts[("video", "duration_s")].as_float()))
-             .where(Attachment.submission_id == Submission.id, Attachment.role == FileRole.VIDEO)
-             .correlate(Submission).scalar_subquery())
-    failed = (select(func.count()).select_from(Finding)
-              .where(Finding.submission_id == Submission.id, Finding.passed == false())
-              .correlate(Submission).scalar_subquery())
-    return photos, video, failed
-
-
-def _case_rows_query(campaign_id: str, filt: CaseFilter, tz: tzinfo) -> Select[Any]:
-    photos, video, failed = _per_case_figures()
-    status = effective_status_column()
-    # Column order is what _case_row reads.
-    columns: list[Any] = [
-        Case.id, Case.case_no, status, Case.status, Case.override_reason, Case.submitter_kind, Case.province,
-        Case.city, Case.organization, Case.case_name, Case.category_no, Case.category, Case.sender,
-        Case.first_received_at, Case.last_received_at, Case.current_version, Case.subject_confidence,
-        Case.subject_reasons, func.coalesce(photos, 0), video, func.coalesce(failed, 0)]
-    q = (select(*columns)
-         .outerjoin(Submission, current_submission_join())
-         .where(Case.campaign_id == campaign_id))
-    if filt.status:
-        q = q.where(status == filt.status)
-    if filt.category_no is not None:
-        q = q.where(Case.category_no == filt.category_no)
-    if filt.category_text:
-        q = q.where(Case.category.icontains(filt.category_text.strip(), autoescape=True))
-    if filt.region:
-        needle = filt.region.strip()
-        q = q.where(or_(Case.province.icontains(needle, autoescape=True),
-                        Case.city.icontains(needle, autoescape=True)))
-    if filt.submitter_kind:
-        q = q.where(Case.submitter_kind == filt.submitter_kind)
-    if filt.received_from:
-        q = q.where(Case.first_received_at >= datetime.combine(filt.received_from, time(), tzinfo=tz))
-    if filt.received_to:
-        end = datetime.combine(filt.received_to + timedelta(days=1), time(), tzinfo=tz)
-        q = q.where(Case.first_received_at < end)
-    if filt.text:
-        needle = filt.text.strip()
-        q = q.where(or_(Case.case_name.icontains(needle, autoescape=True),
-                        Case.organization.icontains(needle, autoescape=True)))
-    if filt.case_nos:
-        q = q.where(Case.case_no.in_(list(filt.case_nos)))
-    return q
-
-
-def _case_row(r: Any) -> CaseRow:
-    return CaseRow(case_id=r[0], case_no=r[1] or "", status=r[2], checked_status=r[3], override_reason=r[4],
-                   identity=CaseIdentity(*r[5:12]), sender=r[12], first_received_at=r[13],
-                   last_received_at=r[14], current_version=r[15], subject_confidence=r[16],
-                   subject_reasons=tuple(r[17] or ()), photos=int(r[18]),
-                   video_seconds=float(r[19]) if r[19] is not None else None, failed_findings=int(r[20]))
-
-
-def list_cases(store: Store, campaign_id: str, filt: CaseFilter = CaseFilter(), *, tz: tzinfo = timezone.utc,
-               limit: int | None = None, offset: int = 0) -> list[CaseRow]:
-    """Cases matching the filter, earliest received first."""
-    q = _case_rows_query(campaign_id, filt, tz).order_by(Case.first_received_at, Case.id).offset(offset)
-    if limit:
-        q = q.limit(limit)
-    with store.session() as s:
-        return [_case_row(r) for r in s.execute(q)]
-
-
-def count_cases(store: Store, campaign_id: str, filt: CaseFilter = CaseFilter(), *,
-                tz: tzinfo = timezone.utc) -> int:
-    """How many cases match the filter (the list's total, without loading the rows)."""
-    q = _case_rows_query(campaign_id, filt, tz).subquery()
-    with store.session() as s:
-        return s.scalar(select(func.count()).select_from(q)) or 0
-
-
-def failed_findings_by_case(store: Store, campaign_id: str,
-                            case_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, str, str]]]:
-    """Case id → (severity, clause, message) of the failed findings of its current version."""
-    q = (select(Case.id, Finding.severity, Finding.clause, Finding.message)
-         .join(Submission, current_submission_join())
-         .join(Finding, Finding.submission_id == Submission.id)
-         .where(Case.campaign_id == campaign_id, Finding.passed == false())
-         .order_by(Case.id, Finding.id))
-    if case_ids is not None:
-        q = q.where(Case.id.in_(list(case_ids)))
-    out: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
-    with store.session() as s:
-        for case_id, severity, clause, message in s.execute(q):
-            out[case_id].append((severity, clause, message))
-    return dict(out)
-
+# ---- lists: plain SQL in store.queries.lists (CaseFilter, CaseRow, list_cases, count_cases, failed findings) ---
 
 # ---- one case -----------------------------------------------------------------------------------
 
@@ -253,7 +115,7 @@ def case_detail(store: Store, campaign_id: str, case_ref: str) -> CaseDetail:
     sent for it and its event log. Raises LookupError for an unknown case."""
     with store.session() as s:
         case_id = resolve_case_id(s, campaign_id, case_ref)
-    [row] = _rows_for_ids(store, campaign_id, [case_id])
+    [row] = rows_for_ids(store, campaign_id, [case_id])
     with store.session() as s:
         subs = s.execute(select(Submission.id, Submission.version, Submission.message_row_id,
                                 Submission.received_at, Submission.raw_subject, Submission.status)
@@ -280,12 +142,6 @@ def case_detail(store: Store, campaign_id: str, case_ref: str) -> CaseDetail:
                                 status=st, attachments=tuple(atts.get(sid, ())), findings=tuple(finds.get(sid, ())))
                      for sid, v, mid, at, subj, st in subs)
     return CaseDetail(case=row, versions=versions, mails=mails, events=events)
-
-
-def _rows_for_ids(store: Store, campaign_id: str, case_ids: Sequence[int]) -> list[CaseRow]:
-    q = _case_rows_query(campaign_id, CaseFilter(), timezone.utc).where(Case.id.in_(list(case_ids)))
-    with store.session() as s:
-        return [_case_row(r) for r in s.execute(q.order_by(Case.id))]
 
 
 # ---- files for the expert panel -----------------------------------------------------------------

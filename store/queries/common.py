@@ -20,7 +20,7 @@ CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "cas
 
 def effective_status_column() -> ColumnElement[str]:
     """A case's effective status in SQL: a staff override wins over the checks' verdict (the statistics' plain
-    SQL says the same in ``store.queries.stats.EFFECTIVE_STATUS``)."""
+    SQL says the same in ``store.queries.stats.effective_status_sql``)."""
     return func.coalesce(Case.override_status, Case.status)
 
 

@@ -68,8 +68,15 @@ class Stats:
 # text for both databases, run through a ``Reader``: a read-only command's ``Database`` (sqlite3 on SQLite, so
 # `intake stats` loads no SQLAlchemy) or the ``Store`` the console and the daemon hold. ":campaign" is bound.
 IN_CAMPAIGN = "FROM cases WHERE campaign_id = :campaign"
-# A case's effective status: a staff override wins over the checks' verdict (as ``effective_status_column``).
-EFFECTIVE_STATUS = "coalesce(override_status, status)"
+
+
+def effective_status_sql(table: str | None = None) -> str:
+    """A case's effective status in SQL: a staff override wins over the checks' verdict (as
+    ``effective_status_column`` says it to SQLAlchemy); ``table``: the alias of ``cases`` in the statement."""
+    prefix = f"{table}." if table else ""
+    return f"coalesce({prefix}override_status, {prefix}status)"
+
+
 # The UTC hour of a stored time as 'YYYY-MM-DD HH'. Days are then taken in the campaign's time zone in Python:
 # grouping by hour keeps the work in SQL (at most 24 groups a day) while staying exact for every zone whose
 # offset is a whole number of hours.
@@ -109,7 +116,7 @@ def campaign_stats(db: Reader, campaign_id: str, *, tz: tzinfo, top_reasons: int
         total = query(f"SELECT count(*) {IN_CAMPAIGN}", campaign)[0][0] or 0
         categories = query(f"SELECT category_no, max(category), count(*) {IN_CAMPAIGN} GROUP BY category_no", campaign)
         provinces = query(f"SELECT province, count(*) {IN_CAMPAIGN} GROUP BY province", campaign)
-        statuses = query(f"SELECT {EFFECTIVE_STATUS} AS st, count(*) {IN_CAMPAIGN} GROUP BY st", campaign)
+        statuses = query(f"SELECT {effective_status_sql()} AS st, count(*) {IN_CAMPAIGN} GROUP BY st", campaign)
         kinds = query(f"SELECT submitter_kind, count(*) {IN_CAMPAIGN} GROUP BY submitter_kind", campaign)
         by_day = _by_day(query, db.dialect, campaign, tz)
         reasons = _failure_reasons(query, campaign, top_reasons)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from checks.domain import MessageStatus, SubmissionStatus
+from ingest import heap
 from ingest.files.linkfetch import SuppliedFile, fetch_video_links
 from ingest.mail.hygiene import Hygiene, assess
 from ingest.mail.mime import NotAMimeMessage, ParsedMail
@@ -234,6 +235,7 @@ def _process_each(rt: Runtime, messages: Sequence[SpooledMessage], tried: set[in
             return False
         tried.add(msg.id)
         status = process_isolated(rt, msg, disk_full_stops=True)
+        heap.release()  # the mail's buffers are gone: so are their pages (ingest/heap.py)
         if status == MessageStatus.FAILED:
             report.failed += 1
         elif status == MessageStatus.STORED:

@@ -59,8 +59,8 @@ def test_read_only_commands_check_the_schema_instead_of_migrating(tmp_path: Path
     empty = run("stats", "--config", cfg)
     assert empty.exit_code == 2 and "还没有收件数据表" in empty.output and empty.output.count("\n") == 1
     command.upgrade(alembic_config(f"sqlite:///{db}"), "0001")
-    for name in ("list", "stats"):  # through the Store (ORM) and through store.reader (sqlite3)
-        old = run(name, "--config", cfg)
+    for args in (["show", "1"], ["list"], ["stats"]):  # through the Store (ORM), through store.reader (sqlite3)
+        old = run(*args, "--config", cfg)
         assert old.exit_code == 2 and f"比本程序（{SCHEMA_HEAD}）旧" in old.output and "intake check-config" in old.output
     store = Store.open(f"sqlite:///{db}")  # what check-config and the daemon do
     fill_cases(store.engine, 5, seed=4)

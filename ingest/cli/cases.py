@@ -1,4 +1,6 @@
-"""查询与导出: stats, list, show, export, chart. Read-only: the database is checked, never migrated."""
+"""查询与导出: stats, list, show, export, chart. Read-only: the database is checked, never migrated. stats, list,
+chart and the 汇总表 read with plain SQL through ``store.reader`` (no ORM; on SQLite no SQLAlchemy at all); show and
+the panel's files through the ``Store``."""
 
 from __future__ import annotations
 
@@ -141,11 +143,11 @@ def list_command(status: str | None, category: str | None, region: str | None, k
       intake list --category 6 --from 2025-11-01 --search 劳动 --format csv > 人工智能.csv
     """
     from ingest.staff import output as staff
-    from store.queries import CaseFilter, count_cases, list_cases
+    from store.queries.lists import CaseFilter, count_cases, list_cases
 
     cfg = app_config()
     views = campaign_views(cfg, campaign)
-    store = open_store(cfg)
+    store = open_reader(cfg)  # plain SQL: no ORM to load
     found = []
     for view in views:
         filt = CaseFilter(status=status_code(status),
@@ -281,11 +283,11 @@ def chart_command(out_path: Path, campaign: str | None) -> None:
       intake chart --out 收件统计.png
     """
     from ingest.staff.chart import render_chart
-    from store.queries import campaign_stats
+    from store.queries.stats import campaign_stats
 
     cfg = app_config()
     views = campaign_views(cfg, campaign)
-    store = open_store(cfg)
+    store = open_reader(cfg)  # plain SQL: no ORM to load
     for view in views:
         target = out_path.with_name(f"{out_path.stem}-{view.campaign.id}{out_path.suffix}") if len(views) > 1 \
             else out_path

@@ -4,11 +4,12 @@ of unknown values and the fields staff may correct."""
 from __future__ import annotations
 
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, String, and_, literal_column
 from sqlalchemy.orm import aliased
 
 from store.models import Attachment, Case, Submission
 from store.queries.names import UNKNOWN_CATEGORY, UNKNOWN_KIND, UNKNOWN_PROVINCE
+from store.queries.stats import effective_status_sql
 
 __all__ = ["UNKNOWN_CATEGORY", "UNKNOWN_KIND", "UNKNOWN_PROVINCE", "CORRECTABLE_FIELDS", "effective_status_column",
            "LinkAttachment", "current_submission_join"]
@@ -19,9 +20,9 @@ CORRECTABLE_FIELDS = ("submitter_kind", "province", "city", "organization", "cas
 
 
 def effective_status_column() -> ColumnElement[str]:
-    """A case's effective status in SQL: a staff override wins over the checks' verdict (the statistics' plain
-    SQL says the same in ``store.queries.stats.effective_status_sql``)."""
-    return func.coalesce(Case.override_status, Case.status)
+    """A case's effective status for an ORM query over ``cases``: the plain SQL of
+    ``store.queries.stats.effective_status_sql`` (a staff override wins over the checks' verdict), said once."""
+    return literal_column(effective_status_sql(Case.__tablename__), String)
 
 
 LinkAttachment = aliased(Attachment)  # the link row, beside the supplied-file rows of the same version

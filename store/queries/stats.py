@@ -71,8 +71,8 @@ IN_CAMPAIGN = "FROM cases WHERE campaign_id = :campaign"
 
 
 def effective_status_sql(table: str | None = None) -> str:
-    """A case's effective status in SQL: a staff override wins over the checks' verdict (as
-    ``effective_status_column`` says it to SQLAlchemy); ``table``: the alias of ``cases`` in the statement."""
+    """A case's effective status in SQL: a staff override wins over the checks' verdict (``effective_status_column``
+    gives it to the ORM's queries); ``table``: the alias of ``cases`` in the statement."""
     prefix = f"{table}." if table else ""
     return f"coalesce({prefix}override_status, {prefix}status)"
 

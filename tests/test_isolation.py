@@ -38,7 +38,7 @@ def facts(body: str) -> SubmissionFacts:
                            files=(), body_text=body)
 
 
-def test_each_misbehaving_rule_costs_only_its_own_verdict() -> None:
+def test_each_misbehaving_rule_costs_only_its_own_verdict(short_task_slack: float) -> None:
     rules = MISBEHAVING.configure({rule_id: {} for rule_id in
                                    ("body-present", "spins", "backtracks", "kills-worker", "stuck-in-c")})
     limits = LimitSettings(rule_seconds=1.0)

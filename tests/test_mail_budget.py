@@ -76,7 +76,7 @@ def _stuck_in_c(item: int, runs: str) -> int:
     return item * 10
 
 
-def test_a_reader_stuck_in_c_is_killed_once_not_run_twice(tmp_path: Path) -> None:
+def test_a_reader_stuck_in_c_is_killed_once_not_run_twice(tmp_path: Path, short_task_slack: float) -> None:
     runs = tmp_path / "runs.txt"
     outcomes = map_bounded(LimitSettings(), 1.0, _stuck_in_c, [0, 1, 2], str(runs))
     results = [o[0] for o in outcomes]
@@ -85,7 +85,7 @@ def test_a_reader_stuck_in_c_is_killed_once_not_run_twice(tmp_path: Path) -> Non
     assert runs.read_text().split() == ["0", "1", "2"]  # each item ran once: the stuck one was not re-run
 
 
-def test_mail_budget_in_time_skips_the_rest(tmp_path: Path) -> None:
+def test_mail_budget_in_time_skips_the_rest(tmp_path: Path, short_task_slack: float) -> None:
     runs = tmp_path / "runs.txt"
     outcomes = map_bounded(LimitSettings(), 30.0, _stuck_in_c, [0, 1, 2, 3], str(runs),
                            deadline=time.monotonic() + 2)

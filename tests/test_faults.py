@@ -257,7 +257,8 @@ def test_postgresql_restart_mid_processing(tmp_path, dovecot, smtp_sink, backlog
                    "the first submission filed")
         executor = own_postgres._executor
         executor.stop()
-        time.sleep(2)  # the daemon meets the dead database for a cycle or two
+        # The daemon meets the dead database (it says so in its log) and lives on.
+        wait_until(lambda: "数据库不可用" in log.read_text(encoding="utf-8"), 120, "the daemon to meet the dead database")
         assert daemon.alive()
         executor.start()
         wait_until(lambda: n_replies_sent(db_url) == len(backlog), 240, "every reply sent after the restart")

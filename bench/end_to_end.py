@@ -219,11 +219,15 @@ def main() -> int:
                         help="instead of the corpus mix: N typical submissions (issue 5)")
     parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="another checkout to run on the same mailbox (before/after)")
+    parser.add_argument("--compare-second", action="store_true",
+                        help="run the other checkout after this one (default: before it); a second invocation "
+                             "with the order swapped shows what the order itself costs")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=args.workdir))
     checkouts: list[tuple[str, Path | None]] = [("this checkout", None)]
     if args.compare is not None:
-        checkouts.insert(0, (f"compare: {args.compare}", args.compare))  # "before" first
+        where = len(checkouts) if args.compare_second else 0  # "before" first, unless asked otherwise
+        checkouts.insert(where, (f"compare: {args.compare}", args.compare))
     try:
         if args.small:
             mix, count, cache = Mix.small(), 3, workdir / "corpus-cache"

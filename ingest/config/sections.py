@@ -147,7 +147,7 @@ def parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool, where: st
         password=secrets.get(t, replace(IMAP_SECRET, where=where), required),
         folder=_optional(t, "folder", where, str, "INBOX"),
         processed_folder=_optional(t, "processed_folder", where, str, ""),
-        fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", where, int, 8 * 1024 * 1024),
+        fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", where, int, ImapSettings.fetch_chunk_bytes),
         timeout_seconds=_optional(t, "timeout_seconds", where, int, 60),
         use_idle=_optional(t, "use_idle", where, bool, True),
     )

@@ -181,3 +181,83 @@ def test_sigterm_lets_a_worker_finish_the_mail_in_hand(dovecot, smtp_sink, imap_
         engine.dispose()
     assert status in ("stored", "notified")
     assert doing == 0 and workers == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_import_beside_workers_leaves_the_mail_to_them(dovecot, smtp_sink, imap_user, pg_url, tmp_path):  # type: ignore[no-untyped-def]
+    """`intake import` processes in its own process: beside a live worker it refuses before importing anything
+    (as `intake poll` does) and names --no-process; `intake import --no-process` imports, the worker's tick
+    queues the mail, and it is filed and answered exactly once (imported again it is known; two more ticks change
+    nothing)."""
+    import os
+    import signal
+    import time
+
+    from sqlalchemy import create_engine, func, select, text
+    from sqlalchemy.exc import ProgrammingError
+
+    from ingest.samples.submissions import SCHOOLS, submission_mail
+    from store.models import MailboxState, Message, OutboxMail, Submission
+
+    school = SCHOOLS[6]
+    mail = tmp_path / "补录.eml"
+    mail.write_bytes(submission_mail(school, photos=1, video_seconds=None))
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
+                              db_url=pg_url)
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
+           "PYTHONPATH": str(REPO)}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "worker", "--heartbeat-seconds", "1"],
+                                env=env, cwd=REPO, stdout=log, stderr=log)
+    engine = create_engine(pg_url)
+
+    def scalar(query):  # type: ignore[no-untyped-def]
+        try:
+            with engine.connect() as conn:
+                return conn.execute(query).scalar()
+        except ProgrammingError:
+            return None  # before the worker created the tables
+
+    def wait_until(done, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 180
+        while not done():
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                f"{what}:\n{log_path.read_text(errors='replace')[-3000:]}"
+            time.sleep(0.1)
+
+    def polled_at():  # type: ignore[no-untyped-def]
+        return scalar(select(func.max(MailboxState.last_poll_at)))
+
+    try:
+        wait_until(lambda: scalar(text("SELECT count(*) FROM procrastinate_workers")), "the worker never registered")
+        refused = run_intake(cfg, "import", str(mail), password=dovecot.password, check=False, timeout=120)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "1 个多进程模式的工作进程在运行" in refused.stderr and "intake import --no-process" in refused.stderr
+        assert "Traceback" not in refused.stderr and scalar(select(func.count()).select_from(Message)) == 0
+        poll = run_intake(cfg, "poll", password=dovecot.password, check=False, timeout=120)
+        assert poll.returncode == 2 and "请不要同时运行单进程的 intake run 或 intake poll" in poll.stderr, poll.stderr
+
+        imported = run_intake(cfg, "import", "--no-process", str(mail), password=dovecot.password, timeout=120)
+        assert "新邮件 1 封" in imported.stdout and "交给在运行的 1 个工作进程" in imported.stdout, imported.stdout
+        wait_until(lambda: scalar(select(Message.status)) == "notified", "the worker never answered the mail")
+        again = run_intake(cfg, "import", "--no-process", str(mail), password=dovecot.password, timeout=120)
+        assert "新邮件 0 封，已存在 1 封" in again.stdout, again.stdout
+        # Each tick queues a poll, which stamps the mailbox: two more ticks would have queued the mail again
+        # were it not done.
+        for _ in range(2):
+            mark = polled_at()
+            wait_until(lambda mark=mark: polled_at() != mark, "the worker stopped ticking")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, log_path.read_text(errors="replace")[-3000:]
+        with engine.connect() as conn:
+            statuses = list(conn.execute(select(Message.status)).scalars())
+        filed = scalar(select(func.count()).select_from(Submission))
+        replies = scalar(select(func.count()).select_from(OutboxMail))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.dispose()
+    assert statuses == ["notified"] and filed == 1 and replies == 1, (statuses, filed, replies)
+    assert [r.rcpt_tos for r in smtp_sink.messages] == [(school.sender,)]

@@ -165,30 +165,43 @@ def worker(heartbeat_seconds: float, stalled_after_seconds: float) -> None:
     run_worker(open_runtimes(cfg), settings)
 
 
-def _refuse_beside_workers(rt: Runtime) -> None:
-    """The single-process daemon and distributed workers on one database would work the same mail at the same
-    time (the daemon's lease and the workers' locks do not know each other): one line instead."""
+def _alive_workers(rt: Runtime) -> int:
+    """Distributed-mode workers with a fresh heartbeat on this database (0 on SQLite or without the queue)."""
     from store.workload import queue_state
 
     queue = queue_state(rt.store)
-    if queue is not None and queue.alive_workers:
-        fail(f"这个数据库上有 {queue.alive_workers} 个多进程模式的工作进程在运行（intake run --workers / intake worker）："
+    return queue.alive_workers if queue is not None else 0
+
+
+def _workers_line(alive: int) -> str:
+    """The first half of every refusal beside workers: how many run, and which commands they are."""
+    return f"这个数据库上有 {alive} 个多进程模式的工作进程在运行（intake run --workers / intake worker）"
+
+
+def _refuse_beside_workers(rt: Runtime) -> None:
+    """The single-process daemon and distributed workers on one database would work the same mail at the same
+    time (the daemon's lease and the workers' locks do not know each other): one line instead."""
+    if alive := _alive_workers(rt):
+        fail(f"{_workers_line(alive)}："
              "请不要同时运行单进程的 intake run 或 intake poll；先停止工作进程，或继续使用多进程模式")
 
 
 @click.command("import")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--process/--no-process", default=True, show_default=True, help="导入后也检查、登记并回复。")
+@click.option("--process/--no-process", default=True, show_default=True,
+              help="导入后也在本进程中检查、登记并回复；多进程模式的工作进程在运行时须用 --no-process，由工作进程处理。")
 @config_option
 @campaign_option
 def import_(source: Path, process: bool, campaign: str | None) -> None:
     """从 .eml 文件、mbox 或 Maildir 补录邮件，走与收信相同的流程（重复导入不会重复登记）。
 
-    配置了多个征集时须用 --campaign 指明邮件属于哪个征集。
+    配置了多个征集时须用 --campaign 指明邮件属于哪个征集。多进程模式的工作进程在运行时只能加 --no-process 导入，
+    导入的邮件由工作进程在下一次定时检查时接手处理。
 
     \b
     示例：
       intake import ~/导出邮件/INBOX.mbox
+      intake import --no-process ~/导出邮件/INBOX.mbox     # 多进程模式（intake run --workers / intake worker）
     """
     from ingest.mail.local import import_local
     from ingest.logs import setup_logging
@@ -201,8 +214,19 @@ def import_(source: Path, process: bool, campaign: str | None) -> None:
     setup_logging(cfg.intake.log_format)
     log_config_warnings(cfg)
     [rt] = open_runtimes(cfg, campaign)
+    # Processing here works every pending mail of the campaign, the workers' too, outside their sender locks (as
+    # `intake poll` would): refused before anything is imported. Without processing, the workers' tick queues
+    # what was imported (ingest/distributed/tasks.py, sweep: every spooled message without a job).
+    alive = _alive_workers(rt)
+    every = f"每 {rt.config.intake.poll_interval_seconds} 秒一次"
+    if alive and process:
+        fail(f"{_workers_line(alive)}：intake import 会在本进程中处理邮件，与工作进程同时处理同一批邮件；"
+             f"请改用 intake import --no-process 只导入，工作进程在下一次定时检查时（{every}）接手处理并发送回执")
     new, known = import_local(source, rt.store, rt.spool)
     click.echo(f"导入：新邮件 {new} 封，已存在 {known} 封")
+    if alive:
+        click.echo(f"处理：交给在运行的 {alive} 个工作进程，下一次定时检查时（{every}）开始；"
+                   "intake health 显示处理积压")
     if process:
         rep = process_pending(rt)
         click.echo(f"处理：入库 {rep.stored}，跳过 {rep.skipped}，失败 {rep.failed}")

@@ -5,6 +5,7 @@ answered once, and a second run changes nothing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,10 +134,23 @@ def test_health_shows_the_lag_and_alerts_past_the_threshold(tmp_path):  # type: 
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.postgres
+def _one_worker(tmp_path, dovecot, smtp_sink, imap_user, pg_url):  # type: ignore[no-untyped-def]
+    """A configuration on PostgreSQL and one real `intake worker` on it (heartbeat every second), its output in
+    worker.log: (the configuration and environment to run more commands with, the worker's process, the log)."""
+    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
+                              db_url=pg_url)
+    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
+           "PYTHONPATH": str(REPO)}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "worker", "--heartbeat-seconds", "1"],
+                                env=env, cwd=REPO, stdout=log, stderr=log)
+    return cfg, env, proc, log_path
+
+
 def test_sigterm_lets_a_worker_finish_the_mail_in_hand(dovecot, smtp_sink, imap_user, pg_url, tmp_path):  # type: ignore[no-untyped-def]
     """SIGTERM while a worker is inside a message (status 'parsed'): that message is filed before the worker
     exits (code 0), no job is left running, the worker unregisters; what it had not started waits for the next."""
-    import os
     import signal
     import time
 
@@ -149,14 +163,7 @@ def test_sigterm_lets_a_worker_finish_the_mail_in_hand(dovecot, smtp_sink, imap_
     backlog = suite.make_backlog(6, tmp_path / "files", 7)
     for m in backlog:
         dovecot.append(imap_user, "INBOX", m.raw)
-    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
-                              db_url=pg_url)
-    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
-           "PYTHONPATH": str(REPO)}
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "worker", "--heartbeat-seconds", "1"],
-                                env=env, cwd=REPO, stdout=log, stderr=log)
+    cfg, env, proc, log_path = _one_worker(tmp_path, dovecot, smtp_sink, imap_user, pg_url)
     engine = create_engine(pg_url)
     try:
         in_hand = None
@@ -190,7 +197,6 @@ def test_import_beside_workers_leaves_the_mail_to_them(dovecot, smtp_sink, imap_
     (as `intake poll` does) and names --no-process; `intake import --no-process` imports, the worker's tick
     queues the mail, and it is filed and answered exactly once (imported again it is known; two more ticks change
     nothing)."""
-    import os
     import signal
     import time
 
@@ -203,14 +209,7 @@ def test_import_beside_workers_leaves_the_mail_to_them(dovecot, smtp_sink, imap_
     school = SCHOOLS[6]
     mail = tmp_path / "补录.eml"
     mail.write_bytes(submission_mail(school, photos=1, video_seconds=None))
-    cfg = write_intake_config(tmp_path, imap_port=dovecot.port, user=imap_user, smtp_port=smtp_sink.port,
-                              db_url=pg_url)
-    env = {**os.environ, "TEST_IMAP_PASSWORD": dovecot.password, "INTAKE_CONFIG": str(cfg),
-           "PYTHONPATH": str(REPO)}
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "worker", "--heartbeat-seconds", "1"],
-                                env=env, cwd=REPO, stdout=log, stderr=log)
+    cfg, env, proc, log_path = _one_worker(tmp_path, dovecot, smtp_sink, imap_user, pg_url)
     engine = create_engine(pg_url)
 
     def scalar(query):  # type: ignore[no-untyped-def]

@@ -51,12 +51,16 @@ def sized_mix(target_mb: float, video_seconds: int = VIDEO_SECONDS) -> Mix:
 
 
 def measure(server: DovecotServer, mails: list[CorpusMail], what: str, workdir: Path,
-            checkout: Path | None = None) -> MemoryRun:
+            checkout: Path | None = None, existing_db: bool = False) -> MemoryRun:
     run_dir = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     try:
         user = server.new_user()
         load_into_dovecot(server, user, mails)
         cfg = intake_config(run_dir, db_url=f"sqlite:///{run_dir / 'intake.db'}", imap=(server.port, user))
+        if existing_db:  # the database made by another process first, as for a daemon restarted on its database
+            made = run_intake(cfg, "check-config", password=server.password, checkout=checkout)
+            if made.returncode != 0:
+                raise RuntimeError(f"intake check-config failed:\n{made.stdout}\n{made.stderr[-3000:]}")
         run = run_intake(cfg, "poll", "--once", password=server.password, checkout=checkout)
         if run.returncode != 0:
             raise RuntimeError(f"intake poll failed:\n{run.stdout}\n{run.stderr[-3000:]}")
@@ -78,6 +82,9 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=50, help="corpus submissions in the backlog run (0: none)")
     parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="another checkout measured right before this one on each case (before/after)")
+    parser.add_argument("--existing-db", action="store_true",
+                        help="make the database with `intake check-config` first: the poll then starts as a "
+                             "restarted daemon does, without running (and keeping) the migrations")
     args = parser.parse_args()
     sizes = [1.0, 3.0] if args.small else [float(s) for s in args.sizes.split(",") if s]
     video_seconds = 10 if args.small else VIDEO_SECONDS
@@ -99,7 +106,7 @@ def main() -> int:
                           build_corpus(backlog, Mix.small() if args.small else Mix(), cache)))
         for what, mails in cases:
             for label, checkout in checkouts:  # interleaved, case by case
-                runs.append(measure(server, mails, what + label, workdir, checkout))
+                runs.append(measure(server, mails, what + label, workdir, checkout, args.existing_db))
     finally:
         server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)

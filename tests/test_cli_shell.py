@@ -164,3 +164,27 @@ def test_retry_lists_without_migrating_and_refuses_unknown_messages(tmp_path: Pa
     assert listed.exit_code == 0 and "多次处理失败的邮件：0 封" in listed.output
     unknown = run("retry", "999", "--config", cfg)
     assert unknown.exit_code == 2 and "邮件 #999 不存在" in unknown.output
+
+
+def test_a_command_that_goes_on_working_migrates_a_new_database_in_a_child(tmp_path: Path) -> None:
+    """`intake import` (like `poll` and `run`, which open the same way) on a new database: the schema is brought
+    to head by a child process, so Alembic never enters the process that goes on working (a daemon would carry
+    its 13.8 MB for weeks); the mail is still filed."""
+    from ingest.samples.submissions import SCHOOLS, submission_mail
+
+    db = tmp_path / "intake.db"
+    cfg = write_config(tmp_path, db)
+    mail = tmp_path / "申报.eml"
+    mail.write_bytes(submission_mail(SCHOOLS[0], photos=1, video_seconds=None))
+    code = ("import sys\nfrom ingest.cli import main\n"
+            f"main(['import', {str(mail)!r}, '--config', {str(cfg)!r}], standalone_mode=False)\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED []", proc.stdout
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(SCHEMA_HEAD,)]
+        assert conn.execute("SELECT count(*) FROM cases").fetchone() == (1,)

@@ -152,6 +152,8 @@ def open_runtime(cfg: AppConfig, *, open_store: bool = True, writes: bool = True
     from store import SchemaMismatch
 
     try:
+        if open_store and writes:
+            _migrate_apart(cfg)
         rt = Runtime(cfg, open_store=open_store, migrate=writes)
     except (StartupError, SchemaMismatch) as exc:
         fail(str(exc))
@@ -170,6 +172,8 @@ def open_runtimes(cfg: AppConfig, campaign: str | None = None, *, writes: bool =
 
     campaign_views(cfg, campaign)  # an unknown id: one line
     try:
+        if writes:
+            _migrate_apart(cfg)
         runtimes = Runtime.for_each_campaign(cfg, campaign, migrate=writes)
         click.get_current_context().with_resource(closing(runtimes[0]))  # it holds the database
         return runtimes
@@ -177,6 +181,14 @@ def open_runtimes(cfg: AppConfig, campaign: str | None = None, *, writes: bool =
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(_database_problem(cfg, exc))
+
+
+def _migrate_apart(cfg: AppConfig) -> None:
+    """The migrations, if any are due, in a child process: these commands go on working (the daemon for weeks),
+    and Alembic would stay in their memory (store/migrate_apart.py)."""
+    from store.migrate_apart import migrate_apart
+
+    migrate_apart(cfg.intake.database_url, cfg.campaign_ids[0])
 
 
 def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:

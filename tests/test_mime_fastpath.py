@@ -27,7 +27,7 @@ def _b64_body(data: bytes, line: int, eol: bytes, pad: bool) -> bytes:
 
 
 @st.composite
-def mails(draw: st.DrawFn) -> bytes:
+def mails(draw: st.DrawFn, strays: bool = False) -> bytes:
     eol = draw(st.sampled_from([b"\r\n", b"\n"]))
     boundary = draw(st.sampled_from([b"=_b", b"----=_NextPart_000", b"b"]))
     out = [b"Subject: x", b"MIME-Version: 1.0", b'Content-Type: multipart/mixed; boundary="' + boundary + b'"', b"",
@@ -38,6 +38,13 @@ def mails(draw: st.DrawFn) -> bytes:
         out += [b"--" + boundary, b"Content-Type: application/octet-stream",
                 b"Content-Transfer-Encoding: base64", b'Content-Disposition: attachment; filename="f%d.bin"' % i, b""]
         body = _b64_body(data, line, eol, draw(st.booleans()))
+        if strays and body and draw(st.booleans()):
+            # A line starting with "--" that is no boundary (a longer token, or another word): content, whether
+            # the parser meets it line by line or inside a block searched for the boundaries themselves.
+            stray = draw(st.sampled_from([b"--" + boundary + b"x", b"--" + boundary[:-1], b"--not-a-boundary", b"--"]))
+            lines = body.split(eol)
+            at = draw(st.integers(0, max(0, len(lines) - 2)))
+            body = eol.join([*lines[:at], stray, *lines[at:]])
         if draw(st.booleans()):
             body += eol  # an empty line before the boundary, as many mailers write
         out.append(body[: -len(eol)] if body else b"")
@@ -97,3 +104,27 @@ def test_letters_carried_over_from_an_odd_line_are_not_skipped(monkeypatch: pyte
         sink.feed(rest[i:i + 76] + b"\r\n")
     sink.close()
     assert bytes(sink.mem) == data
+
+
+@SETTINGS
+@given(raw=mails(strays=True), read_size=st.integers(16, 700), batch=st.sampled_from([64, 77, 300, 1024]))
+def test_searching_for_the_boundaries_themselves_gives_what_the_search_for_dashes_gave(raw: bytes, read_size: int,
+                                                                                        batch: int) -> None:
+    """``_Lines.bulk`` searches for each open boundary's delimiter; with more than ``_LONG_SEARCHES`` open it
+    searches for any line starting with "--", as it always did. Both must cut the same parts, whatever lines
+    starting with "--" (no boundary) the bodies hold and wherever the blocks end."""
+    workdir = Path(tempfile.mkdtemp())
+    try:
+        path = workdir / "m.eml"
+        path.write_bytes(raw)
+        got = []
+        for long_searches in (mime_stream._LONG_SEARCHES, 0):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(mime_stream._Lines, "READ_SIZE", read_size)
+                mp.setattr(transfer_decoding, "B64_BATCH", batch)
+                mp.setattr(mime_stream, "_LONG_SEARCHES", long_searches)
+                parsed = mime_stream.parse_file(path, workdir / f"parts{long_searches}")
+            got.append([(a.name, a.path.read_bytes() if a.path is not None else b"") for a in parsed.attachments])
+        assert got[0] == got[1]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -18,7 +18,7 @@ import email.message
 import email.parser
 import email.policy
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 from ingest.mail.mime import (
     MAX_PARTS,
@@ -34,6 +34,10 @@ from ingest.mail.transfer_decoding import BODY_TEXT_LIMIT, LINE_LIMIT, PartSink
 
 HEADER_LIMIT = 1 << 20  # header blocks beyond this are cut (defect)
 MAX_NESTING = 20
+
+
+# Boundaries searched for one by one in ``_Lines.bulk``; with more, the search is for any line starting with "--".
+_LONG_SEARCHES = 4
 
 
 class _Lines:
@@ -87,10 +91,15 @@ class _Lines:
         self._at_start = line.endswith(b"\n")
         return line, at_start
 
-    def bulk(self) -> bytes:
-        """Complete lines up to the next line that starts with "--" (the only lines that can be a boundary),
-        in one piece. Empty when that line comes next, at the end, after a push-back or in a long line's
-        middle: the caller then reads one line with ``next()``."""
+    def bulk(self, boundaries: Sequence[bytes] = ()) -> bytes:
+        """Complete lines up to the next line that starts with "--" and one of ``boundaries`` (the only lines
+        that can end the part), in one piece. Empty when such a line comes next, at the end, after a push-back
+        or in a long line's middle: the caller then reads one line with ``next()``.
+
+        Searching for each whole delimiter ("\\n--" and the boundary, 20-70 bytes) lets ``bytes.find`` skip
+        ahead by its length: the search for "\\n--" alone took a third of the parse (1.2 GB/s). Another line
+        starting with "--" is content either way (the base64 decoder takes blocks and lines alike). Past a few
+        nested boundaries (a hostile mail nests hundreds) one short search is cheaper than many long ones."""
         if self._back or not self._at_start:
             return b""
         while len(self._buf) - self._pos < 2:
@@ -98,7 +107,11 @@ class _Lines:
                 return b""
         if self._buf.startswith(b"--", self._pos):
             return b""
-        cut = self._buf.find(b"\n--", self._pos)
+        if 0 < len(boundaries) <= _LONG_SEARCHES:
+            found = [self._buf.find(b"\n--" + b, self._pos) for b in boundaries]
+            cut = min((f for f in found if f >= 0), default=-1)
+        else:
+            cut = self._buf.find(b"\n--", self._pos)
         end = cut + 1 if cut >= 0 else self._buf.rfind(b"\n", self._pos) + 1
         if end <= self._pos:
             return b""
@@ -226,7 +239,7 @@ class _Walker:
         in_blocks = sink is None or sink.cte == "base64"
         while True:
             if in_blocks:
-                block = self.lines.bulk()
+                block = self.lines.bulk(boundaries)
                 if block:
                     if sink is not None:
                         sink.feed(block)

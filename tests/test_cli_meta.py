@@ -3,14 +3,12 @@ README shows exists and is exercised by some test."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 import pytest
+from cli_probe import loaded_after
 from click.testing import CliRunner
 
 from ingest.cli import main
@@ -106,10 +104,4 @@ def test_light_commands_do_not_import_the_stack(args: list[str], tmp_path: Path)
     layer, the pipeline, the console or the chart library (each command imports what it uses when it runs)."""
     heavy = ("sqlalchemy", "alembic", "ingest.pipeline.process", "ingest.pipeline.daemon", "console", "starlette", "matplotlib",
              "openpyxl", "jinja2")
-    code = ("import sys\nfrom ingest.cli import main\n"
-            f"main({args!r}, standalone_mode=False)\n"
-            f"print('LOADED', sorted(m for m in sys.modules if m.startswith({heavy!r})))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
+    assert loaded_after(args, tmp_path, heavy)[1] == []

@@ -4,9 +4,6 @@ Chinese, plain aligned text when piped, typed errors as one line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from ingest.cli import main
 from ingest.cli.shell import NO_CONFIG, plain_table
+from cli_probe import loaded_after
 from staff_factory import fill_cases
 from store import Store
 from store.db import SCHEMA_HEAD, alembic_config
@@ -78,14 +76,8 @@ def test_stats_and_export_on_sqlite_load_no_sqlalchemy(args: list[str], tmp_path
     store = Store.open(f"sqlite:///{db}")
     fill_cases(store.engine, 7, seed=5)
     store.close()
-    code = ("import sys\nfrom ingest.cli import main\n"
-            f"main({[*args, '--config', str(cfg)]!r}, standalone_mode=False)\n"
-            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'rich'}))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "LOADED []"
-    printed = proc.stdout[:proc.stdout.rindex("LOADED")]
+    printed, loaded = loaded_after([*args, "--config", str(cfg)], tmp_path, ("sqlalchemy", "alembic", "rich"))
+    assert loaded == []
     if args[0] == "stats":
         assert json.loads(printed)["total"] == 7
     else:
@@ -176,13 +168,8 @@ def test_a_command_that_goes_on_working_migrates_a_new_database_in_a_child(tmp_p
     cfg = write_config(tmp_path, db)
     mail = tmp_path / "申报.eml"
     mail.write_bytes(submission_mail(SCHOOLS[0], photos=1, video_seconds=None))
-    code = ("import sys\nfrom ingest.cli import main\n"
-            f"main(['import', {str(mail)!r}, '--config', {str(cfg)!r}], standalone_mode=False)\n"
-            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "LOADED []", proc.stdout
+    printed, loaded = loaded_after(["import", str(mail), "--config", str(cfg)], tmp_path, ("alembic", "mako"))
+    assert loaded == [], printed
     import sqlite3
 
     with sqlite3.connect(db) as conn:

@@ -10,7 +10,6 @@ Python itself held ~50 MB. ``release()`` after each mail (daemon) and each file 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from functools import cache
 from typing import Callable
 
@@ -18,8 +17,7 @@ from typing import Callable
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: no ldconfig run to find libc
     except (OSError, AttributeError):  # not glibc (musl, macOS): it keeps no such hoard worth trimming
         return None
     trim.argtypes = [ctypes.c_size_t]

@@ -6,13 +6,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.reader import SCHEMA_HEAD, SchemaMismatch  # noqa: F401  (named here too, where they were)
-from store.reader import MIGRATIONS_DIR, schema_mismatch, unreadable
+from store.reader import MIGRATIONS_DIR, schema_mismatch, schema_revision, unreadable
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -117,14 +117,6 @@ def migrate(engine: Engine, campaign_id: str | None = None) -> None:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
-
-
-def schema_revision(engine: Engine) -> str | None:
-    """The database's Alembic revision; None for a database without our tables."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def check_schema(engine: Engine) -> None:

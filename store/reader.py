@@ -64,6 +64,16 @@ def unreadable(where: str, exc: BaseException) -> SchemaMismatch:
     return SchemaMismatch(f"无法打开数据库 {where}：{detail[0] if detail else type(exc).__name__}")
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision of the database behind a SQLAlchemy engine; None for a database without our tables."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def utc_datetime(value: datetime | str) -> datetime:
     """A stored time read without the ORM's types, as an aware UTC datetime (what ``models.UTCDateTime`` gives):
     SQLite hands back SQLAlchemy's text ('2025-11-03 08:12:33.000000', UTC without offset), PostgreSQL an aware
@@ -153,13 +163,8 @@ class Database:
             except sqlite3.Error as exc:
                 raise unreadable(self._where, exc) from exc
             return str(found[0][0]) if found else None
-        from sqlalchemy import inspect, text
-
         assert self._engine is not None
-        with self._engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return schema_revision(self._engine)
 
     @contextmanager
     def reading(self) -> Iterator[Query]:

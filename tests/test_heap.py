@@ -23,7 +23,7 @@ def rss_mb():
 blocks, keep = [], []
 for _ in range(2000):
     blocks.append(bytearray(100_000))
-    keep.append(bytearray(64))
+    keep.append(bytearray(1024))  # over 512 bytes: malloc's heap, not one of Python's own arenas
 before = rss_mb()
 del blocks
 freed = rss_mb()

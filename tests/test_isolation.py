@@ -113,6 +113,35 @@ def test_a_file_that_kills_its_worker_costs_only_that_file_when_read_side_by_sid
     assert results[:4] + results[5:] == [i * 10 for i in range(10) if i != 4]
 
 
+def _fill_with_cycles(item: int) -> int:
+    """Takes every byte the worker's limit allows into a reference cycle, as pypdf's object graphs do, then
+    meets the limit: once this frame is gone, only a collection frees what it held."""
+    box: list[object] = []
+    box.append(box)
+    for size in (1 << 20, 1 << 12, 1 << 6, 1):
+        try:
+            while True:
+                box.append(bytearray(size))
+        except MemoryError:
+            pass
+    box.append(bytearray(1 << 20))
+    return item
+
+
+def test_a_reader_that_fills_the_memory_limit_costs_only_its_own_file() -> None:
+    """Meeting the limit leaves nothing free until the reader's cycles are collected: the worker must make room
+    before it builds the answer. Before it did, the answer itself raised MemoryError out of the worker's loop,
+    and the file was reported as a crash (seen in CI once in about twenty runs of the PDF bomb below)."""
+    limits = LimitSettings(worker_memory_mb=200, workers=1)
+    for _ in range(3):
+        outcomes = map_bounded(limits, 30, _fill_with_cycles, [1, 2])
+        assert [getattr(o[0], "kind", o[0]) for o in outcomes] == ["memory", "memory"]
+    with pytest.raises(Overrun) as stopped:
+        run_bounded(limits, 30, _fill_with_cycles, 3)
+    assert stopped.value.kind == "memory"
+    assert map_bounded(limits, 30, divmod, [7], 2)[0][0] == (3, 1)  # the same worker reads on
+
+
 def pdf_mail(directory: Path, pdf: bytes, name: str = "文三街小学申报表（盖章）.pdf") -> Path:
     raw = build_mail(style="163", sender="office@wensan.edu.cn", to="jcjyzj2025@163.com",
                      subject="浙江省杭州市文三街小学+“AI+劳动”课程群建设+人工智能教育", body="见附件",

@@ -24,6 +24,7 @@ import copyreg
 import gc
 import ctypes
 import logging
+import mmap
 import multiprocessing
 import os
 import resource
@@ -135,6 +136,7 @@ def _worker_init(memory_mb: int, log_setup: tuple[str, int] | None) -> None:
             limit = min(limit, hard)
         # Only the soft limit: LibreOffice, started from a worker for a .doc, lifts it again for itself.
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    _keep_spare()
 
 
 def _pool(memory_mb: int, workers: int) -> ProcessPool:
@@ -188,9 +190,45 @@ def worker_peak_memory_mb(limits: LimitSettings) -> float | None:
 
 def _measured(function: Callable[..., T], *args: Any) -> tuple[T, int, float]:
     """In a worker: ``function(*args)``, with this worker's pid and peak memory so far."""
-    result = function(*args)
+    out_of_memory = False
+    try:
+        result = function(*args)
+    except MemoryError:
+        out_of_memory = True  # nothing else in here: what the function built still fills the limit
+    if out_of_memory:
+        recover_from_memory_error()
+        raise MemoryError  # with room now for the pool to format and send it
     _collect()
     return result, os.getpid(), peak_memory_mb()
+
+
+# Address space a worker keeps unused for the moment it meets its memory limit. A MemoryError there came back
+# as a crash one run in ten under load (CI): the reader's objects are reference cycles that outlive the
+# exception until a collection, so building the answer (or pebble formatting the traceback) raised MemoryError
+# again, out of the worker's loop, and the worker exited with code 1. An anonymous mapping counts against
+# RLIMIT_AS but, never touched, costs no resident memory.
+_SPARE_BYTES = 8 << 20
+_spare: mmap.mmap | None = None
+
+
+def _keep_spare() -> None:
+    global _spare
+    if _spare is None:
+        try:
+            _spare = mmap.mmap(-1, _SPARE_BYTES)
+        except (MemoryError, OSError):
+            pass  # no room yet: the next recovery tries again
+
+
+def recover_from_memory_error() -> None:
+    """In a worker, after a task or item ran out of memory, outside the ``except`` block (so the exception's
+    frames are gone): hand back the spare address space, collect what the reader left, keep a spare again."""
+    global _spare
+    if _spare is not None:
+        _spare.close()
+        _spare = None
+    _collect()
+    _keep_spare()
 
 
 def _collect() -> None:
@@ -236,5 +274,5 @@ def run_bounded(limits: LimitSettings, seconds: float, function: Callable[..., T
         raise Overrun("crashed", time.monotonic() - started, f"exit code {exc.exitcode}") from None
 
 
-__all__ = ["LimitSettings", "Overrun", "peak_memory_mb", "pool_size", "run_bounded", "shutdown",
+__all__ = ["LimitSettings", "Overrun", "peak_memory_mb", "pool_size", "recover_from_memory_error", "run_bounded", "shutdown",
            "worker_peak_memory_mb"]

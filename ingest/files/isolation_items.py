@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 from checks.facts import SubmissionFacts
 from checks.registry import ConfiguredRule, ConfiguredRules, Finding, rule_error, run_rules
 from ingest.config import LimitSettings
-from ingest.files.isolation import Overrun, _collect, pool_size, run_bounded
+from ingest.files.isolation import Overrun, _collect, pool_size, recover_from_memory_error, run_bounded
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def _each(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any,
           outcomes: list[Outcome], sink: Any) -> None:
     for item in items:
         start = time.perf_counter()
+        out_of_memory = False
         try:
             with _alarm(seconds):
                 result: Any = function(item, *common)
@@ -84,6 +85,9 @@ def _each(function: Callable[..., Any], items: Sequence[Any], common: tuple[Any,
             log.warning("%s：超过时限 %.1f 秒，已停止", getattr(function, "__name__", function), seconds)
             result = Overrun("timeout", seconds)
         except MemoryError:
+            out_of_memory = True  # nothing else in here: what the reader built still fills the limit
+        if out_of_memory:
+            recover_from_memory_error()
             result = Overrun("memory", time.perf_counter() - start)
         outcomes.append((result, time.perf_counter() - start))
         _collect()

@@ -105,3 +105,16 @@ def test_light_commands_do_not_import_the_stack(args: list[str], tmp_path: Path)
     heavy = ("sqlalchemy", "alembic", "ingest.pipeline.process", "ingest.pipeline.daemon", "console", "starlette", "matplotlib",
              "openpyxl", "jinja2")
     assert loaded_after(args, tmp_path, heavy)[1] == []
+
+
+@pytest.mark.parametrize("url", ["postgresql://intake:Pw-in-url@db.example:5432/intake?sslmode=require",
+                                 "postgresql+psycopg://intake@/intake?host=/var/run/postgresql"])
+def test_a_postgresql_configuration_loads_no_sqlalchemy(url: str, tmp_path: Path) -> None:
+    """`intake subject` reads ./config.toml when there is one: its PostgreSQL URL (and the warning about a password
+    written in it) is read by store.pg_url, not SQLAlchemy's make_url."""
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    (tmp_path / "config.toml").write_text(example.replace('database_url = "sqlite:///var/intake.db"',
+                                                          f'database_url = "{url}"', 1), encoding="utf-8")
+    printed, loaded = loaded_after(["subject", "浙江省/杭州市文三街小学AI课程建设+人工智能教育"], tmp_path,
+                                   ("sqlalchemy", "psycopg"))
+    assert loaded == [] and "浙江省" in printed

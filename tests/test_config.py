@@ -100,9 +100,12 @@ def test_config_is_frozen() -> None:
 
 @pytest.mark.parametrize("url", ["sqlite:///intake.db", "sqlite:///data/库/intake.db", "sqlite:////srv/intake.db",
                                  "sqlite:///~/intake.db", "sqlite:///intake.db?timeout=5", "sqlite:///a%20b.db",
-                                 "sqlite://", "sqlite:///:memory:", "postgresql://u@localhost/intake"])
+                                 "sqlite://", "sqlite:///:memory:", "postgresql://u@localhost/intake",
+                                 "postgresql+psycopg2://u:p%40w@db:6432/库?sslmode=require",
+                                 "postgresql://u@db/intake?port=6432", "postgresql+asyncpg://u@db/intake"])
 def test_database_url_fast_path_agrees_with_sqlalchemy(url: str, tmp_path: Path) -> None:
-    """Plain SQLite URLs are read without SQLAlchemy (start-up time); the result is what SQLAlchemy gives."""
+    """Plain SQLite URLs and the usual PostgreSQL ones are read without SQLAlchemy (start-up time); the result is
+    what SQLAlchemy gives."""
     from sqlalchemy.engine import make_url
 
     from ingest.config import _database_url
@@ -113,3 +116,26 @@ def test_database_url_fast_path_agrees_with_sqlalchemy(url: str, tmp_path: Path)
         expected = Path(parsed.database).expanduser()
         parsed = parsed.set(database=str(expected if expected.is_absolute() else tmp_path / expected))
     assert got == parsed
+
+
+@pytest.mark.parametrize("url", ["postgresql://intake@db.example/intake",  # read by store.pg_url
+                                 "postgresql://intake@db.example/intake?port=5433"])  # by SQLAlchemy
+def test_database_password_joins_the_url_once(url: str, tmp_path: Path) -> None:
+    """The password from database_password_env is written into the URL as SQLAlchemy writes it; one also written
+    in the URL is refused, and one only in the URL is warned about."""
+    from sqlalchemy.engine import make_url
+
+    line = 'database_url = "sqlite:///var/intake.db"'
+    env = {**ENV, "DBPW": "p@ss:w/rd %+"}
+    cfg = load_config(example_with(tmp_path, line, f'database_url = "{url}"\ndatabase_password_env = "DBPW"'), env=env)
+    assert cfg.intake.database_url == make_url(url).set(password=env["DBPW"]).render_as_string(hide_password=False)
+    assert make_url(cfg.intake.database_url).password == env["DBPW"]
+    inline = url.replace("intake@", "intake:inline-pw@")
+    with pytest.raises(ConfigError, match="同时写在了 database_url 和 database_password_env/_file 中") as err:
+        load_config(example_with(tmp_path, line, f'database_url = "{inline}"\ndatabase_password_env = "DBPW"'),
+                    env=env)
+    assert "inline-pw" not in str(err.value)
+    warned = load_config(example_with(tmp_path, line, f'database_url = "{inline}"'), env=env)
+    assert any("database_url 中写有数据库密码" in w for w in warned.warnings)
+    assert not any("数据库密码" in w for w in load_config(example_with(tmp_path, line, f'database_url = "{url}"'),
+                                                          env=env).warnings)

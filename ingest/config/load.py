@@ -39,9 +39,9 @@ def _warnings(cfg_path: Path, intake: IntakeSettings, secrets: Secrets,
               setups: tuple[CampaignSetup, ...], multi: bool) -> tuple[str, ...]:
     found = _readable_by_all(cfg_path, "配置文件") + secrets.warnings
     if "://" in intake.database_url and not intake.database_url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
+        from store.pg_url import read_url  # SQLAlchemy only for a URL of an unusual form
 
-        if make_url(intake.database_url).password and not secrets.database_password:
+        if read_url(intake.database_url).password and not secrets.database_password:
             found.append("intake.database_url 中写有数据库密码：请改用 database_password_env 或 database_password_file")
     for i, setup in enumerate(setups):
         for kind, section in (("imap", setup.imap), ("smtp", setup.smtp)):

@@ -2,25 +2,30 @@
 
 ``intake stats`` runs from cron and from staff's shells one call at a time; SQLAlchemy's ORM and models cost
 about 0.2 s of CPU to import and its Core another 0.16 s, several times the queries themselves. So a read-only
-command opens a ``Database``: on SQLite the standard library's ``sqlite3`` (no SQLAlchemy at all), elsewhere
-(PostgreSQL) a SQLAlchemy Core engine, never the ORM. The statistics' SQL (``store.queries.stats``) is written
-once and runs on this and on ``Store`` (which reads through its own engine) alike.
+command opens a ``Database``: on SQLite the standard library's ``sqlite3``, on PostgreSQL psycopg directly (both
+without SQLAlchemy: ``store.pg_url`` reads the URL), and a SQLAlchemy Core engine, never the ORM, only for a URL of
+an unusual form. The statistics' SQL (``store.queries.stats``) is written once and runs on this and on ``Store``
+(which reads through its own engine) alike.
 
-Nothing here imports SQLAlchemy at module level.
+Nothing here imports SQLAlchemy or psycopg at module level.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 from urllib.parse import quote
 
 from checks.errors import IntakeError
+from store.pg_url import parse as parse_pg_url
 
 if TYPE_CHECKING:
+    import psycopg
     from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -105,6 +110,21 @@ def engine_reading(engine: Engine) -> Iterator[Query]:
         yield lambda sql, params: [tuple(row) for row in conn.execute(text(sql), dict(params))]
 
 
+# What psycopg reads as a placeholder, outside quoted literals and identifiers: a ":name" parameter where
+# SQLAlchemy's text() takes one (not after ":", a letter or a backslash, not before ":" or a letter: "::type" casts
+# stay) and "%".
+_PG_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|(?<![:\w\\]):(\w+)(?![:\w])|%""")
+
+
+@lru_cache(maxsize=256)
+def pyformat(sql: str) -> str:
+    """The SQL with its ":name" parameters as psycopg's "%(name)s" and every literal "%" doubled (psycopg reads "%"
+    inside quotes too): the statement SQLAlchemy's text() hands psycopg for it. Colons inside quotes stay (text()
+    would take ":x" in a literal for a parameter; the shared SQL has none, tests/test_reader.py checks every
+    statement the commands run against text())."""
+    return _PG_TOKENS.sub(lambda m: f"%({m[1]})s" if m[1] else m[0].replace("%", "%%"), sql)
+
+
 def sqlite_file(url: str) -> str | None:
     """The file of a plain SQLite URL (``sqlite:///relative``, ``sqlite:////absolute``), or None for any other
     URL (a driver, query options, memory): those are opened through SQLAlchemy, which reads every form."""
@@ -115,14 +135,39 @@ def sqlite_file(url: str) -> str | None:
     return None
 
 
+# Whether our tables exist (the check that comes before the revision), in each database's own catalogue.
+_HAS_VERSION_TABLE = {"sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+                      "postgresql": "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"}
+# A read on PostgreSQL is one REPEATABLE READ, READ ONLY transaction: every statement of a ``reading()`` sees the
+# snapshot of its first (READ COMMITTED, the server's default, takes one per statement), and a read-only
+# transaction at that level never fails for a concurrent write.
+_PG_ISOLATION = "REPEATABLE READ"
+
+
+def _pg_connect(conninfo: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """A psycopg connection for reads (the default loaders: the values SQLAlchemy's psycopg dialect hands back)."""
+    import psycopg
+
+    conn = psycopg.connect(conninfo)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    return conn
+
+
 class Database:
-    """A database opened for reading by a read-only command, its schema checked (``SchemaMismatch`` otherwise)."""
+    """A database opened for reading by a read-only command, its schema checked (``SchemaMismatch`` otherwise).
+
+    ``driver`` says how it reads: "sqlite3", "psycopg", or "sqlalchemy" (Core; a URL ``store.pg_url`` does not
+    translate)."""
 
     def __init__(self, url: str) -> None:
         self._file = sqlite_file(url)
         self._conn: sqlite3.Connection | None = None
+        self._pg: psycopg.Connection[tuple[Any, ...]] | None = None
         self._engine: Engine | None = None
-        self.dialect = "sqlite"
+        self.dialect, self.driver = "sqlite", "sqlite3"
+        pg = parse_pg_url(url) if self._file is None else None
+        conninfo = pg.conninfo() if pg is not None else None
         if self._file is not None:
             self._where = url  # a SQLite URL holds no password
             if Path(self._file).exists():  # a read never creates the file (sqlite3 would)
@@ -131,14 +176,23 @@ class Database:
                                                  timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
                 except sqlite3.Error as exc:
                     raise unreadable(self._where, exc) from exc
+        elif pg is not None and conninfo is not None:
+            self._where = pg.render_as_string(hide_password=True)
+            self.dialect, self.driver = "postgresql", "psycopg"
         else:
             from sqlalchemy import create_engine
             from sqlalchemy.engine import make_url
 
-            self._where = make_url(url).render_as_string(hide_password=True)
-            self._engine = create_engine(url)
-            self.dialect = self._engine.dialect.name
+            parsed = make_url(url)
+            self._where = parsed.render_as_string(hide_password=True)
+            # On PostgreSQL the same transactions as on psycopg's path.
+            self._engine = create_engine(url, isolation_level=_PG_ISOLATION,
+                                         execution_options={"postgresql_readonly": True}) \
+                if parsed.get_backend_name() == "postgresql" else create_engine(url)
+            self.dialect, self.driver = self._engine.dialect.name, "sqlalchemy"
         try:
+            if conninfo is not None:
+                self._pg = _pg_connect(conninfo)
             problem = schema_mismatch(self._revision(), self._where)
         except (sqlite3.Error, IntakeError):
             self.close()
@@ -152,19 +206,18 @@ class Database:
 
     def _revision(self) -> str | None:
         """The database's Alembic revision; None without our tables."""
-        if self._file is not None:
-            if self._conn is None:
-                return None
-            try:
-                with self.reading() as query:
-                    if not query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'", {}):
-                        return None
-                    found = query("SELECT version_num FROM alembic_version", {})
-            except sqlite3.Error as exc:
-                raise unreadable(self._where, exc) from exc
-            return str(found[0][0]) if found else None
-        assert self._engine is not None
-        return schema_revision(self._engine)
+        if self._engine is not None:
+            return schema_revision(self._engine)
+        if self._conn is None and self._pg is None:
+            return None  # no SQLite file
+        try:
+            with self.reading() as query:
+                if not query(_HAS_VERSION_TABLE[self.dialect], {}):
+                    return None
+                found = query("SELECT version_num FROM alembic_version", {})
+        except sqlite3.Error as exc:
+            raise unreadable(self._where, exc) from exc
+        return str(found[0][0]) if found else None
 
     @contextmanager
     def reading(self) -> Iterator[Query]:
@@ -172,6 +225,13 @@ class Database:
         if self._engine is not None:
             with engine_reading(self._engine) as query:
                 yield query
+            return
+        if self._pg is not None:
+            pg = self._pg
+            try:  # psycopg begins the transaction at the first statement
+                yield lambda sql, params: pg.execute(pyformat(sql), dict(params)).fetchall()
+            finally:
+                pg.rollback()  # nothing was written: end the read transaction
             return
         conn = self._conn
         if conn is None:
@@ -187,6 +247,9 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

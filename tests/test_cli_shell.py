@@ -4,6 +4,7 @@ Chinese, plain aligned text when piped, typed errors as one line."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
 
 
-def write_config(tmp_path: Path, db: Path) -> Path:
+def write_config(tmp_path: Path, db: Path | str, intake: str = "") -> Path:
+    """``tmp_path/config.toml`` of the example call on ``db`` (a SQLite file, or a database URL), with more
+    ``[intake]`` lines."""
     example = EXAMPLE.read_text(encoding="utf-8")
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "sqlite:///{db}"\n'
+    url = f"sqlite:///{db}" if isinstance(db, Path) else db
+    cfg.write_text(f'[intake]\nspool_dir = "spool"\ndatabase_url = "{url}"\n{intake}'
                    + example[example.index("\n[campaign]\n"):], encoding="utf-8")
     return cfg
 
@@ -82,6 +86,86 @@ def test_stats_and_export_on_sqlite_load_no_sqlalchemy(args: list[str], tmp_path
         assert json.loads(printed)["total"] == 7
     else:
         assert "（7 件，" in printed and (tmp_path / "汇总表.xlsx").stat().st_size > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("args, password", [(["stats", "--format", "json"], "in the URL"),
+                                            (["export", "--xlsx", "汇总表.xlsx"], "in a file"),
+                                            (["list", "--limit", "0", "--format", "csv"], "none")])
+def test_read_only_commands_on_postgresql_load_no_sqlalchemy(args: list[str], password: str, pg_url: str,
+                                                              tmp_path: Path) -> None:
+    """On PostgreSQL too `intake stats`, `intake export --xlsx` and `intake list` read with psycopg alone
+    (store.reader), the configuration's URL (a password written in it, or one from a secrets file) read by
+    store.pg_url: SQLAlchemy stays unloaded (the local server trusts us: any password is let in)."""
+    store = Store.open(pg_url)
+    fill_cases(store.engine, 7, seed=5)
+    store.close()
+    if password == "in the URL":
+        cfg = write_config(tmp_path, pg_url.replace("postgres@", "postgres:Pw-in-url@"))
+    elif password == "in a file":
+        (tmp_path / "db.secret").write_text("Pw-from-file\n", encoding="utf-8")
+        (tmp_path / "db.secret").chmod(0o600)
+        cfg = write_config(tmp_path, pg_url, 'database_password_file = "db.secret"\n')
+    else:
+        cfg = write_config(tmp_path, pg_url)
+    printed, loaded = loaded_after([*args, "--config", str(cfg)], tmp_path, ("sqlalchemy", "alembic", "rich"))
+    assert loaded == []
+    if args[0] == "stats":
+        assert json.loads(printed[printed.index("{"):])["total"] == 7
+    elif args[0] == "export":
+        assert "（7 件，" in printed and (tmp_path / "汇总表.xlsx").stat().st_size > 0
+    else:
+        assert printed.count("JCJY2025-") == 7
+
+
+def _xlsx_parts(path: Path) -> dict[str, bytes]:
+    """The workbook's files but its creation time (docProps/core.xml)."""
+    with zipfile.ZipFile(path) as z:
+        return {name: z.read(name) for name in z.namelist() if name != "docProps/core.xml"}
+
+
+@pytest.mark.postgres
+def test_read_only_commands_print_the_same_through_psycopg_and_sqlalchemy(pg_url: str, tmp_path: Path) -> None:
+    """`intake stats`, `list`, `show` and `export` print (and write) byte for byte what they printed when the
+    read-only commands read PostgreSQL through SQLAlchemy Core: the same database under a URL store.pg_url
+    leaves to SQLAlchemy (a "host=h:p" option) is read through Core."""
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+
+    from store.models import Case
+    from store.reader import Database
+
+    store = Store.open(pg_url)
+    fill_cases(store.engine, 60, seed=9)
+    with store.session() as s, s.begin():  # the JSON column, with a "%" in it
+        for case in s.scalars(select(Case).order_by(Case.id).limit(3)):
+            case.subject_reasons = ["主题中没有省份", "50% 把握"]
+    store.close()
+    parsed = make_url(pg_url)
+    urls = {"psycopg": pg_url, "sqlalchemy": f"{pg_url}?host={parsed.host}:{parsed.port or 5432}"}
+    commands = [["stats"], ["stats", "--format", "csv", "--top", "0"], ["stats", "--format", "json"],
+                ["list"], ["list", "--limit", "0", "--format", "json"], ["list", "--search", "%学_"], ["list", "--search", "学"],
+                ["list", "--region", "江", "--from", "2025-09-10", "--to", "2025-10-20", "--format", "csv"],
+                ["list", "--status", "退回修改", "--limit", "5"], ["show", "JCJY2025-000005"],
+                ["show", "12", "--format", "json"]]
+    printed: dict[str, list[str]] = {}
+    workbooks: dict[str, dict[str, bytes]] = {}
+    for driver, url in urls.items():
+        db = Database(url)
+        assert db.driver == driver
+        db.close()
+        (tmp_path / driver).mkdir()
+        cfg = str(write_config(tmp_path / driver, url))
+        results = [run(*args, "--config", cfg) for args in commands]
+        assert all(r.exit_code == 0 for r in results), [r.output for r in results if r.exit_code]
+        exported = run("export", "--xlsx", str(tmp_path / driver / "汇总表.xlsx"), "--config", cfg)
+        assert exported.exit_code == 0, exported.output
+        printed[driver] = [r.output for r in results] + [exported.output.replace(driver, "…")]
+        workbooks[driver] = _xlsx_parts(tmp_path / driver / "汇总表.xlsx")
+    assert printed["psycopg"] == printed["sqlalchemy"]
+    assert workbooks["psycopg"] == workbooks["sqlalchemy"]
+    assert json.loads(printed["psycopg"][2])["total"] == 60 and "50% 把握" in printed["psycopg"][4]
+    assert [out.count("JCJY2025-0") for out in printed["psycopg"][3:9]] == [60, 60, 0, 51, 3, 5]
 
 
 def test_click_speaks_chinese() -> None:

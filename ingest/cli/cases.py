@@ -84,7 +84,7 @@ def stats_command(fmt: str, top: int, campaign: str | None) -> None:
 
     cfg = app_config()
     views = campaign_views(cfg, campaign)
-    db = open_reader(cfg)  # plain SQL on sqlite3 or SQLAlchemy Core: no ORM to load
+    db = open_reader(cfg)  # plain SQL on sqlite3 or psycopg: no SQLAlchemy to load
     found = [(view, *_campaign_stats(db, view, top)) for view in views]
     several = len(views) > 1
     if fmt == "json":

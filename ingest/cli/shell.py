@@ -208,7 +208,7 @@ def open_store(cfg: AppConfig, *, writes: bool = False) -> Store:
 
 
 def open_reader(cfg: AppConfig) -> Database:
-    """The database opened for reading only (``store.reader``: the standard library's sqlite3 on SQLite, no ORM),
+    """The database opened for reading only (``store.reader``: sqlite3 on SQLite, psycopg on PostgreSQL, no ORM),
     its schema version checked, closed by click when the command ends: for commands that read with plain SQL
     (``intake stats``)."""
     from store.reader import Database, SchemaMismatch
@@ -222,11 +222,10 @@ def open_reader(cfg: AppConfig) -> Database:
 
 def _database_problem(cfg: AppConfig, exc: Exception) -> str:
     """"无法打开数据库 postgresql://intake:***@db/intake：connection refused" (no password, no traceback)."""
-    from sqlalchemy.engine import make_url
-
+    from store.pg_url import shown
     from store.reader import unreadable
 
-    return str(unreadable(make_url(cfg.intake.database_url).render_as_string(hide_password=True), exc))
+    return str(unreadable(shown(cfg.intake.database_url), exc))
 
 
 def local_time(dt: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.mail.spool import Spool, SpoolWriter
+from ingest.mail.write_behind import BEHIND_MIN_BYTES, HashingWriter
 
 
 def test_chunks_written_behind_the_download_arrive_whole_and_hashed(tmp_path: Path) -> None:
@@ -34,9 +35,10 @@ def test_a_write_that_fails_behind_the_download_is_raised_and_leaves_nothing(tmp
     assert isinstance(writer, SpoolWriter)
     writer._fh.close()
     writer._fh = open("/dev/full", "wb", buffering=0)  # noqa: SIM115 - closed by abort
-    writer.write(b"x" * 1024)
+    writer._out = HashingWriter(writer._fh)
+    writer.write(b"x" * BEHIND_MIN_BYTES)  # large enough to be written behind
     with pytest.raises(OSError) as failed:
-        writer.write(b"y" * 1024)
+        writer.write(b"y" * BEHIND_MIN_BYTES)
         writer.commit()
     assert failed.value.errno == errno.ENOSPC
     writer.abort()

@@ -217,7 +217,11 @@ class _Walker:
         cte = str(msg.get("Content-Transfer-Encoding", "7bit")).strip().lower()
         target = None if name is None else self.parts_dir / f"stream{index:04d}.bin"
         sink = PartSink(cte, target, keep=self.body_left)
-        term = self._drain(sink, boundaries)
+        try:
+            term = self._drain(sink, boundaries)
+        except BaseException:
+            sink.abort()
+            raise
         sink.close()
         if name is None:
             self.body_left -= len(sink.mem)
@@ -230,7 +234,7 @@ class _Walker:
                 (self.c.text if ctype == "text/plain" else self.c.html).append(body)
         else:
             self.c.attachments.append(AttachmentPart(name=name, content_type=ctype, size=sink.size,
-                                                     sha256=sink.hash.hexdigest(), inline=inline, path=target))
+                                                     sha256=sink.sha256, inline=inline, path=target))
         return term
 
     def _drain(self, sink: PartSink | None, boundaries: list[bytes]) -> bytes | None:

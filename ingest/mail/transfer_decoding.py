@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pybase64
 
+from ingest.mail.write_behind import HashingWriter
+
 LINE_LIMIT = 1 << 16  # a physical line longer than this is read in pieces
 # Body text (text/plain and text/html parts) kept in memory for the whole mail, all parts together: a mail of
 # 1,500 text parts of 200 KB each held 317 MB of bodies, several copies of which (decoded, joined, pickled for the
@@ -33,8 +35,11 @@ class PartSink:
         self.cte = cte
         self.keep = keep  # bytes of a body part kept in memory (what is left of the mail's body budget)
         self.fh = target.open("wb") if target is not None else None
+        # A file's bytes are hashed as they are written, on a second core while the next block is decoded.
+        self._out = HashingWriter(self.fh) if self.fh is not None else None
         self.mem = bytearray()
-        self.hash = hashlib.sha256()
+        self._hash = hashlib.sha256()  # a body's bytes (all of them, also past ``keep``)
+        self.sha256 = ""  # set by close()
         self.size = 0
         self.truncated = False
         self._b64 = b""
@@ -47,10 +52,11 @@ class PartSink:
         if not data:
             return
         self.size += len(data)
-        self.hash.update(data)
-        if self.fh is not None:
-            self.fh.write(data)
-        elif len(self.mem) + len(data) <= self.keep:
+        if self._out is not None:
+            self._out.write(data)
+            return
+        self._hash.update(data)
+        if len(self.mem) + len(data) <= self.keep:
             self.mem += data
         elif len(self.mem) < self.keep:
             self.mem += data[:self.keep - len(self.mem)]
@@ -167,6 +173,19 @@ class PartSink:
             self._decode_pending()
         if self._b64:
             self._emit(_a2b64(self._b64 + b"=" * (-len(self._b64) % 4)))
+        if self._out is not None and self.fh is not None:
+            try:
+                self.sha256 = self._out.finish()
+            finally:
+                self.fh.close()
+        else:
+            self.sha256 = self._hash.hexdigest()
+
+
+    def abort(self) -> None:
+        """Stop without decoding the rest (the parse failed): wait for a write in flight, close the file."""
+        if self._out is not None:
+            self._out.abort()
         if self.fh is not None:
             self.fh.close()
 

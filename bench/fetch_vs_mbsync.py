@@ -8,7 +8,8 @@ rotating the order, between:
                        Spool and SQLite store (each message fsynced, renamed, its directory fsynced, then a
                        database row: a message counts as received only then), exactly what a poll does;
   - imapclient-debug0: bare imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
-  - imapclient-default: the same with imapclient's own setting (debug = 5), to measure that setting's cost.
+  - imapclient-default: the same with imapclient's own setting (debug = 5), to measure that setting's cost;
+  - imapclient-2conn:  imapclient-debug0 over two connections in two threads, each taking every other message.
 Every method's output is checked byte for byte (SHA-256) against what was appended. The ratio reported is
 intake's median time over mbsync's (target <= 1.0). Results go to bench/results/ as JSON and Markdown.
 
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -126,16 +128,35 @@ def fetch_intake(server: DovecotServer, user: str, target: Path, chunk_bytes: in
     return files
 
 
-def chunked_fetch(server: DovecotServer, user: str, target: Path, chunk_bytes: int, debug: int | None) -> list[Path]:
-    """Each message in BODY.PEEK[]<offset.length> chunks to a temp file, fsynced, then renamed into place."""
+def chunked_fetch(server: DovecotServer, user: str, target: Path, chunk_bytes: int, debug: int | None,
+                  connections: int = 1) -> list[Path]:
+    """Each message in BODY.PEEK[]<offset.length> chunks to a temp file, fsynced, then renamed into place.
+    With ``connections`` > 1, that many connections in threads, each taking every n-th message."""
     target.mkdir(parents=True)
+    if connections > 1:
+        with ThreadPoolExecutor(connections) as pool:
+            shares = list(pool.map(lambda k: _chunked_share(server, user, target, chunk_bytes, debug, k, connections),
+                                   range(connections)))
+        written = sorted(p for share in shares for p in share)
+    else:
+        written = _chunked_share(server, user, target, chunk_bytes, debug, 0, 1)
+    directory = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return written
+
+
+def _chunked_share(server: DovecotServer, user: str, target: Path, chunk_bytes: int, debug: int | None,
+                   share: int, shares: int) -> list[Path]:
     written: list[Path] = []
     with server.connect(user) as client:
         if debug is not None:
             client._imap.debug = debug
         client.select_folder("INBOX", readonly=True)
         sizes = client.fetch(client.search(["ALL"]), ["RFC822.SIZE"])
-        for uid in sorted(sizes):
+        for uid in sorted(sizes)[share::shares]:
             size = sizes[uid][b"RFC822.SIZE"]
             final = target / f"{uid}.eml"
             partial = target / f"{uid}.eml.part"
@@ -152,11 +173,6 @@ def chunked_fetch(server: DovecotServer, user: str, target: Path, chunk_bytes: i
                 os.fsync(out.fileno())
             partial.rename(final)
             written.append(final)
-        directory = os.open(target, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
     return written
 
 
@@ -167,6 +183,8 @@ FETCHERS: dict[str, Fetcher] = {
     "intake": fetch_intake,
     "imapclient-debug0": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0),
     "imapclient-default": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=None),
+    "imapclient-2conn": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0,
+                                                                          connections=2),
 }
 
 

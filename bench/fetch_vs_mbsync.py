@@ -6,7 +6,9 @@ rotating the order, between:
   - mbsync:            `mbsync` pulling INBOX into a fresh Maildir (fsyncs each message by default);
   - intake:            the product itself: ingest.mail.imap.MailboxClient + ingest.mail.fetch.fetch_new into a fresh
                        Spool and SQLite store (each message fsynced, renamed, its directory fsynced, then a
-                       database row: a message counts as received only then), exactly what a poll does;
+                       database row: a message counts as received only then), exactly what a poll does, with
+                       the default imap.fetch_connections (2);
+  - intake-1conn:      the same over one connection (fetch_connections = 1);
   - imapclient-debug0: bare imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
   - imapclient-default: the same with imapclient's own setting (debug = 5), to measure that setting's cost;
   - imapclient-2conn:  imapclient-debug0 over two connections in two threads, each taking every other message.
@@ -107,12 +109,14 @@ def digest_files(files: list[Path], strip_tuid: bool) -> set[str]:
     return {crlf_digest(without_tuid(p.read_bytes()) if strip_tuid else p.read_bytes()) for p in files}
 
 
-def fetch_intake(server: DovecotServer, user: str, target: Path, chunk_bytes: int) -> list[Path]:
+def fetch_intake(server: DovecotServer, user: str, target: Path, chunk_bytes: int,
+                 connections: int = ImapSettings.fetch_connections) -> list[Path]:
     """The product's fetch, as a poll runs it: MailboxClient (ID, read-only SELECT) and fetch_new into a Spool
     and a SQLite store of its own. Returns the spooled files."""
     target.mkdir(parents=True)
     settings = ImapSettings(host=server.host, port=server.port, security="plain", username=user,
-                            password=server.password, fetch_chunk_bytes=chunk_bytes, use_idle=False)
+                            password=server.password, fetch_chunk_bytes=chunk_bytes, fetch_connections=connections,
+                            use_idle=False)
     store = Store.open(f"sqlite:///{target / 'intake.db'}", campaign_id="jcjy2025")
     spool = Spool(target / "spool")
     mailbox = MailboxClient(settings)
@@ -181,6 +185,7 @@ Fetcher = Callable[[DovecotServer, str, Path, int], list[Path]]
 FETCHERS: dict[str, Fetcher] = {
     "mbsync": lambda server, user, target, chunk: mbsync_pull(server, user, target),
     "intake": fetch_intake,
+    "intake-1conn": lambda server, user, target, chunk: fetch_intake(server, user, target, chunk, connections=1),
     "imapclient-debug0": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0),
     "imapclient-default": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=None),
     "imapclient-2conn": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0,

@@ -71,7 +71,9 @@ def _unprivileged_account() -> tuple[str, str]:
 class DovecotServer:
     """A Dovecot 2.3 IMAP server of our own: plaintext LOGIN on loopback, any user name, one shared password."""
 
-    def __init__(self, password: str = "intake-test-secret") -> None:
+    def __init__(self, password: str = "intake-test-secret", extra_config: str = "") -> None:
+        """``extra_config``: lines appended to the configuration (a limit a test needs)."""
+        self.extra_config = extra_config
         self.host = "127.0.0.1"
         self.port = free_port()
         self.password = password
@@ -139,6 +141,7 @@ mailbox_idle_check_interval = 1 secs
 protocol imap {{
   imap_idle_notify_interval = 1 secs
 }}
+{self.extra_config}
 """, encoding="utf-8")
 
     def start(self) -> None:

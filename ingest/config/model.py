@@ -49,6 +49,9 @@ class ImapSettings(MailServer):
     # Bytes per partial FETCH. The spool writes one chunk while the next arrives (ingest/mail/spool.py), so two
     # are held: 4 MB each holds what one 8 MB chunk did, and fetched as fast on loopback (bench/fetch_vs_mbsync).
     fetch_chunk_bytes: int = 4 * 1024 * 1024
+    # Messages downloaded side by side, each over its own connection (ingest/mail/downloads.py): one connection
+    # waits on the server while it writes, the server on it while it reads.
+    fetch_connections: int = 2
     timeout_seconds: int = 60
     use_idle: bool = True
 

@@ -24,7 +24,7 @@ _INTAKE_KEYS = {
 # The keys of model.MailServer (the password named, never written in the file), then each table's own.
 _SERVER_KEYS = {"host", "port", "security", "username", "password_env", "password_file"}
 _IMAP_KEYS = _SERVER_KEYS | {
-    "folder", "processed_folder", "fetch_chunk_bytes", "timeout_seconds", "use_idle",
+    "folder", "processed_folder", "fetch_chunk_bytes", "fetch_connections", "timeout_seconds", "use_idle",
 }
 _SMTP_KEYS = _SERVER_KEYS | {
     "sender", "sender_name", "mode", "outbox_dir", "timeout_seconds", "max_replies_per_sender_per_hour",
@@ -134,6 +134,17 @@ def _security(t: Mapping[str, Any], where: str) -> str:
     return str(security)
 
 
+def _fetch_connections(t: Mapping[str, Any], where: str) -> int:
+    count = _optional(t, "fetch_connections", where, int, ImapSettings.fetch_connections)
+    if not 1 <= count <= MAX_FETCH_CONNECTIONS:
+        raise ConfigError(f"{where}.fetch_connections：应为 1 到 {MAX_FETCH_CONNECTIONS} 之间的整数（实际是 {count}）")
+    return int(count)
+
+
+# Mail services limit the sessions one account may hold (Dovecot's default: 10 per user and address).
+MAX_FETCH_CONNECTIONS = 4
+
+
 def parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool, where: str = "imap") -> ImapSettings:
     """``where``: the table's name in messages ("imap", or "campaigns[1].imap" for one campaign's mailbox)."""
     _no_plain_password(t, where)
@@ -148,6 +159,7 @@ def parse_imap(t: Mapping[str, Any], secrets: Secrets, required: bool, where: st
         folder=_optional(t, "folder", where, str, "INBOX"),
         processed_folder=_optional(t, "processed_folder", where, str, ""),
         fetch_chunk_bytes=_optional(t, "fetch_chunk_bytes", where, int, ImapSettings.fetch_chunk_bytes),
+        fetch_connections=_fetch_connections(t, where),
         timeout_seconds=_optional(t, "timeout_seconds", where, int, 60),
         use_idle=_optional(t, "use_idle", where, bool, True),
     )

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ingest.mail.downloads import ParallelDownloads
 from ingest.mail.imap import MailboxClient, MailboxError, MessageHead
-from ingest.mail.spool import FileStore
+from ingest.mail.spool import FileStore, SpooledFile
 from store import SpooledMessage, Store
 
 log = logging.getLogger(__name__)
+
+# Messages per connection that may wait, spooled, for an earlier one to arrive before they are recorded.
+_LOOKAHEAD = 4
 
 
 @dataclass
@@ -36,7 +42,10 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: FileStore, *, batch: 
               stop_requested: Callable[[], bool] = lambda: False, max_message_bytes: int = 0,
               on_spooled: Callable[[SpooledMessage], None] | None = None) -> FetchReport:
     """Download every message above the stored last UID of the current UIDVALIDITY epoch. ``on_spooled``
-    is told of each new message once it is recorded (distributed mode queues its processing at once)."""
+    is told of each new message once it is recorded (distributed mode queues its processing at once).
+
+    Up to ``imap.fetch_connections`` messages download side by side (``ingest.mail.downloads``); each is
+    recorded, and the last UID advanced past it, in UID order."""
     report = FetchReport()
     account, folder = mailbox.account, mailbox.settings.folder
     mailbox.select()  # refresh UIDVALIDITY/UIDNEXT (they may have changed since the last cycle)
@@ -47,22 +56,56 @@ def fetch_new(mailbox: MailboxClient, store: Store, spool: FileStore, *, batch: 
         return report
     log.info("邮箱 %s/%s：UID %d 之后有 %d 封新邮件（UIDVALIDITY %d）", account, folder, last, len(uids),
              uidvalidity)
-    for start in range(0, len(uids), batch):
-        heads = mailbox.heads(uids[start:start + batch])
-        known = store.known_messages([h.message_id for h in heads if h.message_id])
-        for head in heads:
-            if stop_requested():
-                return report
-            if head.message_id and head.size in known.get(head.message_id, ()):
-                report.duplicates += 1
-                store.log_event("message.duplicate_skipped",
-                                detail={"uid": head.uid, "uidvalidity": uidvalidity, "message_id": head.message_id})
-            else:
-                row = _download_one(mailbox, store, spool, head, account, folder, uidvalidity, report,
-                                    max_message_bytes)
-                if row is not None and on_spooled is not None:
-                    on_spooled(row)
-            store.advance_last_uid(account, folder, uidvalidity, head.uid)
+    downloads = ParallelDownloads(mailbox, spool, connections=mailbox.settings.fetch_connections,
+                                  max_message_bytes=max_message_bytes)
+    # In UID order: each head with its download (None: a duplicate known before download).
+    waiting: deque[tuple[MessageHead, Future[tuple[SpooledFile, bool]] | None]] = deque()
+
+    def record_first() -> None:
+        head, download = waiting.popleft()
+        if download is None:
+            report.duplicates += 1
+            store.log_event("message.duplicate_skipped",
+                            detail={"uid": head.uid, "uidvalidity": uidvalidity, "message_id": head.message_id})
+        else:
+            spooled, header_only = download.result()
+            row = _record(store, spooled, header_only, head, account, folder, uidvalidity, report)
+            if row is not None and on_spooled is not None:
+                on_spooled(row)
+        store.advance_last_uid(account, folder, uidvalidity, head.uid)
+
+    def record_ready() -> None:
+        """Record what arrived, in order; while every connection is busy, wait for any one of them (not only
+        the first in line: a large message must not keep the other connections idle)."""
+        while waiting:
+            first = waiting[0][1]
+            if first is None or first.done() or len(waiting) >= _LOOKAHEAD * downloads.connections:
+                record_first()
+                continue
+            running = [d for _, d in waiting if d is not None and not d.done()]
+            if len(running) < downloads.connections:
+                return
+            wait(running, return_when=FIRST_COMPLETED)
+
+    try:
+        for start in range(0, len(uids), batch):
+            # The heads come over the poll's own connection, which also downloads: nothing is in flight here.
+            heads = mailbox.heads(uids[start:start + batch])
+            known = store.known_messages([h.message_id for h in heads if h.message_id])
+            for head in heads:
+                if stop_requested():
+                    while waiting:  # what is in flight is recorded
+                        record_first()
+                    return report
+                if head.message_id and head.size in known.get(head.message_id, ()):
+                    waiting.append((head, None))
+                else:
+                    waiting.append((head, downloads.submit(head)))
+                record_ready()
+            while waiting:
+                record_first()
+    finally:
+        downloads.close()
     if mailbox.settings.processed_folder:
         mailbox.copy_to(report.uids, mailbox.settings.processed_folder)
     return report
@@ -78,25 +121,13 @@ def fetch_failure(exc: BaseException, spool_root: Path) -> tuple[str, bool]:
     return (str(exc) if isinstance(exc, MailboxError) else f"收信中断：{exc}"), False
 
 
-def _download_one(mailbox: MailboxClient, store: Store, spool: FileStore, head: MessageHead, account: str,
-                  folder: str, uidvalidity: int, report: FetchReport,
-                  max_message_bytes: int = 0) -> SpooledMessage | None:
-    writer = spool.writer(account, uidvalidity, head.uid)
-    oversize = bool(max_message_bytes) and head.size > max_message_bytes
-    try:
-        if oversize:  # the header only: recorded and answered, the body stays in the mailbox (issue 15 §5)
-            log.warning("UID %d：%d 字节，超过 intake.max_message_bytes（%d），只收取信头", head.uid, head.size,
-                        max_message_bytes)
-            mailbox.download_header(head.uid, writer.write)
-        else:
-            mailbox.download(head.uid, head.size, writer.write)
-        spooled = writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+def _record(store: Store, spooled: SpooledFile, header_only: bool, head: MessageHead, account: str, folder: str,
+            uidvalidity: int, report: FetchReport) -> SpooledMessage | None:
+    """The row of a message now in the spool (None: the same bytes were recorded before, under another UID or
+    epoch; the copy is dropped)."""
     row = store.record_spooled(
         account=account, folder=folder, uidvalidity=uidvalidity, uid=head.uid, message_id=head.message_id,
-        sha256=spooled.sha256, size=max(spooled.size, head.size) if oversize else spooled.size,
+        sha256=spooled.sha256, size=max(spooled.size, head.size) if header_only else spooled.size,
         spool_path=str(spooled.path), internaldate=head.internaldate,
     )
     if row is None:

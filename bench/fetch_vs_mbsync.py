@@ -8,7 +8,7 @@ rotating the order, between:
                        Spool and SQLite store (each message fsynced, renamed, its directory fsynced, then a
                        database row: a message counts as received only then), exactly what a poll does, with
                        the default imap.fetch_connections (2);
-  - intake-1conn:      the same over one connection (fetch_connections = 1);
+  - intake-1conn, intake-3conn: the same over one or three connections (fetch_connections = 1, 3);
   - imapclient-debug0: bare imapclient, `_imap.debug = 0`, chunked BODY.PEEK[]<offset.length> to fsynced files;
   - imapclient-default: the same with imapclient's own setting (debug = 5), to measure that setting's cost;
   - imapclient-2conn:  imapclient-debug0 over two connections in two threads, each taking every other message.
@@ -186,6 +186,7 @@ FETCHERS: dict[str, Fetcher] = {
     "mbsync": lambda server, user, target, chunk: mbsync_pull(server, user, target),
     "intake": fetch_intake,
     "intake-1conn": lambda server, user, target, chunk: fetch_intake(server, user, target, chunk, connections=1),
+    "intake-3conn": lambda server, user, target, chunk: fetch_intake(server, user, target, chunk, connections=3),
     "imapclient-debug0": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0),
     "imapclient-default": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=None),
     "imapclient-2conn": lambda server, user, target, chunk: chunked_fetch(server, user, target, chunk, debug=0,

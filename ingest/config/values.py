@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from checks.errors import ConfigError
-from store.pg_url import parse as parse_pg_url
-from store.pg_url import read_url
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
@@ -129,6 +127,8 @@ def _readable_by_all(path: Path, what: str) -> list[str]:
 def _with_password(url: str, password: str) -> str:
     """``url`` with the password from the environment or a secrets file (never written in the TOML), written as
     SQLAlchemy writes it (``store.pg_url`` for the usual PostgreSQL forms, SQLAlchemy for the rest)."""
+    from store.pg_url import read_url  # local: the file-reading workers import this module, never the store
+
     parsed = read_url(url)
     if parsed.password:
         raise ConfigError("intake.database_url：数据库密码同时写在了 database_url 和 database_password_env/_file 中，"
@@ -172,6 +172,8 @@ def _database_url(value: str, base: Path) -> str:
     plain = _PLAIN_SQLITE.fullmatch(value)
     if plain and plain["path"] != ":memory:":
         return f"sqlite:///{_resolve(base, plain['path'])}"
+    from store.pg_url import parse as parse_pg_url  # local, as in _with_password
+
     if parse_pg_url(value) is not None:
         return value  # a PostgreSQL URL of a usual form: read as SQLAlchemy reads it, without loading it
     from sqlalchemy.engine import make_url

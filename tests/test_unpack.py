@@ -184,3 +184,36 @@ def test_any_common_chinese_name_round_trips_through_gbk(chars: list[str], suffi
 ])
 def test_member_names_are_made_relative(raw: str, expected: str, unsafe: bool) -> None:
     assert clean_member_name(raw) == (expected, unsafe)
+
+
+def test_a_loose_attachment_keeps_the_parsers_hash_and_is_not_read_again(tmp_path: Path) -> None:
+    """The parser hashes each attachment as it writes it: unpacking a loose file takes that hash instead of
+    reading the file again. Members of an archive are hashed as they are written out, as before."""
+    from ingest.mail.mime_stream import parse_file
+    from ingest.samples.mails import Attachment, build_mail
+
+    photo, form = jpeg_bytes(), application_form_docx(tmp_path / "申报表.docx").read_bytes()
+    packed = tmp_path / "packed.zip"
+    with zipfile.ZipFile(packed, "w") as zf:
+        zf.writestr("照片2.jpg", photo + b"2")
+    raw = build_mail(style="qq", sender="a@qq.com", to="zj@163.com", subject="浙江省+案例+劳动教育", body="见附件",
+                     attachments=[Attachment("照片1.jpg", photo, "image/jpeg"),
+                                  Attachment("申报表.docx", form, "application/octet-stream"),
+                                  Attachment("材料.zip", packed.read_bytes(), "application/zip")])
+    (tmp_path / "mail.eml").write_bytes(raw)
+    parsed = parse_file(tmp_path / "mail.eml", tmp_path / "parts")
+    for index, part in enumerate(parsed.attachments):
+        assert part.path is not None
+        trusted, _ = unpack_attachment(part.name, part.path, tmp_path / f"t{index}", sha256=part.sha256)
+        read, _ = unpack_attachment(part.name, part.path, tmp_path / f"r{index}")
+        assert [(f.name, f.size, f.sha256) for f in trusted] == [(f.name, f.size, f.sha256) for f in read]
+        for f in read:
+            assert f.sha256 == hashlib.sha256(f.path.read_bytes()).hexdigest()
+    # Taken, not recomputed: a hash the file does not have comes back as given (so a wrong caller would show).
+    loose = parsed.attachments[0]
+    assert loose.path is not None
+    given_hash = "0" * 64
+    files, _ = unpack_attachment(loose.name, loose.path, tmp_path / "given", sha256=given_hash)
+    assert [f.sha256 for f in files] == [given_hash]
+    inner, _ = unpack_attachment("材料.zip", packed, tmp_path / "zip", sha256=given_hash)
+    assert [f.sha256 for f in inner] == [hashlib.sha256(photo + b"2").hexdigest()]

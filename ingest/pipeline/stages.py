@@ -77,7 +77,7 @@ def _unpack_one(part: AttachmentPart, index: int, work_dir: Path, limits: LimitS
     overruns: list[str] = []
     try:
         members, found = run_bounded(limits, min(limits.attachment_seconds, left), unpack_attachment,
-                                     part.name, saved, work_dir / "files" / f"{index:03d}", bounded)
+                                     part.name, saved, work_dir / "files" / f"{index:03d}", bounded, part.sha256)
     except Overrun as exc:
         kind = "budget" if left < limits.attachment_seconds and exc.kind == "timeout" else exc.kind
         why = "未完成：整封邮件的处理时间已用完" if kind == "budget" else exc.chinese()

@@ -106,8 +106,13 @@ def engine_reading(engine: Engine) -> Iterator[Query]:
     """A ``Query`` on a SQLAlchemy engine, its statements in one transaction (one snapshot)."""
     from sqlalchemy import text
 
-    with engine.connect() as conn, conn.begin():
-        yield lambda sql, params: [tuple(row) for row in conn.execute(text(sql), dict(params))]
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # READ COMMITTED, the default, gives each statement a snapshot
+            conn = conn.execution_options(isolation_level=_PG_ISOLATION, postgresql_readonly=True)
+        with conn.begin():
+            if conn.dialect.name == "sqlite":  # pysqlite starts no transaction for a SELECT: each saw the newest
+                conn.exec_driver_sql("BEGIN")
+            yield lambda sql, params: [tuple(row) for row in conn.execute(text(sql), dict(params))]
 
 
 # What psycopg reads as a placeholder, outside quoted literals and identifiers: a ":name" parameter where

@@ -150,6 +150,27 @@ def test_a_reading_sees_one_snapshot(driver: str, request: pytest.FixtureRequest
         writer.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_stores_reading_sees_one_snapshot(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The console and the daemon read statistics through ``Store.reading()``: one snapshot too, on SQLite
+    (pysqlite opens no transaction for a SELECT) and on PostgreSQL (READ COMMITTED by default)."""
+    db_url = f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
+    store = Store.open(db_url)
+    data = fill_cases(store.engine, 20, seed=3)
+    writer = make_engine(db_url)
+    try:
+        with store.reading() as query:
+            before = query("SELECT count(*) FROM cases WHERE province = :p", {"p": "快照省"})
+            with writer.begin() as conn:
+                conn.execute(text("UPDATE cases SET province = '快照省' WHERE campaign_id = :c"), {"c": data.campaign_id})
+            assert query("SELECT count(*) FROM cases WHERE province = :p", {"p": "快照省"}) == before == [(0,)]
+        with store.reading() as query:
+            assert query("SELECT count(*) FROM cases WHERE province = :p", {"p": "快照省"}) == [(20,)]
+    finally:
+        store.close()
+        writer.dispose()
+
+
 @pytest.mark.parametrize("sql, expected", [
     ("SELECT * FROM t WHERE a = :a AND b LIKE '%' || :b || '%' ESCAPE '/'",
      "SELECT * FROM t WHERE a = %(a)s AND b LIKE '%%' || %(b)s || '%%' ESCAPE '/'"),

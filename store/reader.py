@@ -188,12 +188,8 @@ class Database:
             from sqlalchemy import create_engine
             from sqlalchemy.engine import make_url
 
-            parsed = make_url(url)
-            self._where = parsed.render_as_string(hide_password=True)
-            # On PostgreSQL the same transactions as on psycopg's path.
-            self._engine = create_engine(url, isolation_level=_PG_ISOLATION,
-                                         execution_options={"postgresql_readonly": True}) \
-                if parsed.get_backend_name() == "postgresql" else create_engine(url)
+            self._where = make_url(url).render_as_string(hide_password=True)
+            self._engine = create_engine(url)  # engine_reading gives its reads psycopg's path's transactions
             self.dialect, self.driver = self._engine.dialect.name, "sqlalchemy"
         try:
             if conninfo is not None:

@@ -91,6 +91,27 @@ def test_a_stray_character_or_inner_padding_leaves_the_fast_path(tmp_path: Path)
     assert sink._decode_clean(clean) and bytes(sink.mem) == bytes(range(256)) * 8
 
 
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_a_line_end_inside_lines_of_one_length_leaves_the_fast_path(eol: bytes) -> None:
+    """The fast path finds the line ends of equal lines at every line's width, reading those bytes only; an
+    extra line end (or a whole quantum of them) inside a line, the width kept, must still be caught."""
+    good = base64.b64encode(bytes(range(256)) * 12)  # 4096 letters
+    lines = [good[i:i + 76] for i in range(0, 76 * 40, 76)]  # 40 lines of 76: no short last line, no padding
+    clean = eol.join(lines) + eol
+    assert transfer_decoding._line_count(clean, 76 + len(eol), len(eol)) == 40
+    for filler in (b"\n", b"\n" * 4, b"\r\n" * 2):
+        bad = lines[5][:20] + filler + lines[5][20 + len(filler):]
+        body = eol.join(lines[:5] + [bad] + lines[6:]) + eol
+        assert len(body) == len(clean)
+        sink = transfer_decoding.PartSink("base64", None)
+        assert not sink._decode_clean(body)
+        sink.feed(body)
+        sink.close()
+        mail = (b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Transfer-Encoding: base64\n'
+                b'Content-Disposition: attachment; filename="a"\n\n' + body + b"--b--\n")
+        assert bytes(sink.mem) == _stdlib_attachments(mail)[0]
+
+
 def test_letters_carried_over_from_an_odd_line_are_not_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A line of 5 letters leaves one letter for the next quantum; the next block, clean on its own, must not
     be decoded without it."""
@@ -111,20 +132,24 @@ def test_letters_carried_over_from_an_odd_line_are_not_skipped(monkeypatch: pyte
 def test_searching_for_the_boundaries_themselves_gives_what_the_search_for_dashes_gave(raw: bytes, read_size: int,
                                                                                         batch: int) -> None:
     """``_Lines.bulk`` searches for each open boundary's delimiter; with more than ``_LONG_SEARCHES`` open it
-    searches for any line starting with "--", as it always did. Both must cut the same parts, whatever lines
-    starting with "--" (no boundary) the bodies hold and wherever the blocks end."""
+    searches for any line starting with "--", as it always did. Either search looks at the dashes one by one
+    first and, past ``_DASH_PROBES`` of them, for the delimiters themselves. All must cut the same parts, whatever
+    lines starting with "--" (no boundary) the bodies hold and wherever the blocks end."""
     workdir = Path(tempfile.mkdtemp())
     try:
         path = workdir / "m.eml"
         path.write_bytes(raw)
         got = []
-        for long_searches in (mime_stream._LONG_SEARCHES, 0):
+        for long_searches, dash_probes in ((mime_stream._LONG_SEARCHES, mime_stream._DASH_PROBES),
+                                           (0, mime_stream._DASH_PROBES), (mime_stream._LONG_SEARCHES, 0),
+                                           (mime_stream._LONG_SEARCHES, 1), (0, 2)):
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(mime_stream._Lines, "READ_SIZE", read_size)
                 mp.setattr(transfer_decoding, "B64_BATCH", batch)
                 mp.setattr(mime_stream, "_LONG_SEARCHES", long_searches)
-                parsed = mime_stream.parse_file(path, workdir / f"parts{long_searches}")
+                mp.setattr(mime_stream, "_DASH_PROBES", dash_probes)
+                parsed = mime_stream.parse_file(path, workdir / f"parts{long_searches}-{dash_probes}")
             got.append([(a.name, a.path.read_bytes() if a.path is not None else b"") for a in parsed.attachments])
-        assert got[0] == got[1]
+        assert all(g == got[0] for g in got[1:])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

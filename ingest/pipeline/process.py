@@ -25,8 +25,8 @@ from ingest.mail.mime import NotAMimeMessage, ParsedMail
 from ingest.pipeline.analyse import analyse
 from ingest.pipeline.continuation import continued_case, held_for_staff, prepare, same_case
 from ingest.pipeline.prior import prior_from_summaries
+from ingest.pipeline.readahead import ParseAhead, parse_fresh
 from ingest.pipeline.replies import enqueue_replies, queue_batch_reply, version_record
-from ingest.pipeline.stages import parse
 from ingest.pipeline.timing import StageTimes
 from ingest.pipeline.values import Analysis, MailContext, ParsedMessage
 from ingest.runtime import Runtime
@@ -56,21 +56,22 @@ def received_time(msg: SpooledMessage, mail: ParsedMail) -> datetime:
     return msg.internaldate or mail.date or datetime.now(timezone.utc)
 
 
-def process_message(rt: Runtime, msg: SpooledMessage) -> str:
-    """Process one message; returns its new status. Logs the time of each stage (``stage_seconds``)."""
+def process_message(rt: Runtime, msg: SpooledMessage, ahead: ParseAhead | None = None) -> str:
+    """Process one message; returns its new status. Logs the time of each stage (``stage_seconds``).
+    ``ahead``: the queue's parser that may have parsed this message already (``process_pending``)."""
     times = StageTimes()
-    status = _process_message(rt, msg, times)
+    status = _process_message(rt, msg, times, ahead)
     log.info("邮件 %d 各步用时：%s", msg.id, times.summary(),
              extra={"message_row_id": msg.id, "message_bytes": msg.size, "status": status,
                     "stage_seconds": times.rounded()})
     return status
 
 
-def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes) -> str:
+def _process_message(rt: Runtime, msg: SpooledMessage, times: StageTimes, ahead: ParseAhead | None) -> str:
     """The story of one message: parse, skip what gets no processing, read what the database knows, fetch linked
     videos, analyse, hold for staff what acts for someone else, file, queue the reply."""
-    with times.stage("parse"):
-        opened = _open(rt, msg)
+    with times.stage("parse"):  # with a parse ahead: the wait for it (its own time is "parse:ahead")
+        opened = _open(rt, msg, ahead, times)
     if opened is None or opened.hygiene.skip_processing:
         return _skip(rt, msg, opened.hygiene if opened is not None else None)
     mail, work_dir = opened.message.mail, opened.work_dir
@@ -110,13 +111,17 @@ class _Opened:
     work_dir: Path
 
 
-def _open(rt: Runtime, msg: SpooledMessage) -> _Opened | None:
+def _open(rt: Runtime, msg: SpooledMessage, ahead: ParseAhead | None, times: StageTimes) -> _Opened | None:
     """The parse step: a fresh work directory, the mail parsed (None: not a mail at all, recorded as skipped),
     its size checked, which kind of mail it is (hygiene); the message recorded as parsed."""
     rt.store.begin_attempt(msg.id)
-    work_dir = rt.spool.fresh_work_dir(msg.id)
     try:
-        parsed = parse(Path(msg.spool_path), work_dir / "parts", rt.campaign.subject_spec)
+        if ahead is None:
+            work_dir, parsed, _seconds = parse_fresh(rt.spool, msg, rt.campaign.subject_spec)
+        else:
+            (work_dir, parsed, seconds), early = ahead.parse(msg)
+            if early:
+                times.add("parse:ahead", seconds)
     except NotAMimeMessage as exc:
         rt.store.set_message_status(msg.id, MessageStatus.SKIPPED, kind="not_mail", error=str(exc))
         return None
@@ -229,29 +234,35 @@ def process_pending(rt: Runtime, *, stop_requested: Callable[[], bool] = lambda:
 
 def _process_each(rt: Runtime, messages: Sequence[SpooledMessage], tried: set[int], report: ProcessReport,
                   stop_requested: Callable[[], bool]) -> bool:
-    """Each message in turn (its outcome counted in ``report``); False when a stop was requested."""
-    for msg in messages:
-        if stop_requested():
-            return False
-        tried.add(msg.id)
-        status = process_isolated(rt, msg, disk_full_stops=True)
-        heap.release()  # the mail's buffers are gone: so are their pages (ingest/heap.py)
-        if status == MessageStatus.FAILED:
-            report.failed += 1
-        elif status == MessageStatus.STORED:
-            report.stored += 1
-        else:
-            report.skipped += 1
-    return True
+    """Each message in turn (its outcome counted in ``report``), the next one parsed while this one is analysed
+    (ingest/pipeline/readahead.py); False when a stop was requested."""
+    ahead = ParseAhead(rt.spool, rt.campaign.subject_spec, messages)
+    try:
+        for msg in messages:
+            if stop_requested():
+                return False
+            tried.add(msg.id)
+            status = process_isolated(rt, msg, disk_full_stops=True, ahead=ahead)
+            heap.release()  # the mail's buffers are gone: so are their pages (ingest/heap.py)
+            if status == MessageStatus.FAILED:
+                report.failed += 1
+            elif status == MessageStatus.STORED:
+                report.stored += 1
+            else:
+                report.skipped += 1
+        return True
+    finally:
+        ahead.close()
 
 
-def process_isolated(rt: Runtime, msg: SpooledMessage, *, disk_full_stops: bool = False) -> str:
+def process_isolated(rt: Runtime, msg: SpooledMessage, *, disk_full_stops: bool = False,
+                     ahead: ParseAhead | None = None) -> str:
     """``process_message`` behind the isolation boundary every caller needs (the daemon's cycle, a worker's
     job): a fault of this mail is recorded on it (retried later, attempts capped) and returned as 'failed'.
     ``disk_full_stops``: a full disk is not the mail's fault: its attempt is given back and the error raised
     (the daemon's cycle ends with the disk-full line; the next cycle resumes)."""
     try:
-        return process_message(rt, msg)
+        return process_message(rt, msg, ahead)
     except Exception as exc:  # noqa: BLE001 - isolation boundary: one bad mail never stops the others
         if disk_full_stops and isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             rt.store.give_back_attempt(msg.id)

@@ -46,7 +46,9 @@ class _Lines:
     """Binary lines with one line of push-back; ``at_start`` tells whether a piece starts a line.
 
     Reads the file in large blocks of its own, so that ``bulk()`` can hand over many lines of a base64
-    body at once: a line-by-line loop in Python cost more than everything else the parser does."""
+    body at once: a line-by-line loop in Python cost more than everything else the parser does. One buffer
+    serves the whole mail, refilled in place (``readinto``): the line left over from a block moves to its
+    front, where joining it to the next block copied the whole block, and ``bulk()`` hands out views of it."""
 
     READ_SIZE = 1 << 20
 
@@ -54,33 +56,39 @@ class _Lines:
         self.fh = fh
         self._back: list[tuple[bytes, bool]] = []
         self._at_start = True
-        self._buf = b""
+        # Room for a block and what is left of the one before: less than a line, LINE_LIMIT at most (_fill).
+        self._buf = bytearray(LINE_LIMIT + self.READ_SIZE)
+        self._view = memoryview(self._buf)  # never resized, so views of it may be held while it is refilled
         self._pos = 0
+        self._end = 0  # the bytes read are _buf[:_end]; _buf[_pos:_end] is what is left unread
         self._eof = False
 
     def _fill(self) -> bool:
-        """Append the next block to what is left unread; False at the end of the file."""
+        """Read the next block behind what is left unread (moved to the buffer's front); False at the end of
+        the file. Called only with less than LINE_LIMIT bytes left unread."""
         if self._eof:
             return False
-        data = self.fh.read(self.READ_SIZE)
-        if not data:
+        left = self._end - self._pos
+        self._buf[:left] = self._view[self._pos:self._end]
+        read = self.fh.readinto(self._view[left:left + self.READ_SIZE])  # type: ignore[attr-defined]
+        self._pos, self._end = 0, left + (read or 0)
+        if not read:
             self._eof = True
             return False
-        self._buf = self._buf[self._pos:] + data
-        self._pos = 0
         return True
 
     def _readline(self) -> bytes:
         """Like ``readline(LINE_LIMIT)``: up to and including the next newline, at most LINE_LIMIT bytes."""
         while True:
-            end = self._buf.find(b"\n", self._pos, self._pos + LINE_LIMIT)
+            end = self._buf.find(b"\n", self._pos, min(self._end, self._pos + LINE_LIMIT))
             if end >= 0:
-                line = self._buf[self._pos:end + 1]
+                line = bytes(self._view[self._pos:end + 1])
                 self._pos = end + 1
                 return line
-            if len(self._buf) - self._pos >= LINE_LIMIT or not self._fill():
-                line = self._buf[self._pos:self._pos + LINE_LIMIT]
-                self._pos += len(line)
+            if self._end - self._pos >= LINE_LIMIT or not self._fill():
+                stop = min(self._end, self._pos + LINE_LIMIT)
+                line = bytes(self._view[self._pos:stop])
+                self._pos = stop
                 return line
 
     def next(self) -> tuple[bytes, bool] | None:
@@ -93,27 +101,28 @@ class _Lines:
         self._at_start = line.endswith(b"\n")
         return line, at_start
 
-    def bulk(self, boundaries: Sequence[bytes] = ()) -> bytes:
+    def bulk(self, boundaries: Sequence[bytes] = ()) -> memoryview | bytes:
         """Complete lines up to the next line that starts with "--" and one of ``boundaries`` (the only lines
-        that can end the part), in one piece. Empty when such a line comes next, at the end, after a push-back
-        or in a long line's middle: the caller then reads one line with ``next()``.
+        that can end the part), in one piece: a view of the buffer, valid until the next read (the caller
+        decodes or copies it at once). Empty when such a line comes next, at the end, after a push-back or in
+        a long line's middle: the caller then reads one line with ``next()``.
 
         Only each whole delimiter ("\\n--" and a boundary) ends the block (``_find_delimiter``): another line
         starting with "--" is content either way (the base64 decoder takes blocks and lines alike). Past a few
         nested boundaries (a hostile mail nests hundreds) the search is for any "\\n--", one needle, not many."""
         if self._back or not self._at_start:
             return b""
-        while len(self._buf) - self._pos < 2:
+        while self._end - self._pos < 2:
             if not self._fill():
                 return b""
-        if self._buf.startswith(b"--", self._pos):
+        if self._buf.startswith(b"--", self._pos, self._end):
             return b""
         delimiters = [b"\n--" + b for b in boundaries] if 0 < len(boundaries) <= _LONG_SEARCHES else [b"\n--"]
-        cut = _find_delimiter(self._buf, self._pos, delimiters)
-        end = cut + 1 if cut >= 0 else self._buf.rfind(b"\n", self._pos) + 1
+        cut = _find_delimiter(self._buf, self._pos, self._end, delimiters)
+        end = cut + 1 if cut >= 0 else self._buf.rfind(b"\n", self._pos, self._end) + 1
         if end <= self._pos:
             return b""
-        block = self._buf[self._pos:end]
+        block = self._view[self._pos:end]
         self._pos = end
         return block
 
@@ -121,8 +130,8 @@ class _Lines:
         self._back.append(item)
 
 
-def _find_delimiter(buf: bytes, start: int, delimiters: list[bytes]) -> int:
-    """The first index at or after ``start`` where one of ``delimiters`` (each "\\n--…") begins, or -1.
+def _find_delimiter(buf: bytearray, start: int, stop: int, delimiters: list[bytes]) -> int:
+    """The first index in ``buf[start:stop]`` where one of ``delimiters`` (each "\\n--…") begins, or -1.
 
     base64 has no "-": a search for the dash alone is a ``memchr`` over the block, several times faster than
     ``bytes.find`` of a longer needle, which compares at nearly every byte. Each dash found is checked for a
@@ -130,15 +139,15 @@ def _find_delimiter(buf: bytes, start: int, delimiters: list[bytes]) -> int:
     needle searches, from the first dash not yet checked."""
     probe = start
     for _ in range(_DASH_PROBES):
-        dash = buf.find(b"-", probe)
+        dash = buf.find(b"-", probe, stop)
         if dash < 0:
             return -1
         line = dash - 1  # where the delimiter would start (its newline)
-        if line >= start and any(buf.startswith(d, line) for d in delimiters):
+        if line >= start and any(buf.startswith(d, line, stop) for d in delimiters):
             return line
         probe = dash + 1
     # Every delimiter starting before probe - 1 has its first dash before probe: checked above.
-    found = [buf.find(d, max(start, probe - 1)) for d in delimiters]
+    found = [buf.find(d, max(start, probe - 1), stop) for d in delimiters]
     return min((f for f in found if f >= 0), default=-1)
 
 
@@ -265,7 +274,7 @@ class _Walker:
                 block = self.lines.bulk(boundaries)
                 if block:
                     if sink is not None:
-                        sink.feed(block)
+                        sink.feed_block(block)
                     continue
             item = self.lines.next()
             if item is None:

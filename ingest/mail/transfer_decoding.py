@@ -25,6 +25,7 @@ UUENCODE = {"x-uuencode", "uuencode", "x-uue", "uue"}
 B64_BATCH = 1 << 20
 B64_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.split() splits on
 B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_FIRST_LINE_PROBE = 1024  # bytes of a view copied to find its first line's end (base64 lines are 76)
 
 
 class PartSink:
@@ -62,17 +63,11 @@ class PartSink:
             self.truncated = True
 
     def feed(self, line: bytes) -> None:
-        """Decode the next piece of the part: one line, or (base64) a block of whole lines."""
+        """Decode the next piece of the part: one line (base64: a line or a block of whole lines)."""
         if self.cte in UUENCODE:
             self._feed_uu(line)
         elif self.cte == "base64":
-            # A large block of well-formed base64 is decoded as it is, no copy. Half the batch: the parser's
-            # blocks are reads of 1 MB (its READ_SIZE) cut at a line end, so about half of them are a little shorter.
-            if not self._b64_pending and len(line) >= B64_BATCH // 2 and self._decode_clean(line):
-                return
-            self._b64_pending += line
-            if len(self._b64_pending) >= B64_BATCH:
-                self._decode_pending()
+            self.feed_block(line)
         else:
             self._emit(self._held)
             body = line.rstrip(b"\r\n")
@@ -83,7 +78,18 @@ class PartSink:
                 body = binascii.a2b_qp(body)
             self._emit(body)
 
-    def _decode_clean(self, block: bytes | bytearray) -> bool:
+    def feed_block(self, block: bytes | memoryview) -> None:
+        """Decode the next lines of a base64 part: one or many whole lines, in bytes or a view of the parser's
+        buffer (decoded or copied here, before the parser reads on)."""
+        # A large block of well-formed base64 is decoded as it is, no copy. Half the batch: the parser's
+        # blocks are reads of 1 MB (its READ_SIZE) cut at a line end, so about half of them are a little shorter.
+        if not self._b64_pending and len(block) >= B64_BATCH // 2 and self._decode_clean(block):
+            return
+        self._b64_pending += block
+        if len(self._b64_pending) >= B64_BATCH:
+            self._decode_pending()
+
+    def _decode_clean(self, block: bytes | bytearray | memoryview) -> bool:
         """Decode ``block`` in one SIMD call if it is well-formed base64 that no lenient rule can touch: whole
         lines (CRLF or LF) of alphabet letters, a multiple of 4 of them, padding only at its very end, nothing
         carried over from the block before. False (nothing consumed) otherwise.
@@ -93,16 +99,16 @@ class PartSink:
         stray character, a space or a shorter line makes the output shorter than the letter count predicts.
         With only letters and final padding every decoder gives the same bytes, the stdlib's ``a2b_base64``
         over the joined lines included."""
-        if self._b64 or not block.endswith(b"\n"):
+        if self._b64 or block[-1:] != b"\n":
             return False
         # Line ends as the first line has them: a line that differs (or a stray character) changes the real
         # letter count, which the output length below then betrays.
-        first = block.find(b"\n")
+        first = _first_newline(block)
         eol = 2 if first > 0 and block[first - 1] == 13 else 1
         letters = len(block) - _line_count(block, first + 1, eol) * eol
         if letters % 4:
             return False
-        tail = block[-16:].rstrip(b"\r\n")  # mailers often end the body with an empty line
+        tail = bytes(block[-16:]).rstrip(b"\r\n")  # mailers often end the body with an empty line
         pad = len(tail) - len(tail.rstrip(b"="))
         try:
             data = pybase64.b64decode(block, validate=False)
@@ -186,17 +192,28 @@ class PartSink:
             self.fh.close()
 
 
-def _line_count(block: bytes | bytearray, width: int, eol: int) -> int:
+def _first_newline(block: bytes | bytearray | memoryview) -> int:
+    """The index of the first newline in ``block`` (which holds one); a view is searched in a copy of its first
+    line (a view has no ``find``), the whole of it only when that line is long."""
+    if not isinstance(block, memoryview):
+        return block.find(b"\n")
+    first = bytes(block[:_FIRST_LINE_PROBE]).find(b"\n")
+    return first if first >= 0 else bytes(block).find(b"\n")
+
+
+def _line_count(block: bytes | bytearray | memoryview, width: int, eol: int) -> int:
     """The number of line ends in ``block`` (which ends one), where ``width`` is its first line's length, line
-    end included. Mailers write lines of one length: then the line ends are every ``width``-th byte, and the
-    check reads those bytes only, where counting the newlines reads every byte (a fifth of the decoding time).
-    A line that is not there, or an extra line end elsewhere, is a stray character to the caller, caught by
-    the output length all the same."""
+    end included. Mailers write lines of one length: then the line ends are every ``width``-th byte (and the
+    last, shorter line has one, at its end), and the check reads those bytes only, where counting the newlines
+    read every byte (a fifth of the decoding time). A line that is not there, or an extra line end elsewhere,
+    is a stray character to the caller, caught by the output length all the same."""
     lines, rest = divmod(len(block), width)
-    if not rest and block[width - 1::width].count(b"\n") == lines and \
-            (eol == 1 or block[width - 2::width].count(b"\r") == lines):
-        return lines
-    return block.count(b"\n")
+    full = lines * width
+    if bytes(block[width - 1:full:width]).count(b"\n") == lines and \
+            (eol == 1 or bytes(block[width - 2:full:width]).count(b"\r") == lines) and \
+            (not rest or bytes(block[full:]).count(b"\n") == 1):
+        return lines + (1 if rest else 0)
+    return bytes(block).count(b"\n")
 
 
 def _a2b64(data: bytes) -> bytes:

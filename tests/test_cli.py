@@ -114,6 +114,41 @@ def test_import_is_idempotent_and_recheck_reports(demo_dir: Path, tmp_path: Path
     assert missing.exit_code == 2 and "没有这些受理编号" in missing.output
 
 
+def test_import_leaves_processing_to_a_running_daemon(tmp_path: Path) -> None:
+    """`intake import` beside a running `intake run`/`intake poll` on the same mailbox: it imports, and the
+    daemon (holding the mailbox's lease) processes; once the lease is free, import processes itself. Before,
+    both worked the same queue at the same time."""
+    from ingest.config import load_config
+    from ingest.pipeline.daemon import Daemon
+    from ingest.runtime import Runtime
+    from checks.domain import MessageStatus
+
+    demo = tmp_path / "demo"
+    assert CliRunner().invoke(main, ["demo", "--dir", str(demo), "--count", "1"]).exit_code == 0
+    cfg = str(demo / "config.toml")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(submission_mail(SCHOOLS[7], photos=1, video_seconds=None))
+    rt = Runtime(load_config(cfg))
+    daemon_process = subprocess.Popen(["sleep", "300"])  # a live process on this host holds the lease
+    holder = f"{socket.gethostname()}:{daemon_process.pid}"
+    lease = Daemon(rt).lease_name
+    try:
+        assert rt.store.acquire_lease(lease, holder, 300)
+        beside = CliRunner().invoke(main, ["import", str(folder), "--config", cfg])
+        assert beside.exit_code == 0, beside.output
+        assert "新邮件 1 封" in beside.output and "intake run / intake poll 正在处理" in beside.output
+        assert len(rt.store.messages_with_status((MessageStatus.SPOOLED,))) == 1  # left to the daemon
+        rt.store.release_lease(lease, holder)
+        alone = CliRunner().invoke(main, ["import", str(folder), "--config", cfg])
+        assert alone.exit_code == 0 and "已存在 1 封" in alone.output and "入库 1" in alone.output, alone.output
+        assert rt.store.lease_holder(lease) is None  # released after its work
+    finally:
+        daemon_process.kill()
+        daemon_process.wait()
+        rt.close()
+
+
 def test_passwd_prints_an_argon2_hash() -> None:
     from console.auth import StaffUser, verify
 

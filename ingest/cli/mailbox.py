@@ -189,7 +189,8 @@ def _refuse_beside_workers(rt: Runtime) -> None:
 @click.command("import")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--process/--no-process", default=True, show_default=True,
-              help="导入后也在本进程中检查、登记并回复；多进程模式的工作进程在运行时须用 --no-process，由工作进程处理。")
+              help="导入后也在本进程中检查、登记并回复（intake run / intake poll 正在处理这个邮箱时，交给它处理）；"
+                   "多进程模式的工作进程在运行时须用 --no-process，由工作进程处理。")
 @config_option
 @campaign_option
 def import_(source: Path, process: bool, campaign: str | None) -> None:
@@ -205,6 +206,7 @@ def import_(source: Path, process: bool, campaign: str | None) -> None:
     """
     from ingest.mail.local import import_local
     from ingest.logs import setup_logging
+    from ingest.pipeline.daemon import Daemon
     from ingest.pipeline.outbox import dispatch
     from ingest.pipeline.process import process_pending
 
@@ -227,12 +229,21 @@ def import_(source: Path, process: bool, campaign: str | None) -> None:
     if alive:
         click.echo(f"处理：交给在运行的 {alive} 个工作进程，下一次定时检查时（{every}）开始；"
                    "intake health 显示处理积压")
-    if process:
-        rep = process_pending(rt)
+    if not process:
+        return
+    # A running `intake run` / `intake poll` on this mailbox works the same queue: its lease decides who does.
+    daemon = Daemon(rt)
+    with daemon.holding_lease() as held:
+        if not held:
+            click.echo(f"处理：intake run / intake poll 正在处理这个邮箱的邮件，导入的邮件由它在下一轮（{every}）"
+                       "接手处理并发送回执")
+            return
+        rep = process_pending(rt, stop_requested=daemon.stop_or_renew)
         click.echo(f"处理：入库 {rep.stored}，跳过 {rep.skipped}，失败 {rep.failed}")
         smtp = rt.config.smtp
         if smtp is not None:
-            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=smtp.retry_base_seconds)
+            sent = dispatch(rt.store, rt.sender, rt.reply_from, retry_base_seconds=smtp.retry_base_seconds,
+                            stop_requested=daemon.stop_or_renew)
             click.echo(f"回执：发送 {sent.sent}，失败 {sent.failed}")
 
 

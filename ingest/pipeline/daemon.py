@@ -19,10 +19,11 @@ import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from imapclient.exceptions import IMAPClientError
 
@@ -96,9 +97,10 @@ class Daemon:
         self.last_cycle_finished: datetime | None = None
         self.last_tick: datetime | None = None  # the scheduler's last call, backing off or not
 
-    def _stop_or_renew(self) -> bool:
-        """Checked between messages (by the fetch and the processing of a cycle, each in its thread): honour a
-        stop request and keep our lease alive. A lease lost stays lost for the rest of the cycle."""
+    def stop_or_renew(self) -> bool:
+        """Checked between messages (by the fetch and the processing of a cycle, each in its thread, or of
+        ``holding_lease``'s work): honour a stop request and keep our lease alive. A lease lost stays lost for
+        the rest of the cycle."""
         if self.stop_event.is_set() or self._lease_lost:
             return True
         with self._renew_lock:
@@ -122,6 +124,22 @@ class Daemon:
             log.warning("接管 %s 的收信锁（该进程已不存在）", holder)
             return store.take_over_lease(self.lease_name, holder, self.holder, self.lease_ttl)
         return False
+
+    @contextmanager
+    def holding_lease(self) -> Iterator[bool]:
+        """This mailbox's cycle lease, held around other work on its mail (``intake import`` processing what it
+        imported, beside a daemon that may be running): yields False, holding nothing, when a running ``intake
+        run`` or ``intake poll`` has it. Keep it with ``stop_or_renew`` between messages; released at the end."""
+        taken = self._take_lease()
+        self._last_renew, self._lease_lost = time.monotonic(), False
+        try:
+            yield taken
+        finally:
+            if taken:
+                try:
+                    self.rt.store.release_lease(self.lease_name, self.holder)
+                except SQLAlchemyError:
+                    pass  # the lease expires by itself
 
     def cycle(self) -> CycleReport:
         """One fetch → process → send. Faults of the mailbox, the database or the disk end the cycle with
@@ -159,7 +177,7 @@ class Daemon:
         imap = self.rt.config.imap
         if imap is None:
             with report.times.stage("process"):
-                report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+                report.processed = process_pending(self.rt, stop_requested=self.stop_or_renew)
         else:
             self._fetch_and_process(report, imap)
         enqueue_alerts(self.rt, current_alerts(self.rt))
@@ -168,7 +186,7 @@ class Daemon:
             with report.times.stage("send"):
                 report.sent = dispatch(self.rt.store, self.rt.sender, self.rt.reply_from,
                                        retry_base_seconds=smtp.retry_base_seconds,
-                                       stop_requested=self._stop_or_renew)
+                                       stop_requested=self.stop_or_renew)
 
     def _fetch_and_process(self, report: CycleReport, imap: ImapSettings) -> None:
         """Fetch and process side by side: a thread downloads the next messages into the spool (the cycle's
@@ -182,14 +200,14 @@ class Daemon:
                 raise fetcher.failure
             if not fetcher.disk_full:
                 with report.times.stage("process"):
-                    report.processed = process_pending(self.rt, stop_requested=self._stop_or_renew)
+                    report.processed = process_pending(self.rt, stop_requested=self.stop_or_renew)
             return
         fetcher.start()
         try:
             with report.times.stage("process"):
                 # With the disk full every message would fail and use up one of its attempts for nothing.
                 report.processed = process_pending(
-                    self.rt, stop_requested=lambda: fetcher.disk_full or self._stop_or_renew(),
+                    self.rt, stop_requested=lambda: fetcher.disk_full or self.stop_or_renew(),
                     wait_for_more=fetcher.wait_for_more)
         finally:
             fetcher.join()
@@ -300,7 +318,7 @@ class _Fetcher(threading.Thread):
         try:
             with report.times.stage("fetch"):
                 mailbox.connect()
-                report.fetched = fetch_new(mailbox, rt.store, rt.spool, stop_requested=d._stop_or_renew,
+                report.fetched = fetch_new(mailbox, rt.store, rt.spool, stop_requested=d.stop_or_renew,
                                            max_message_bytes=rt.config.intake.max_message_bytes,
                                            on_spooled=lambda _row: self._announce())
             rt.store.record_poll(mailbox.account, self.imap.folder, ok=True)

@@ -16,7 +16,7 @@ from ingest.config import load_config
 from ingest.mail.fetch import fetch_new
 from ingest.mail.imap import MailboxClient
 from ingest.pipeline import process, readahead
-from ingest.pipeline.daemon import Daemon
+from ingest.pipeline.daemon import CycleReport, Daemon
 from ingest.runtime import Runtime
 from ingest.samples.submissions import SCHOOLS, submission_mail
 from servers import write_intake_config
@@ -64,6 +64,19 @@ def _spooled_runtime(cfg: Path, dovecot) -> Runtime:  # type: ignore[no-untyped-
     return rt
 
 
+def _cycle(cfg: Path, dovecot, daemons: list[Daemon] | None = None,  # type: ignore[no-untyped-def]
+           fetched_first: bool = True) -> CycleReport:
+    """One daemon cycle on a fresh runtime (its daemon appended to ``daemons``, for a test that stops it)."""
+    rt = _spooled_runtime(cfg, dovecot) if fetched_first else _runtime(cfg, dovecot)
+    try:
+        daemon = Daemon(rt)
+        if daemons is not None:
+            daemons.append(daemon)
+        return daemon.cycle()
+    finally:
+        rt.close()
+
+
 def _versions(db_url: str) -> list[tuple[int, int]]:
     return [(v, uid) for v, uid in _rows(db_url, "SELECT s.version, m.uid FROM submissions s "
                                                  "JOIN messages m ON m.id = s.message_row_id ORDER BY s.version")]
@@ -95,11 +108,7 @@ def test_the_next_mail_is_parsed_while_this_one_is_analysed(tmp_path: Path, dove
 
     monkeypatch.setattr(readahead, "parse", recording_parse)
     monkeypatch.setattr(process, "analyse", analyse_once_the_next_is_parsed)
-    rt = _spooled_runtime(cfg, dovecot)
-    try:
-        report = Daemon(rt).cycle()
-    finally:
-        rt.close()
+    report = _cycle(cfg, dovecot)
     assert seen == [True]  # the second mail was parsed while the first was being analysed
     assert report.error is None, report.error
     assert (report.processed.stored, report.processed.failed) == (3, 0)
@@ -126,11 +135,7 @@ def test_a_parse_that_fails_ahead_fails_only_its_own_mail(tmp_path: Path, doveco
         return real_parse(spool_path, parts_dir, spec)
 
     monkeypatch.setattr(readahead, "parse", failing_parse)
-    rt = _spooled_runtime(cfg, dovecot)
-    try:
-        report = Daemon(rt).cycle()
-    finally:
-        rt.close()
+    report = _cycle(cfg, dovecot)
     assert (report.processed.stored, report.processed.failed) == (2, 1)
     status = {uid: (s, err) for uid, s, err in _rows(db_url, "SELECT uid, status, error FROM messages")}
     assert status[uids[0]][0] in ("stored", "notified") and status[uids[2]][0] in ("stored", "notified")
@@ -163,12 +168,7 @@ def test_a_stop_between_mails_drops_the_parse_ahead_and_the_next_cycle_files_it(
 
     monkeypatch.setattr(readahead, "parse", noting_parse)
     monkeypatch.setattr(process, "analyse", analyse_then_stop)
-    rt = _spooled_runtime(cfg, dovecot)
-    try:
-        daemon_box.append(Daemon(rt))
-        first = daemon_box[0].cycle()
-    finally:
-        rt.close()
+    first = _cycle(cfg, dovecot, daemon_box)
     assert parse_started.is_set()
     assert first.processed.stored == 1
     status = dict(_rows(db_url, "SELECT uid, status FROM messages"))
@@ -177,10 +177,6 @@ def test_a_stop_between_mails_drops_the_parse_ahead_and_the_next_cycle_files_it(
     assert not (tmp_path / "spool" / "work" / str(second_id)).exists()  # the parse ahead left nothing behind
 
     monkeypatch.setattr(process, "analyse", real_analyse)
-    rt = _runtime(cfg, dovecot)
-    try:
-        again = Daemon(rt).cycle()
-    finally:
-        rt.close()
+    again = _cycle(cfg, dovecot, fetched_first=False)
     assert again.error is None and again.processed.stored == 1
     assert _versions(db_url) == [(1, uids[0]), (2, uids[1])]

@@ -49,7 +49,7 @@ def base_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def intake_config(directory: Path, *, db_url: str, imap: tuple[int, str] | None = None, smtp_port: int | None = None,
-                  use_idle: bool = False, poll_interval: int = 60, chunk_bytes: int = 4 * MB,
+                  use_idle: bool = False, poll_interval: int = 60, chunk_bytes: int = 2 * MB,
                   log_format: str = "json") -> Path:
     """A config.toml for the real CLI: the shipped campaign (config.example.toml), our loopback servers."""
     parts = [f'[intake]\nspool_dir = "spool"\ndatabase_url = "{db_url}"\npoll_interval_seconds = {poll_interval}\n'

@@ -246,7 +246,7 @@ def main() -> int:
                         help="mails of one random attachment instead of the realistic corpus")
     parser.add_argument("--attachment-mb", type=float, default=5.0,
                         help="with --synthetic: random attachment size before base64 (5 MB gives ~6.8 MB mails)")
-    parser.add_argument("--chunk-mb", type=int, default=4, help="MB per partial FETCH (product default 4 MB)")
+    parser.add_argument("--chunk-mb", type=int, default=2, help="MB per partial FETCH (product default 2 MB)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--methods", default="mbsync,intake,imapclient-debug0",
                         help="comma-separated, from: " + ", ".join(FETCHERS))

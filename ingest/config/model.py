@@ -47,8 +47,9 @@ class ImapSettings(MailServer):
     folder: str = "INBOX"
     processed_folder: str = ""
     # Bytes per partial FETCH. The spool writes one chunk while the next arrives (ingest/mail/spool.py), so two
-    # are held: 4 MB each holds what one 8 MB chunk did, and fetched as fast on loopback (bench/fetch_vs_mbsync).
-    fetch_chunk_bytes: int = 4 * 1024 * 1024
+    # are held per connection. 2 MB fetched as fast as 4 MB on loopback (0.66 and 0.64 x mbsync) and took the
+    # 200-mail backlog's peak from 195 to 188 MB (bench/fetch_vs_mbsync, bench/memory, session 26).
+    fetch_chunk_bytes: int = 2 * 1024 * 1024
     # Messages downloaded side by side, each over its own connection (ingest/mail/downloads.py): one connection
     # waits on the server while it writes, the server on it while it reads.
     fetch_connections: int = 2

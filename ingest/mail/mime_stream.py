@@ -17,8 +17,9 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
+from io import BufferedIOBase
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import Sequence
 
 from ingest.mail.mime import (
     MAX_PARTS,
@@ -52,7 +53,7 @@ class _Lines:
 
     READ_SIZE = 1 << 20
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BufferedIOBase) -> None:
         self.fh = fh
         self._back: list[tuple[bytes, bool]] = []
         self._at_start = True
@@ -70,7 +71,7 @@ class _Lines:
             return False
         left = self._end - self._pos
         self._buf[:left] = self._view[self._pos:self._end]
-        read = self.fh.readinto(self._view[left:left + self.READ_SIZE])  # type: ignore[attr-defined]
+        read = self.fh.readinto(self._view[left:left + self.READ_SIZE])
         self._pos, self._end = 0, left + (read or 0)
         if not read:
             self._eof = True
